@@ -1,0 +1,347 @@
+/*
+ * libwebsockets.h - the public API of pylws: the classic (early-2013) libwebsockets
+ * interface, implemented from its documentation.
+ *
+ * Programs written for that generation of the API compile against this header
+ * unchanged: identifiers, enum order and values and struct field order follow it.
+ * Everything declared here works as documented; functions of the classic API that
+ * are not implemented yet are not declared.  A few additions, marked "pylws
+ * addition", set limits the classic API had no way to set.
+ */
+#ifndef PYLWS_LIBWEBSOCKETS_H
+#define PYLWS_LIBWEBSOCKETS_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#ifndef LWS_EXTERN
+#define LWS_EXTERN extern
+#endif
+
+#define CONTEXT_PORT_NO_LISTEN 0
+#define MAX_MUX_RECURSION 2
+#define LWS_SEND_BUFFER_PRE_PADDING (4 + 10 + (2 * MAX_MUX_RECURSION))
+#define LWS_SEND_BUFFER_POST_PADDING 4
+
+enum lws_log_levels {
+	LLL_ERR = 1 << 0,
+	LLL_WARN = 1 << 1,
+	LLL_INFO = 1 << 2,
+	LLL_DEBUG = 1 << 3,
+	LLL_PARSER = 1 << 4,
+	LLL_HEADER = 1 << 5,
+	LLL_EXT = 1 << 6,
+	LLL_CLIENT = 1 << 7,
+
+	LLL_COUNT = 8 /* set to count of valid flags */
+};
+
+/* printf-style logging into the library's log (pylws provides the later macros) */
+LWS_EXTERN void _lws_log(int filter, const char *format, ...)
+	__attribute__((format(printf, 2, 3)));
+#define lwsl_err(...) _lws_log(LLL_ERR, __VA_ARGS__)
+#define lwsl_warn(...) _lws_log(LLL_WARN, __VA_ARGS__)
+#define lwsl_notice(...) _lws_log(LLL_WARN, __VA_ARGS__)
+#define lwsl_info(...) _lws_log(LLL_INFO, __VA_ARGS__)
+#define lwsl_debug(...) _lws_log(LLL_DEBUG, __VA_ARGS__)
+#define lwsl_parser(...) _lws_log(LLL_PARSER, __VA_ARGS__)
+#define lwsl_header(...) _lws_log(LLL_HEADER, __VA_ARGS__)
+#define lwsl_ext(...) _lws_log(LLL_EXT, __VA_ARGS__)
+#define lwsl_client(...) _lws_log(LLL_CLIENT, __VA_ARGS__)
+
+enum libwebsocket_context_options {
+	LWS_SERVER_OPTION_DEFEAT_CLIENT_MASK = 1,
+	LWS_SERVER_OPTION_REQUIRE_VALID_OPENSSL_CLIENT_CERT = 2,
+	LWS_SERVER_OPTION_SKIP_SERVER_CANONICAL_NAME = 4,
+};
+
+enum libwebsocket_callback_reasons {
+	LWS_CALLBACK_ESTABLISHED,
+	LWS_CALLBACK_CLIENT_CONNECTION_ERROR,
+	LWS_CALLBACK_CLIENT_ESTABLISHED,
+	LWS_CALLBACK_CLOSED,
+	LWS_CALLBACK_RECEIVE,
+	LWS_CALLBACK_CLIENT_RECEIVE,
+	LWS_CALLBACK_CLIENT_RECEIVE_PONG,
+	LWS_CALLBACK_CLIENT_WRITEABLE,
+	LWS_CALLBACK_SERVER_WRITEABLE,
+	LWS_CALLBACK_HTTP,
+	LWS_CALLBACK_HTTP_FILE_COMPLETION,
+	LWS_CALLBACK_BROADCAST,
+	LWS_CALLBACK_FILTER_NETWORK_CONNECTION,
+	LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION,
+	LWS_CALLBACK_OPENSSL_LOAD_EXTRA_CLIENT_VERIFY_CERTS,
+	LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS,
+	LWS_CALLBACK_OPENSSL_PERFORM_CLIENT_CERT_VERIFICATION,
+	LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER,
+	LWS_CALLBACK_CONFIRM_EXTENSION_OKAY,
+	LWS_CALLBACK_CLIENT_CONFIRM_EXTENSION_SUPPORTED,
+	/* external poll loop support calls */
+	LWS_CALLBACK_ADD_POLL_FD,
+	LWS_CALLBACK_DEL_POLL_FD,
+	LWS_CALLBACK_SET_MODE_POLL_FD,
+	LWS_CALLBACK_CLEAR_MODE_POLL_FD,
+};
+
+enum libwebsocket_extension_callback_reasons {
+	LWS_EXT_CALLBACK_SERVER_CONTEXT_CONSTRUCT,
+	LWS_EXT_CALLBACK_CLIENT_CONTEXT_CONSTRUCT,
+	LWS_EXT_CALLBACK_SERVER_CONTEXT_DESTRUCT,
+	LWS_EXT_CALLBACK_CLIENT_CONTEXT_DESTRUCT,
+	LWS_EXT_CALLBACK_CONSTRUCT,
+	LWS_EXT_CALLBACK_CLIENT_CONSTRUCT,
+	LWS_EXT_CALLBACK_CHECK_OK_TO_REALLY_CLOSE,
+	LWS_EXT_CALLBACK_CHECK_OK_TO_PROPOSE_EXTENSION,
+	LWS_EXT_CALLBACK_DESTROY,
+	LWS_EXT_CALLBACK_DESTROY_ANY_WSI_CLOSING,
+	LWS_EXT_CALLBACK_ANY_WSI_ESTABLISHED,
+	LWS_EXT_CALLBACK_PACKET_RX_PREPARSE,
+	LWS_EXT_CALLBACK_PACKET_TX_PRESEND,
+	LWS_EXT_CALLBACK_PACKET_TX_DO_SEND,
+	LWS_EXT_CALLBACK_HANDSHAKE_REPLY_TX,
+	LWS_EXT_CALLBACK_FLUSH_PENDING_TX,
+	LWS_EXT_CALLBACK_EXTENDED_PAYLOAD_RX,
+	LWS_EXT_CALLBACK_CAN_PROXY_CLIENT_CONNECTION,
+	LWS_EXT_CALLBACK_1HZ,
+	LWS_EXT_CALLBACK_REQUEST_ON_WRITEABLE,
+	LWS_EXT_CALLBACK_IS_WRITEABLE,
+	LWS_EXT_CALLBACK_PAYLOAD_TX,
+	LWS_EXT_CALLBACK_PAYLOAD_RX,
+};
+
+enum libwebsocket_write_protocol {
+	LWS_WRITE_TEXT,
+	LWS_WRITE_BINARY,
+	LWS_WRITE_CONTINUATION,
+	LWS_WRITE_HTTP,
+
+	/* special 04+ opcodes */
+	LWS_WRITE_CLOSE,
+	LWS_WRITE_PING,
+	LWS_WRITE_PONG,
+
+	/* flags */
+	LWS_WRITE_NO_FIN = 0x40,
+	/* client packet payload goes out on wire unmunged, only useful for
+	 * security tests since normal servers cannot decode the content */
+	LWS_WRITE_CLIENT_IGNORE_XOR_MASK = 0x80
+};
+
+/*
+ * A header of the client's handshake: token points into the request (not
+ * NUL-terminated), token == NULL when the header was absent.
+ */
+struct lws_tokens {
+	char *token;
+	int token_len;
+};
+
+enum lws_token_indexes {
+	WSI_TOKEN_GET_URI,
+	WSI_TOKEN_HOST,
+	WSI_TOKEN_CONNECTION,
+	WSI_TOKEN_KEY1,
+	WSI_TOKEN_KEY2,
+	WSI_TOKEN_PROTOCOL,
+	WSI_TOKEN_UPGRADE,
+	WSI_TOKEN_ORIGIN,
+	WSI_TOKEN_DRAFT,
+	WSI_TOKEN_CHALLENGE,
+
+	/* new for 04 */
+	WSI_TOKEN_KEY,
+	WSI_TOKEN_VERSION,
+	WSI_TOKEN_SWORIGIN,
+
+	/* new for 05 */
+	WSI_TOKEN_EXTENSIONS,
+
+	/* client receives these */
+	WSI_TOKEN_ACCEPT,
+	WSI_TOKEN_NONCE,
+	WSI_TOKEN_HTTP,
+	WSI_TOKEN_MUXURL,
+
+	/* always last real token index */
+	WSI_TOKEN_COUNT,
+};
+
+/*
+ * RFC 6455 close status codes (section 7.4.1).  NOSTATUS asks
+ * libwebsocket_close_and_free_session for a close frame without a code.
+ */
+enum lws_close_status {
+	LWS_CLOSE_STATUS_NOSTATUS = 0,
+	LWS_CLOSE_STATUS_NORMAL = 1000,
+	LWS_CLOSE_STATUS_GOINGAWAY = 1001,
+	LWS_CLOSE_STATUS_PROTOCOL_ERR = 1002,
+	LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE = 1003,
+	LWS_CLOSE_STATUS_RESERVED = 1004,
+	LWS_CLOSE_STATUS_NO_STATUS = 1005,
+	LWS_CLOSE_STATUS_ABNORMAL_CLOSE = 1006,
+	LWS_CLOSE_STATUS_INVALID_PAYLOAD = 1007,
+	LWS_CLOSE_STATUS_POLICY_VIOLATION = 1008,
+	LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE = 1009,
+	LWS_CLOSE_STATUS_EXTENSION_REQUIRED = 1010,
+	LWS_CLOSE_STATUS_UNEXPECTED_CONDITION = 1011,
+	LWS_CLOSE_STATUS_TLS_FAILURE = 1015,
+};
+
+/* Why a connection has a pending timeout (libwebsocket_set_timeout). */
+enum pending_timeout {
+	NO_PENDING_TIMEOUT = 0,
+	PENDING_TIMEOUT_AWAITING_PROXY_RESPONSE,
+	PENDING_TIMEOUT_AWAITING_CONNECT_RESPONSE,
+	PENDING_TIMEOUT_ESTABLISH_WITH_SERVER,
+	PENDING_TIMEOUT_AWAITING_SERVER_RESPONSE,
+	PENDING_TIMEOUT_AWAITING_PING,
+	PENDING_TIMEOUT_CLOSE_ACK,
+	PENDING_TIMEOUT_AWAITING_EXTENSION_CONNECT_RESPONSE,
+	PENDING_TIMEOUT_SENT_CLIENT_HANDSHAKE,
+	PENDING_TIMEOUT_SSL_ACCEPT,
+};
+
+struct libwebsocket;
+struct libwebsocket_context;
+struct libwebsocket_extension;
+
+typedef int (callback_function)(struct libwebsocket_context *context,
+				struct libwebsocket *wsi,
+				enum libwebsocket_callback_reasons reason,
+				void *user, void *in, size_t len);
+
+typedef int (extension_callback_function)(struct libwebsocket_context *context,
+				struct libwebsocket_extension *ext,
+				struct libwebsocket *wsi,
+				enum libwebsocket_extension_callback_reasons reason,
+				void *user, void *in, size_t len);
+
+/*
+ * One protocol the server speaks.  An array of these, ended by an entry whose
+ * callback is NULL, goes to libwebsocket_create_context; the library fills in
+ * the last four members.
+ */
+struct libwebsocket_protocols {
+	const char *name;
+	callback_function *callback;
+	size_t per_session_data_size;
+
+	/* below are filled in by the library */
+	struct libwebsocket_context *owning_server;
+	int broadcast_socket_port;
+	int broadcast_socket_user_fd;
+	int protocol_index;
+};
+
+/* An extension; an array ends with an entry whose callback is NULL. */
+struct libwebsocket_extension {
+	const char *name;
+	extension_callback_function *callback;
+	size_t per_session_data_size;
+	void *per_context_private_data;
+};
+
+/* ---- context ---- */
+
+LWS_EXTERN struct libwebsocket_context *
+libwebsocket_create_context(int port, const char *interf,
+			    struct libwebsocket_protocols *protocols,
+			    struct libwebsocket_extension *extensions,
+			    const char *ssl_cert_filepath,
+			    const char *ssl_private_key_filepath,
+			    const char *ssl_ca_filepath,
+			    int gid, int uid, unsigned int options,
+			    void *user);
+
+LWS_EXTERN void libwebsocket_context_destroy(struct libwebsocket_context *context);
+
+LWS_EXTERN void *libwebsocket_context_user(struct libwebsocket_context *context);
+
+LWS_EXTERN int libwebsocket_service(struct libwebsocket_context *context, int timeout_ms);
+
+/* ---- connections ---- */
+
+LWS_EXTERN int libwebsocket_write(struct libwebsocket *wsi, unsigned char *buf,
+				  size_t len, enum libwebsocket_write_protocol protocol);
+
+LWS_EXTERN int libwebsocket_callback_on_writable(struct libwebsocket_context *context,
+						 struct libwebsocket *wsi);
+
+LWS_EXTERN int lws_send_pipe_choked(struct libwebsocket *wsi);
+
+LWS_EXTERN void libwebsocket_close_and_free_session(struct libwebsocket_context *context,
+						    struct libwebsocket *wsi,
+						    enum lws_close_status reason);
+
+LWS_EXTERN void libwebsocket_set_timeout(struct libwebsocket *wsi,
+					 enum pending_timeout reason, int secs);
+
+LWS_EXTERN int libwebsocket_get_socket_fd(struct libwebsocket *wsi);
+
+LWS_EXTERN const struct libwebsocket_protocols *
+libwebsockets_get_protocol(struct libwebsocket *wsi);
+
+LWS_EXTERN void *libwebsocket_ensure_user_space(struct libwebsocket *wsi);
+
+/* ---- inside a RECEIVE callback ---- */
+
+LWS_EXTERN int libwebsocket_is_final_fragment(struct libwebsocket *wsi);
+
+LWS_EXTERN unsigned char libwebsocket_get_reserved_bits(struct libwebsocket *wsi);
+
+LWS_EXTERN int lws_frame_is_binary(struct libwebsocket *wsi);
+
+LWS_EXTERN size_t libwebsockets_remaining_packet_payload(struct libwebsocket *wsi);
+
+/* ---- utilities ---- */
+
+LWS_EXTERN void lws_set_log_level(int level, void (*log_emit_function)(const char *line));
+
+LWS_EXTERN int libwebsockets_get_random(struct libwebsocket_context *context,
+					void *buf, int len);
+
+LWS_EXTERN unsigned char *libwebsockets_SHA1(const unsigned char *d, size_t n,
+					     unsigned char *md);
+
+LWS_EXTERN int lws_b64_encode_string(const char *in, int in_len, char *out, int out_size);
+
+LWS_EXTERN int lws_b64_decode_string(const char *in, char *out, int out_size);
+
+/* ---- pylws additions: limits the classic API could not set ---- */
+
+/*
+ * Largest message (sum of its fragments' payloads) a connection may receive;
+ * a larger one is closed with 1009.  0 = no limit.  Default 64 MiB.
+ */
+LWS_EXTERN void lws_set_max_message_size(struct libwebsocket_context *context,
+					 size_t bytes);
+
+/*
+ * Seconds a new connection has to send a complete HTTP request head before it
+ * is dropped (an incomplete one gets "408 Request Timeout").  Default 10.
+ */
+LWS_EXTERN void lws_set_handshake_timeout(struct libwebsocket_context *context,
+					  int secs);
+
+/*
+ * For language bindings: the protocol whose callback the library is calling
+ * right now on this context (NULL outside callbacks).
+ */
+LWS_EXTERN const struct libwebsocket_protocols *
+lws_calling_protocol(struct libwebsocket_context *context);
+
+/*
+ * libwebsocket_write for a buffer without the pre/post padding: the library
+ * copies it at most once.  Same return value and protocol flags.
+ */
+LWS_EXTERN int lws_write_unpadded(struct libwebsocket *wsi, const unsigned char *buf,
+				  size_t len, enum libwebsocket_write_protocol protocol);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PYLWS_LIBWEBSOCKETS_H */
