@@ -1,0 +1,542 @@
+/*
+ * conn.c - one connection's life: accept -> HTTP head -> WebSocket ->
+ * closing -> freed.  Reads land in the context's receive buffer and go to the
+ * HTTP parser or the frame engine; frame events become protocol callbacks.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "private.h"
+
+/* ---- lifecycle ---- */
+
+struct libwebsocket *lws_conn_new(struct libwebsocket_context *context, int fd)
+{
+	struct libwebsocket *wsi = calloc(1, sizeof *wsi);
+	if (!wsi)
+		return NULL;
+	wsi->kind = LWS_FD_CONN;
+	wsi->fd = fd;
+	wsi->context = context;
+	wsi->state = LWS_STATE_HTTP_HEAD;
+	wsi->protocol = &context->protocols[0];
+
+	int one = 1;
+	/* small frames go out at once; we batch writes ourselves */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+
+	wsi->epoll_events = EPOLLIN;
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = wsi};
+	if (epoll_ctl(context->epfd, EPOLL_CTL_ADD, fd, &ev)) {
+		lwsl_err("epoll_ctl add: %s\n", strerror(errno));
+		free(wsi);
+		return NULL;
+	}
+
+	wsi->next = context->conns;
+	if (context->conns)
+		context->conns->prev = wsi;
+	context->conns = wsi;
+
+	lws_conn_set_timeout(wsi, PENDING_TIMEOUT_AWAITING_SERVER_RESPONSE,
+			     context->handshake_timeout);
+	return wsi;
+}
+
+void lws_conn_set_timeout(struct libwebsocket *wsi, enum pending_timeout reason, int secs)
+{
+	struct libwebsocket_context *context = wsi->context;
+	int was_armed = wsi->timeout_at != 0;
+
+	if (reason == NO_PENDING_TIMEOUT || secs <= 0) {
+		wsi->timeout_at = 0;
+		wsi->timeout_reason = NO_PENDING_TIMEOUT;
+	} else {
+		wsi->timeout_at = lws_now() + secs;
+		wsi->timeout_reason = reason;
+	}
+	context->timeouts_armed += (wsi->timeout_at != 0) - was_armed;
+}
+
+void libwebsocket_set_timeout(struct libwebsocket *wsi, enum pending_timeout reason,
+			      int secs)
+{
+	if (wsi->state >= LWS_STATE_DRAINING)
+		return; /* closing has its own timeout */
+	lws_conn_set_timeout(wsi, reason, secs);
+}
+
+void lws_conn_update_events(struct libwebsocket *wsi)
+{
+	if (wsi->state == LWS_STATE_DEAD)
+		return;
+	size_t queued = wsi->out.len - wsi->out.off;
+	uint32_t want = 0;
+	if (queued < LWS_RX_PAUSE_QUEUED)
+		want |= EPOLLIN;
+	if (queued || wsi->want_writable)
+		want |= EPOLLOUT;
+	if (want == wsi->epoll_events)
+		return;
+
+	struct epoll_event ev = {.events = want, .data.ptr = wsi};
+	if (epoll_ctl(wsi->context->epfd, EPOLL_CTL_MOD, wsi->fd, &ev))
+		lwsl_err("epoll_ctl mod fd %d: %s\n", wsi->fd, strerror(errno));
+	wsi->epoll_events = want;
+}
+
+static void free_user_space(struct libwebsocket *wsi)
+{
+	if (!wsi->user_space_external)
+		free(wsi->user_space);
+	wsi->user_space = NULL;
+}
+
+void lws_conn_kill(struct libwebsocket *wsi)
+{
+	struct libwebsocket_context *context = wsi->context;
+	if (wsi->state == LWS_STATE_DEAD)
+		return;
+	if (wsi->state < LWS_STATE_DRAINING && wsi->established) {
+		wsi->established = 0;
+		lws_call(context, wsi->protocol, wsi, LWS_CALLBACK_CLOSED,
+			 wsi->user_space, NULL, 0);
+	}
+	wsi->state = LWS_STATE_DEAD;
+	if (context->corked == wsi) {
+		context->corked = NULL;
+		context->cork_len = 0;
+	}
+	lws_conn_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+	epoll_ctl(context->epfd, EPOLL_CTL_DEL, wsi->fd, NULL);
+	close(wsi->fd);
+	wsi->fd = -1;
+
+	/* off the live list, onto the list freed at the end of service: a
+	 * callback up the stack may still hold this wsi */
+	if (wsi->prev)
+		wsi->prev->next = wsi->next;
+	else
+		context->conns = wsi->next;
+	if (wsi->next)
+		wsi->next->prev = wsi->prev;
+	wsi->prev = NULL;
+	wsi->next = context->zombies;
+	context->zombies = wsi;
+}
+
+void lws_conn_free(struct libwebsocket *wsi)
+{
+	free_user_space(wsi);
+	free(wsi->head_buf);
+	free(wsi->out.buf);
+	free(wsi);
+}
+
+/* Queue a close frame: status 0 = no code, < 0 = none at all. */
+static void send_close_frame(struct libwebsocket *wsi, int status, const char *reason)
+{
+	uint8_t payload[LWS_MAX_CONTROL_PAYLOAD];
+	size_t len = 0;
+
+	if (status < 0 || wsi->close_sent || wsi->peer_gone)
+		return;
+	/* 1005, 1006 and 1015 describe a close; they are never sent */
+	if (status == LWS_CLOSE_STATUS_NO_STATUS || status == LWS_CLOSE_STATUS_ABNORMAL_CLOSE ||
+	    status == LWS_CLOSE_STATUS_TLS_FAILURE)
+		return;
+	if (status > 0) {
+		payload[0] = (uint8_t)(status >> 8);
+		payload[1] = (uint8_t)status;
+		len = 2;
+		if (reason) {
+			size_t rlen = strlen(reason);
+			if (rlen > sizeof payload - 2)
+				rlen = sizeof payload - 2;
+			memcpy(payload + 2, reason, rlen);
+			len += rlen;
+		}
+	}
+	lws_send_control(wsi, LWS_OP_CLOSE, payload, len);
+	wsi->close_sent = 1;
+}
+
+/* No more callbacks: flush what is queued, send FIN, wait briefly for the
+ * peer's FIN so our last bytes are not lost to a reset. */
+static void start_draining(struct libwebsocket *wsi)
+{
+	free_user_space(wsi);
+	free(wsi->head_buf);
+	wsi->head_buf = NULL;
+	wsi->want_writable = 0;
+	wsi->state = LWS_STATE_DRAINING;
+
+	if (wsi->peer_gone) {
+		lws_conn_kill(wsi);
+		return;
+	}
+	lws_conn_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_ACK, LWS_CLOSE_LINGER_SECS);
+	if (wsi->context->corked != wsi && wsi->out.len == wsi->out.off)
+		shutdown(wsi->fd, SHUT_WR);
+	lws_conn_update_events(wsi);
+}
+
+void lws_conn_close(struct libwebsocket *wsi, int status, const char *reason)
+{
+	if (wsi->state >= LWS_STATE_DRAINING)
+		return;
+	if (wsi->state == LWS_STATE_WS || wsi->state == LWS_STATE_WS_CLOSING)
+		send_close_frame(wsi, status, reason);
+	if (wsi->established) {
+		wsi->established = 0;
+		lws_call(wsi->context, wsi->protocol, wsi, LWS_CALLBACK_CLOSED,
+			 wsi->user_space, NULL, 0);
+	}
+	start_draining(wsi);
+}
+
+void libwebsocket_close_and_free_session(struct libwebsocket_context *context,
+					 struct libwebsocket *wsi,
+					 enum lws_close_status reason)
+{
+	(void)context;
+	lws_conn_close(wsi, (int)reason, NULL);
+}
+
+void lws_conn_timed_out(struct libwebsocket *wsi)
+{
+	lwsl_info("fd %d: timeout (reason %d)\n", wsi->fd, wsi->timeout_reason);
+	lws_conn_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+	switch (wsi->state) {
+	case LWS_STATE_HTTP_HEAD:
+		if (wsi->head_len)
+			lws_http_refuse(wsi, 408, "The request head did not arrive in time.",
+					NULL);
+		else
+			lws_conn_kill(wsi); /* idle keep-alive or silent client */
+		break;
+	case LWS_STATE_WS_CLOSING:
+		/* the peer never answered our close frame */
+		lws_conn_close(wsi, -1, NULL);
+		break;
+	case LWS_STATE_DRAINING:
+		lws_conn_kill(wsi);
+		break;
+	default:
+		lws_conn_close(wsi, LWS_CLOSE_STATUS_GOINGAWAY, "timeout");
+		break;
+	}
+}
+
+/* ---- receiving WebSocket frames ---- */
+
+static int on_data(void *ud, struct lws_frame_parser *p, uint8_t *data, size_t len,
+		   int final)
+{
+	struct libwebsocket *wsi = ud;
+	(void)p;
+	if (wsi->state != LWS_STATE_WS)
+		return 0; /* after our close frame, data is read and dropped */
+	wsi->rx_final = (uint8_t)final;
+	if (lws_call(wsi->context, wsi->protocol, wsi, LWS_CALLBACK_RECEIVE,
+		     wsi->user_space, data, len)) {
+		lws_conn_close(wsi, LWS_CLOSE_STATUS_NOSTATUS, NULL);
+		return 1;
+	}
+	/* the callback may have closed us */
+	return wsi->state != LWS_STATE_WS;
+}
+
+static void on_close_frame(struct libwebsocket *wsi, uint8_t *payload, size_t len)
+{
+	if (wsi->state == LWS_STATE_WS_CLOSING) {
+		/* the answer to our close: done */
+		lws_conn_close(wsi, -1, NULL);
+		return;
+	}
+	/* echo the status code (RFC 6455 5.5.1), then finish */
+	if (!wsi->peer_gone)
+		lws_send_control(wsi, LWS_OP_CLOSE, payload, len >= 2 ? 2 : 0);
+	wsi->close_sent = 1;
+	lws_conn_close(wsi, -1, NULL);
+}
+
+static int on_control(void *ud, struct lws_frame_parser *p, int opcode,
+		      uint8_t *payload, size_t len)
+{
+	struct libwebsocket *wsi = ud;
+	(void)p;
+	switch (opcode) {
+	case LWS_OP_PING:
+		if (wsi->state == LWS_STATE_WS)
+			lws_send_control(wsi, LWS_OP_PONG, payload, len);
+		return 0;
+	case LWS_OP_PONG:
+		return 0; /* a server has nothing to do with pongs */
+	case LWS_OP_CLOSE:
+		on_close_frame(wsi, payload, len);
+		return 1;
+	}
+	return 0;
+}
+
+static const struct lws_frame_events frame_events = {
+	.on_data = on_data,
+	.on_control = on_control,
+};
+
+/* Parse received frames; payload is delivered straight from buf. */
+static void ws_receive(struct libwebsocket *wsi, uint8_t *buf, size_t len)
+{
+	struct lws_frame_parser *p = &wsi->parser;
+	size_t used = lws_frame_parse(p, buf, len, &frame_events, wsi);
+
+	if (p->error) {
+		lwsl_info("fd %d: protocol error %d: %s\n", wsi->fd, p->error,
+			  p->error_reason ? p->error_reason : "");
+		if (wsi->state == LWS_STATE_WS || wsi->state == LWS_STATE_WS_CLOSING)
+			lws_conn_close(wsi, p->error, p->error_reason);
+		return;
+	}
+	(void)used; /* stopped early only when the connection is closing */
+}
+
+void lws_conn_start_ws(struct libwebsocket *wsi)
+{
+	struct libwebsocket_context *context = wsi->context;
+	struct lws_frame_parser *p = &wsi->parser;
+
+	lws_frame_parser_reset(p);
+	p->max_message_size = context->max_message_size;
+	p->expect_masked = 1;
+	p->allow_unmasked = !!(context->options & LWS_SERVER_OPTION_DEFEAT_CLIENT_MASK);
+	p->rsv_allowed = 0;
+	wsi->state = LWS_STATE_WS;
+	lws_conn_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+}
+
+/* ---- receiving the HTTP request head ---- */
+
+static int head_append(struct libwebsocket *wsi, const uint8_t *data, size_t len)
+{
+	if (!wsi->head_buf) {
+		wsi->head_buf = malloc(LWS_MAX_HTTP_HEAD);
+		if (!wsi->head_buf)
+			return -1;
+	}
+	size_t room = LWS_MAX_HTTP_HEAD - wsi->head_len;
+	if (len > room)
+		len = room;
+	memcpy(wsi->head_buf + wsi->head_len, data, len);
+	wsi->head_len += len;
+	return 0;
+}
+
+/*
+ * Bytes arrived while reading a request head.  The head is parsed in place
+ * when it arrives in one read (the usual case) and gathered otherwise.
+ * Bytes after the head (a client may send frames at once) are parsed as frames.
+ */
+static void http_receive(struct libwebsocket *wsi, uint8_t *data, size_t len)
+{
+	struct lws_http_head req;
+	char *head = (char *)data;
+	size_t have = len;
+
+	if (wsi->head_len) {
+		size_t before = wsi->head_len;
+		if (head_append(wsi, data, len))
+			goto oom;
+		head = wsi->head_buf;
+		have = wsi->head_len;
+		/* what did not fit stays counted in len - (head_len - before) */
+		len -= wsi->head_len - before;
+		data += wsi->head_len - before;
+	} else {
+		data += len;
+		len = 0;
+	}
+
+	int n = lws_http_parse_request(head, have, &req);
+	if (n == LWS_HTTP_MALFORMED) {
+		lws_http_refuse(wsi, 400, "The request is not valid HTTP/1.1.", NULL);
+		return;
+	}
+	if (n == LWS_HTTP_INCOMPLETE) {
+		if (have >= LWS_MAX_HTTP_HEAD) {
+			lws_http_refuse(wsi, 431, "The request head is too large.", NULL);
+			return;
+		}
+		if (!wsi->head_len && head_append(wsi, (uint8_t *)head, have))
+			goto oom;
+		return;
+	}
+
+	/* the bytes after the head: in the gathered buffer, or in data */
+	size_t extra = have - (size_t)n;
+	uint8_t *after = (uint8_t *)head + n;
+	if (wsi->head_len) {
+		/* move them (and anything past the gather buffer) into the
+		 * receive buffer so frames are parsed with room before them */
+		uint8_t *rx = wsi->context->rx + LWS_SEND_BUFFER_PRE_PADDING;
+		if (extra + len > LWS_RX_BUFFER_SIZE)
+			len = 0; /* cannot happen: head_buf <= rx size */
+		memmove(rx + extra, data, len);
+		memcpy(rx, after, extra);
+		after = rx;
+		extra += len;
+	}
+
+	if (lws_handshake_request(wsi, head, (size_t)n, &req))
+		return;
+
+	free(wsi->head_buf);
+	wsi->head_buf = NULL;
+	wsi->head_len = 0;
+
+	if (extra && wsi->state == LWS_STATE_WS)
+		ws_receive(wsi, after, extra);
+	else if (extra && wsi->state == LWS_STATE_HTTP_HEAD)
+		http_receive(wsi, after, extra); /* a pipelined request */
+	return;
+oom:
+	lwsl_err("out of memory reading a request head\n");
+	lws_conn_kill(wsi);
+}
+
+/* ---- readiness ---- */
+
+static void peer_closed(struct libwebsocket *wsi)
+{
+	wsi->peer_gone = 1;
+	if (wsi->state == LWS_STATE_DRAINING)
+		lws_conn_kill(wsi);
+	else
+		lws_conn_close(wsi, -1, NULL);
+}
+
+void lws_conn_readable(struct libwebsocket *wsi)
+{
+	struct libwebsocket_context *context = wsi->context;
+	uint8_t *buf = context->rx + LWS_SEND_BUFFER_PRE_PADDING;
+
+	ssize_t n = recv(wsi->fd, buf, LWS_RX_BUFFER_SIZE, 0);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EINTR)
+			return;
+		lwsl_info("fd %d: recv: %s\n", wsi->fd, strerror(errno));
+		peer_closed(wsi);
+		return;
+	}
+	if (n == 0) {
+		peer_closed(wsi);
+		return;
+	}
+
+	/* writes to this connection from its callbacks are gathered and sent
+	 * with one syscall below */
+	context->corked = wsi;
+	switch (wsi->state) {
+	case LWS_STATE_HTTP_HEAD:
+		http_receive(wsi, buf, (size_t)n);
+		break;
+	case LWS_STATE_WS:
+	case LWS_STATE_WS_CLOSING:
+		ws_receive(wsi, buf, (size_t)n);
+		break;
+	default:
+		break; /* draining: the peer's last bytes are dropped */
+	}
+	lws_out_uncork(context);
+}
+
+void lws_conn_writable(struct libwebsocket *wsi)
+{
+	struct libwebsocket_context *context = wsi->context;
+
+	if (wsi->out.len > wsi->out.off) {
+		if (lws_out_drain(wsi)) {
+			peer_closed(wsi);
+			return;
+		}
+		if (wsi->out.len > wsi->out.off)
+			return; /* still choked */
+	}
+	if (wsi->state == LWS_STATE_DRAINING) {
+		shutdown(wsi->fd, SHUT_WR);
+		lws_conn_update_events(wsi);
+		return;
+	}
+	if (!wsi->want_writable || wsi->state != LWS_STATE_WS) {
+		wsi->want_writable = 0;
+		lws_conn_update_events(wsi);
+		return;
+	}
+
+	wsi->want_writable = 0;
+	context->corked = wsi;
+	if (lws_call(context, wsi->protocol, wsi, LWS_CALLBACK_SERVER_WRITEABLE,
+		     wsi->user_space, NULL, 0))
+		lws_conn_close(wsi, LWS_CLOSE_STATUS_NOSTATUS, NULL);
+	lws_out_uncork(context);
+	lws_conn_update_events(wsi);
+}
+
+/* ---- public accessors ---- */
+
+int libwebsocket_callback_on_writable(struct libwebsocket_context *context,
+				      struct libwebsocket *wsi)
+{
+	(void)context;
+	if (wsi->state != LWS_STATE_WS)
+		return -1;
+	wsi->want_writable = 1;
+	lws_conn_update_events(wsi);
+	return 1;
+}
+
+int libwebsocket_get_socket_fd(struct libwebsocket *wsi)
+{
+	return wsi->fd;
+}
+
+const struct libwebsocket_protocols *libwebsockets_get_protocol(struct libwebsocket *wsi)
+{
+	return wsi->protocol;
+}
+
+void *libwebsocket_ensure_user_space(struct libwebsocket *wsi)
+{
+	if (!wsi->user_space && wsi->protocol->per_session_data_size) {
+		wsi->user_space = calloc(1, wsi->protocol->per_session_data_size);
+		wsi->user_space_external = 0;
+	}
+	return wsi->user_space;
+}
+
+int libwebsocket_is_final_fragment(struct libwebsocket *wsi)
+{
+	return wsi->rx_final;
+}
+
+unsigned char libwebsocket_get_reserved_bits(struct libwebsocket *wsi)
+{
+	return (unsigned char)(wsi->parser.rsv >> 4);
+}
+
+int lws_frame_is_binary(struct libwebsocket *wsi)
+{
+	return wsi->parser.msg_opcode == LWS_OP_BINARY;
+}
+
+size_t libwebsockets_remaining_packet_payload(struct libwebsocket *wsi)
+{
+	return (size_t)(wsi->parser.payload_len - wsi->parser.payload_done);
+}

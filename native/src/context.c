@@ -1,0 +1,315 @@
+/*
+ * context.c - creating and destroying a context: protocols, listen sockets,
+ * privileges, limits.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "private.h"
+#include "util.h"
+
+int lws_call(struct libwebsocket_context *context,
+	     const struct libwebsocket_protocols *protocol,
+	     struct libwebsocket *wsi, enum libwebsocket_callback_reasons reason,
+	     void *user, void *in, size_t len)
+{
+	/* remembered so a binding can tell which protocol entry is called */
+	const struct libwebsocket_protocols *outer = context->calling_protocol;
+	context->calling_protocol = protocol;
+	int n = protocol->callback(context, wsi, reason, user, in, len);
+	context->calling_protocol = outer;
+	return n;
+}
+
+time_t lws_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+static int count_protocols(struct libwebsocket_context *context,
+			   struct libwebsocket_protocols *protocols)
+{
+	int n = 0;
+	while (protocols[n].callback) {
+		if (!protocols[n].name) {
+			lwsl_err("protocol %d has no name\n", n);
+			return -1;
+		}
+		protocols[n].owning_server = context;
+		protocols[n].protocol_index = n;
+		protocols[n].broadcast_socket_port = 0;
+		protocols[n].broadcast_socket_user_fd = -1;
+		n++;
+	}
+	return n;
+}
+
+/* interf is an address ("127.0.0.1", "::1") or an interface name ("lo"). */
+static int resolve_interface(const char *interf, int port,
+			     struct sockaddr_storage *ss, socklen_t *sslen)
+{
+	struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof *ss);
+	if (inet_pton(AF_INET, interf, &in4->sin_addr) == 1) {
+		in4->sin_family = AF_INET;
+		in4->sin_port = htons((uint16_t)port);
+		*sslen = sizeof *in4;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, interf, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)port);
+		*sslen = sizeof *in6;
+		return 0;
+	}
+
+	struct ifaddrs *ifs, *ifa;
+	if (getifaddrs(&ifs))
+		return -1;
+	int found = -1;
+	/* prefer the interface's IPv4 address, as the classic library did */
+	for (int want = AF_INET; found && want; want = want == AF_INET ? AF_INET6 : 0) {
+		for (ifa = ifs; ifa; ifa = ifa->ifa_next) {
+			if (!ifa->ifa_addr || ifa->ifa_addr->sa_family != want ||
+			    strcmp(ifa->ifa_name, interf))
+				continue;
+			if (want == AF_INET) {
+				memcpy(in4, ifa->ifa_addr, sizeof *in4);
+				in4->sin_port = htons((uint16_t)port);
+				*sslen = sizeof *in4;
+			} else {
+				memcpy(in6, ifa->ifa_addr, sizeof *in6);
+				in6->sin6_port = htons((uint16_t)port);
+				*sslen = sizeof *in6;
+			}
+			found = 0;
+			break;
+		}
+	}
+	freeifaddrs(ifs);
+	if (found)
+		errno = ENODEV;
+	return found;
+}
+
+static int open_listener(const struct sockaddr *sa, socklen_t salen)
+{
+	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	int one = 1, zero = 0;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (sa->sa_family == AF_INET6)
+		/* all interfaces: one socket takes IPv6 and IPv4 */
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+	if (bind(fd, sa, salen) || listen(fd, SOMAXCONN)) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+static int listen_on(struct libwebsocket_context *context, int port, const char *interf)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	int fd;
+
+	if (interf) {
+		if (resolve_interface(interf, port, &ss, &sslen)) {
+			lwsl_err("cannot listen on interface '%s': %s\n", interf,
+				 strerror(errno));
+			return -1;
+		}
+		fd = open_listener((struct sockaddr *)&ss, sslen);
+	} else {
+		struct sockaddr_in6 any6 = {.sin6_family = AF_INET6,
+					    .sin6_port = htons((uint16_t)port),
+					    .sin6_addr = IN6ADDR_ANY_INIT};
+		fd = open_listener((struct sockaddr *)&any6, sizeof any6);
+		if (fd < 0 && (errno == EAFNOSUPPORT || errno == EADDRNOTAVAIL)) {
+			/* no IPv6 on this host */
+			struct sockaddr_in any4 = {.sin_family = AF_INET,
+						   .sin_port = htons((uint16_t)port),
+						   .sin_addr.s_addr = htonl(INADDR_ANY)};
+			fd = open_listener((struct sockaddr *)&any4, sizeof any4);
+		}
+	}
+	if (fd < 0) {
+		lwsl_err("cannot listen on port %d: %s\n", port, strerror(errno));
+		return -1;
+	}
+
+	struct lws_listener *l = &context->listeners[context->num_listeners++];
+	l->kind = LWS_FD_LISTENER;
+	l->fd = fd;
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = l};
+	if (epoll_ctl(context->epfd, EPOLL_CTL_ADD, fd, &ev))
+		return -1;
+	return 0;
+}
+
+static int drop_privileges(int gid, int uid)
+{
+	if (gid != -1 && setgid((gid_t)gid)) {
+		lwsl_err("setgid(%d) failed: %s\n", gid, strerror(errno));
+		return -1;
+	}
+	if (uid != -1 && setuid((uid_t)uid)) {
+		lwsl_err("setuid(%d) failed: %s\n", uid, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static struct libwebsocket_context *fail(struct libwebsocket_context *context, int err)
+{
+	libwebsocket_context_destroy(context);
+	errno = err;
+	return NULL;
+}
+
+struct libwebsocket_context *
+libwebsocket_create_context(int port, const char *interf,
+			    struct libwebsocket_protocols *protocols,
+			    struct libwebsocket_extension *extensions,
+			    const char *ssl_cert_filepath,
+			    const char *ssl_private_key_filepath,
+			    const char *ssl_ca_filepath,
+			    int gid, int uid, unsigned int options, void *user)
+{
+	(void)ssl_private_key_filepath;
+	(void)ssl_ca_filepath;
+
+	if (!protocols || !protocols[0].callback) {
+		lwsl_err("create_context: at least one protocol is needed\n");
+		errno = EINVAL;
+		return NULL;
+	}
+	if (port < 0 || port > 65535) {
+		lwsl_err("create_context: port %d out of range\n", port);
+		errno = EINVAL;
+		return NULL;
+	}
+	if (ssl_cert_filepath) {
+		lwsl_err("create_context: TLS is not available in this build yet\n");
+		errno = ENOTSUP;
+		return NULL;
+	}
+
+	struct libwebsocket_context *context = calloc(1, sizeof *context);
+	if (!context) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	context->epfd = -1;
+	context->protocols = protocols;
+	context->extensions = extensions;
+	context->options = options;
+	context->user = user;
+	context->listen_port = port;
+	context->max_message_size = LWS_DEFAULT_MAX_MESSAGE;
+	context->handshake_timeout = LWS_DEFAULT_HANDSHAKE_TIMEOUT;
+
+	context->num_protocols = count_protocols(context, protocols);
+	if (context->num_protocols < 0)
+		return fail(context, EINVAL);
+	if (extensions && extensions[0].callback)
+		lwsl_warn("create_context: extensions are not negotiated by this build "
+			  "yet; connections proceed without them\n");
+
+	context->rx = malloc(LWS_SEND_BUFFER_PRE_PADDING + LWS_RX_BUFFER_SIZE);
+	context->cork = malloc(LWS_CORK_SIZE);
+	if (!context->rx || !context->cork)
+		return fail(context, ENOMEM);
+
+	context->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (context->epfd < 0)
+		return fail(context, errno);
+
+	if (port != CONTEXT_PORT_NO_LISTEN && listen_on(context, port, interf))
+		return fail(context, errno);
+
+	if (drop_privileges(gid, uid))
+		return fail(context, EPERM);
+
+	lwsl_info("context created, port %d\n", port);
+	return context;
+}
+
+void *libwebsocket_context_user(struct libwebsocket_context *context)
+{
+	return context->user;
+}
+
+void libwebsocket_context_destroy(struct libwebsocket_context *context)
+{
+	if (!context)
+		return;
+
+	/* every open connection: CLOSED once, a best-effort close frame */
+	while (context->conns) {
+		struct libwebsocket *wsi = context->conns;
+		if (wsi->state < LWS_STATE_DRAINING)
+			lws_conn_close(wsi, LWS_CLOSE_STATUS_GOINGAWAY, NULL);
+		if (wsi->out.len > wsi->out.off && !wsi->peer_gone)
+			lws_out_drain(wsi);
+		lws_conn_kill(wsi);
+	}
+	while (context->zombies) {
+		struct libwebsocket *wsi = context->zombies;
+		context->zombies = wsi->next;
+		lws_conn_free(wsi);
+	}
+
+	for (int n = 0; n < context->num_listeners; n++)
+		close(context->listeners[n].fd);
+	if (context->epfd >= 0)
+		close(context->epfd);
+	free(context->rx);
+	free(context->cork);
+	free(context);
+}
+
+int libwebsockets_get_random(struct libwebsocket_context *context, void *buf, int len)
+{
+	(void)context;
+	if (len <= 0)
+		return 0;
+	if (lws_os_random(buf, (size_t)len))
+		return -1;
+	return len;
+}
+
+void lws_set_max_message_size(struct libwebsocket_context *context, size_t bytes)
+{
+	context->max_message_size = bytes;
+	for (struct libwebsocket *wsi = context->conns; wsi; wsi = wsi->next)
+		wsi->parser.max_message_size = bytes;
+}
+
+void lws_set_handshake_timeout(struct libwebsocket_context *context, int secs)
+{
+	context->handshake_timeout = secs > 0 ? secs : LWS_DEFAULT_HANDSHAKE_TIMEOUT;
+}
+
+const struct libwebsocket_protocols *
+lws_calling_protocol(struct libwebsocket_context *context)
+{
+	return context->calling_protocol;
+}

@@ -1,0 +1,298 @@
+/*
+ * handshake.c - what the server does with a complete HTTP request head: the
+ * RFC 6455 opening handshake (section 4.2), or the HTTP callback, or an HTTP
+ * error that says why.
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "private.h"
+#include "util.h"
+
+static const char *status_text(int status)
+{
+	switch (status) {
+	case 400: return "Bad Request";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 408: return "Request Timeout";
+	case 426: return "Upgrade Required";
+	case 431: return "Request Header Fields Too Large";
+	default: return "Internal Server Error";
+	}
+}
+
+void lws_http_refuse(struct libwebsocket *wsi, int status, const char *why,
+		     const char *extra_headers)
+{
+	char page[512];
+	int n = snprintf(page, sizeof page,
+			 "HTTP/1.1 %d %s\r\n"
+			 "Content-Type: text/plain; charset=utf-8\r\n"
+			 "Content-Length: %zu\r\n"
+			 "Connection: close\r\n"
+			 "%s\r\n"
+			 "%s\n",
+			 status, status_text(status), strlen(why) + 1,
+			 extra_headers ? extra_headers : "", why);
+	if (n > 0 && (size_t)n < sizeof page)
+		lws_out_send(wsi, (const uint8_t *)page, (size_t)n, NULL, 0);
+	lwsl_info("fd %d: HTTP %d: %s\n", wsi->fd, status, why);
+	lws_conn_close(wsi, -1, NULL);
+}
+
+static int header_is(const struct lws_http_head *req, const char *name, const char *token)
+{
+	const struct lws_http_header *h = lws_http_find(req, name);
+	return h && lws_http_list_has(h->value, h->value_len, token);
+}
+
+/* Sec-WebSocket-Version as a number, -1 when absent or not a number */
+static int ws_version(const struct lws_http_head *req)
+{
+	const struct lws_http_header *h = lws_http_find(req, "Sec-WebSocket-Version");
+	if (!h || !h->value_len || h->value_len > 3)
+		return -1;
+	int v = 0;
+	for (size_t i = 0; i < h->value_len; i++) {
+		if (h->value[i] < '0' || h->value[i] > '9')
+			return -1;
+		v = v * 10 + (h->value[i] - '0');
+	}
+	return v;
+}
+
+/* A valid key is base64 of 16 bytes: 24 characters. */
+static int key_is_valid(const struct lws_http_header *key)
+{
+	char in[32], out[32];
+	if (!key || key->value_len != 24)
+		return 0;
+	memcpy(in, key->value, 24);
+	in[24] = '\0';
+	return lws_b64_decode_string(in, out, sizeof out) == 16;
+}
+
+static const struct libwebsocket_protocols *
+find_protocol(struct libwebsocket_context *context, const char *name, size_t len)
+{
+	for (int i = 0; i < context->num_protocols; i++) {
+		const char *p = context->protocols[i].name;
+		if (strlen(p) == len && !memcmp(p, name, len))
+			return &context->protocols[i];
+	}
+	return NULL;
+}
+
+/*
+ * The first protocol the client lists that we serve, across every
+ * Sec-WebSocket-Protocol header.  *asked tells whether the client listed any.
+ */
+static const struct libwebsocket_protocols *
+choose_protocol(struct libwebsocket_context *context, const struct lws_http_head *req,
+		int *asked)
+{
+	*asked = 0;
+	for (size_t h = 0; h < req->num_headers; h++) {
+		const struct lws_http_header *hd = &req->headers[h];
+		if (hd->name_len != 22 || strncasecmp(hd->name, "Sec-WebSocket-Protocol", 22))
+			continue;
+		const char *p = hd->value, *end = hd->value + hd->value_len;
+		while (p < end) {
+			const char *comma = memchr(p, ',', (size_t)(end - p));
+			const char *item_end = comma ? comma : end;
+			const char *s = p, *e = item_end;
+			while (s < e && (*s == ' ' || *s == '\t'))
+				s++;
+			while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+				e--;
+			if (e > s) {
+				*asked = 1;
+				const struct libwebsocket_protocols *found =
+					find_protocol(context, s, (size_t)(e - s));
+				if (found)
+					return found;
+			}
+			p = item_end + 1;
+		}
+	}
+	return *asked ? NULL : &context->protocols[0];
+}
+
+static void fill_tokens(char *head, const struct lws_http_head *req,
+			struct lws_tokens tokens[WSI_TOKEN_COUNT])
+{
+	static const char *const names[WSI_TOKEN_COUNT] = {
+		[WSI_TOKEN_HOST] = "Host",
+		[WSI_TOKEN_CONNECTION] = "Connection",
+		[WSI_TOKEN_KEY1] = "Sec-WebSocket-Key1",
+		[WSI_TOKEN_KEY2] = "Sec-WebSocket-Key2",
+		[WSI_TOKEN_PROTOCOL] = "Sec-WebSocket-Protocol",
+		[WSI_TOKEN_UPGRADE] = "Upgrade",
+		[WSI_TOKEN_ORIGIN] = "Origin",
+		[WSI_TOKEN_DRAFT] = "Sec-WebSocket-Draft",
+		[WSI_TOKEN_KEY] = "Sec-WebSocket-Key",
+		[WSI_TOKEN_VERSION] = "Sec-WebSocket-Version",
+		[WSI_TOKEN_SWORIGIN] = "Sec-WebSocket-Origin",
+		[WSI_TOKEN_EXTENSIONS] = "Sec-WebSocket-Extensions",
+		[WSI_TOKEN_ACCEPT] = "Sec-WebSocket-Accept",
+		[WSI_TOKEN_NONCE] = "Sec-WebSocket-Nonce",
+	};
+	memset(tokens, 0, sizeof(struct lws_tokens) * WSI_TOKEN_COUNT);
+	tokens[WSI_TOKEN_GET_URI].token = head + (req->path - head);
+	tokens[WSI_TOKEN_GET_URI].token_len = (int)req->path_len;
+	for (int i = 0; i < WSI_TOKEN_COUNT; i++) {
+		if (!names[i])
+			continue;
+		const struct lws_http_header *h = lws_http_find(req, names[i]);
+		if (h) {
+			tokens[i].token = head + (h->value - head);
+			tokens[i].token_len = (int)h->value_len;
+		}
+	}
+}
+
+static int send_switching_protocols(struct libwebsocket *wsi,
+				    const struct lws_http_header *key, int asked)
+{
+	char accept[LWS_ACCEPT_LEN + 1], reply[512];
+	lws_accept_key(key->value, key->value_len, accept);
+
+	int n = snprintf(reply, sizeof reply,
+			 "HTTP/1.1 101 Switching Protocols\r\n"
+			 "Upgrade: websocket\r\n"
+			 "Connection: Upgrade\r\n"
+			 "Sec-WebSocket-Accept: %s\r\n"
+			 "%s%s%s"
+			 "\r\n",
+			 accept, asked ? "Sec-WebSocket-Protocol: " : "",
+			 asked ? wsi->protocol->name : "", asked ? "\r\n" : "");
+	if (n < 0 || (size_t)n >= sizeof reply)
+		return -1;
+	return lws_out_send(wsi, (const uint8_t *)reply, (size_t)n, NULL, 0);
+}
+
+static int upgrade(struct libwebsocket *wsi, char *head, const struct lws_http_head *req)
+{
+	struct libwebsocket_context *context = wsi->context;
+
+	if (req->method_len != 3 || memcmp(req->method, "GET", 3) || req->minor_version < 1) {
+		lws_http_refuse(wsi, 400, "A WebSocket upgrade must be an HTTP/1.1 GET.", NULL);
+		return -1;
+	}
+	if (!header_is(req, "Connection", "upgrade")) {
+		lws_http_refuse(wsi, 400, "The Connection header must include Upgrade.", NULL);
+		return -1;
+	}
+	int version = ws_version(req);
+	if (version != 13 && version != 8 && version != 7) {
+		lws_http_refuse(wsi, 426, "This server speaks WebSocket version 13 (RFC 6455).",
+				"Sec-WebSocket-Version: 13\r\n");
+		return -1;
+	}
+	const struct lws_http_header *key = lws_http_find(req, "Sec-WebSocket-Key");
+	if (!key_is_valid(key)) {
+		lws_http_refuse(wsi, 400, "Sec-WebSocket-Key is missing or not 16 bytes of base64.",
+				NULL);
+		return -1;
+	}
+	int asked;
+	const struct libwebsocket_protocols *protocol = choose_protocol(context, req, &asked);
+	if (!protocol) {
+		lws_http_refuse(wsi, 400,
+				"None of the subprotocols in Sec-WebSocket-Protocol is served here.",
+				NULL);
+		return -1;
+	}
+
+	struct lws_tokens tokens[WSI_TOKEN_COUNT];
+	fill_tokens(head, req, tokens);
+	if (lws_call(context, &context->protocols[0], wsi,
+		     LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION, tokens, NULL, 0)) {
+		lws_http_refuse(wsi, 403, "The server refused this connection.", NULL);
+		return -1;
+	}
+	if (wsi->state != LWS_STATE_HTTP_HEAD)
+		return -1;
+
+	/* per-session data belongs to the chosen protocol */
+	if (wsi->protocol != protocol && wsi->user_space && !wsi->user_space_external) {
+		free(wsi->user_space);
+		wsi->user_space = NULL;
+	}
+	wsi->protocol = protocol;
+	wsi->ietf_version = (uint8_t)version;
+	if (protocol->per_session_data_size && !libwebsocket_ensure_user_space(wsi)) {
+		lws_http_refuse(wsi, 500, "Out of memory.", NULL);
+		return -1;
+	}
+	if (send_switching_protocols(wsi, key, asked)) {
+		lws_conn_close(wsi, -1, NULL);
+		return -1;
+	}
+
+	lws_conn_start_ws(wsi);
+	wsi->established = 1;
+	if (lws_call(context, protocol, wsi, LWS_CALLBACK_ESTABLISHED, wsi->user_space,
+		     NULL, 0))
+		lws_conn_close(wsi, LWS_CLOSE_STATUS_NOSTATUS, NULL);
+	return wsi->state == LWS_STATE_WS ? 0 : -1;
+}
+
+/* Does the client expect the connection to stay open after the answer? */
+static int keep_alive(const struct lws_http_head *req)
+{
+	if (header_is(req, "Connection", "close"))
+		return 0;
+	/* bodies are not read here yet: do not mistake one for the next request */
+	const struct lws_http_header *cl = lws_http_find(req, "Content-Length");
+	if ((cl && !(cl->value_len == 1 && cl->value[0] == '0')) ||
+	    lws_http_find(req, "Transfer-Encoding"))
+		return 0;
+	return req->minor_version >= 1 || header_is(req, "Connection", "keep-alive");
+}
+
+static int serve_http(struct libwebsocket *wsi, const struct lws_http_head *req)
+{
+	struct libwebsocket_context *context = wsi->context;
+
+	/* 'in' is the path as a C string: the byte after it is the blank
+	 * before the version, which nobody needs any more */
+	char *path = (char *)req->path;
+	path[req->path_len] = '\0';
+
+	wsi->http_replied = 0;
+	wsi->protocol = &context->protocols[0];
+	void *user = libwebsocket_ensure_user_space(wsi);
+	int n = lws_call(context, wsi->protocol, wsi, LWS_CALLBACK_HTTP, user, path,
+			 req->path_len);
+	if (wsi->state != LWS_STATE_HTTP_HEAD)
+		return -1; /* the callback closed it */
+	if (!wsi->http_replied) {
+		lws_http_refuse(wsi, 404, "Not found.", NULL);
+		return -1;
+	}
+	if (n || !keep_alive(req)) {
+		lws_conn_close(wsi, -1, NULL);
+		return -1;
+	}
+	lws_conn_set_timeout(wsi, PENDING_TIMEOUT_AWAITING_SERVER_RESPONSE,
+			     context->handshake_timeout);
+	return 0;
+}
+
+int lws_handshake_request(struct libwebsocket *wsi, char *head, size_t len,
+			  const struct lws_http_head *req)
+{
+	(void)len;
+	if (header_is(req, "Upgrade", "websocket"))
+		return upgrade(wsi, head, req);
+	if (lws_http_find(req, "Sec-WebSocket-Key")) {
+		lws_http_refuse(wsi, 400, "A WebSocket handshake needs \"Upgrade: websocket\".",
+				NULL);
+		return -1;
+	}
+	return serve_http(wsi, req);
+}

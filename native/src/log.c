@@ -1,0 +1,64 @@
+/*
+ * log.c - the library's log.
+ *
+ * lws_set_log_level takes no context, so the level and the emitter are the
+ * one piece of process-wide state the classic API requires; they are set by
+ * the program (usually once, at start) and only read elsewhere.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "private.h"
+
+static int log_level = LLL_ERR | LLL_WARN;
+static void (*log_emit)(const char *line);
+
+static const char *const level_names[LLL_COUNT] = {
+	"ERR", "WARN", "INFO", "DEBUG", "PARSER", "HEADER", "EXT", "CLIENT",
+};
+
+void lws_set_log_level(int level, void (*log_emit_function)(const char *line))
+{
+	log_level = level;
+	if (log_emit_function)
+		log_emit = log_emit_function;
+}
+
+static const char *level_name(int filter)
+{
+	for (int n = 0; n < LLL_COUNT; n++)
+		if (filter & (1 << n))
+			return level_names[n];
+	return "?";
+}
+
+void _lws_log(int filter, const char *format, ...)
+{
+	if (!(log_level & filter))
+		return;
+
+	char line[1024];
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	int n = snprintf(line, sizeof line, "[%lld.%03ld] %s: ", (long long)ts.tv_sec,
+			 ts.tv_nsec / 1000000, level_name(filter));
+
+	va_list ap;
+	va_start(ap, format);
+	vsnprintf(line + n, sizeof line - (size_t)n, format, ap);
+	va_end(ap);
+
+	/* one line per message, whatever the caller put at the end */
+	size_t len = strlen(line);
+	while (len && line[len - 1] == '\n')
+		line[--len] = '\0';
+
+	if (log_emit) {
+		log_emit(line);
+		return;
+	}
+	fprintf(stderr, "%s\n", line);
+}

@@ -1,0 +1,290 @@
+/*
+ * output.c - the write path.  A frame header is written in place in the
+ * caller's pre-padding; bytes go out with one sendmsg() where possible.
+ * While a connection's input is dispatched its writes are gathered (corked)
+ * and sent together when the dispatch ends.  What the socket does not take is
+ * queued in order and sent when it becomes writable; nothing is dropped and
+ * nothing overtakes queued bytes.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "private.h"
+
+static size_t queued(const struct libwebsocket *wsi)
+{
+	return wsi->out.len - wsi->out.off;
+}
+
+static int outq_append(struct lws_outq *q, const uint8_t *data, size_t len)
+{
+	if (!len)
+		return 0;
+	if (q->len - q->off + len > LWS_MAX_QUEUED_OUTPUT)
+		return -1;
+	if (q->len + len > q->cap && q->off) {
+		memmove(q->buf, q->buf + q->off, q->len - q->off);
+		q->len -= q->off;
+		q->off = 0;
+	}
+	if (q->len + len > q->cap) {
+		size_t cap = q->cap ? q->cap * 2 : 4096;
+		while (cap < q->len + len)
+			cap *= 2;
+		uint8_t *buf = realloc(q->buf, cap);
+		if (!buf)
+			return -1;
+		q->buf = buf;
+		q->cap = cap;
+	}
+	memcpy(q->buf + q->len, data, len);
+	q->len += len;
+	return 0;
+}
+
+static void outq_reset(struct lws_outq *q)
+{
+	/* an idle connection keeps no output buffer */
+	free(q->buf);
+	memset(q, 0, sizeof *q);
+}
+
+/* sendmsg without SIGPIPE; returns bytes sent, 0 when the socket is full,
+ * -1 on a socket error */
+static ssize_t send_iov(int fd, struct iovec *iov, int count)
+{
+	struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)count};
+	for (;;) {
+		ssize_t n = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n >= 0)
+			return n;
+		if (errno == EINTR)
+			continue;
+		return errno == EAGAIN ? 0 : -1;
+	}
+}
+
+/* Send iov now; queue whatever the socket did not take. */
+static int send_or_queue(struct libwebsocket *wsi, struct iovec *iov, int count)
+{
+	ssize_t sent = send_iov(wsi->fd, iov, count);
+	if (sent < 0) {
+		lwsl_info("fd %d: send: %s\n", wsi->fd, strerror(errno));
+		wsi->peer_gone = 1; /* epoll reports the error; the read side closes */
+		return -1;
+	}
+	size_t skip = (size_t)sent;
+	for (int i = 0; i < count; i++) {
+		if (skip >= iov[i].iov_len) {
+			skip -= iov[i].iov_len;
+			continue;
+		}
+		if (outq_append(&wsi->out, (const uint8_t *)iov[i].iov_base + skip,
+				iov[i].iov_len - skip)) {
+			lwsl_err("fd %d: cannot queue output\n", wsi->fd);
+			return -1;
+		}
+		skip = 0;
+	}
+	if (queued(wsi))
+		lws_conn_update_events(wsi);
+	return 0;
+}
+
+int lws_out_send(struct libwebsocket *wsi, const uint8_t *a, size_t alen,
+		 const uint8_t *b, size_t blen)
+{
+	struct libwebsocket_context *context = wsi->context;
+
+	if (wsi->state == LWS_STATE_DEAD || wsi->peer_gone)
+		return -1;
+
+	if (queued(wsi)) {
+		/* choked: everything goes behind what is waiting */
+		if (outq_append(&wsi->out, a, alen) || outq_append(&wsi->out, b, blen)) {
+			lwsl_err("fd %d: output queue limit reached\n", wsi->fd);
+			return -1;
+		}
+		return 0;
+	}
+
+	struct iovec iov[3];
+	int count = 0;
+	if (context->corked == wsi) {
+		if (context->cork_len + alen + blen <= LWS_CORK_SIZE) {
+			if (alen)
+				memcpy(context->cork + context->cork_len, a, alen);
+			context->cork_len += alen;
+			if (blen)
+				memcpy(context->cork + context->cork_len, b, blen);
+			context->cork_len += blen;
+			return 0;
+		}
+		/* too big to gather: send the gathered bytes and this together */
+		if (context->cork_len)
+			iov[count++] = (struct iovec){context->cork, context->cork_len};
+		context->cork_len = 0;
+	}
+	if (alen)
+		iov[count++] = (struct iovec){(void *)a, alen};
+	if (blen)
+		iov[count++] = (struct iovec){(void *)b, blen};
+	return count ? send_or_queue(wsi, iov, count) : 0;
+}
+
+void lws_out_uncork(struct libwebsocket_context *context)
+{
+	struct libwebsocket *wsi = context->corked;
+	context->corked = NULL;
+	if (!wsi)
+		return;
+	if (context->cork_len) {
+		struct iovec iov = {context->cork, context->cork_len};
+		context->cork_len = 0;
+		if (queued(wsi))
+			outq_append(&wsi->out, iov.iov_base, iov.iov_len);
+		else if (!wsi->peer_gone)
+			send_or_queue(wsi, &iov, 1);
+	}
+	if (wsi->state == LWS_STATE_DRAINING && !queued(wsi))
+		shutdown(wsi->fd, SHUT_WR);
+	lws_conn_update_events(wsi);
+}
+
+int lws_out_drain(struct libwebsocket *wsi)
+{
+	while (queued(wsi)) {
+		struct iovec iov = {wsi->out.buf + wsi->out.off, queued(wsi)};
+		ssize_t n = send_iov(wsi->fd, &iov, 1);
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			break;
+		wsi->out.off += (size_t)n;
+	}
+	if (!queued(wsi))
+		outq_reset(&wsi->out);
+	lws_conn_update_events(wsi);
+	return 0;
+}
+
+int lws_send_pipe_choked(struct libwebsocket *wsi)
+{
+	return queued(wsi) > 0;
+}
+
+int lws_send_control(struct libwebsocket *wsi, int opcode, const uint8_t *payload,
+		     size_t len)
+{
+	uint8_t hdr[LWS_MAX_FRAME_HEADER];
+	size_t hlen = lws_frame_header(hdr, opcode, 1, 0, len, NULL);
+	return lws_out_send(wsi, hdr, hlen, payload, len);
+}
+
+static const uint8_t write_opcodes[] = {
+	[LWS_WRITE_TEXT] = LWS_OP_TEXT,
+	[LWS_WRITE_BINARY] = LWS_OP_BINARY,
+	[LWS_WRITE_CONTINUATION] = LWS_OP_CONTINUATION,
+	[LWS_WRITE_CLOSE] = LWS_OP_CLOSE,
+	[LWS_WRITE_PING] = LWS_OP_PING,
+	[LWS_WRITE_PONG] = LWS_OP_PONG,
+};
+
+/* Check a write against the message state; returns the opcode or -1. */
+static int frame_opcode(struct libwebsocket *wsi, int kind, int fin, size_t len)
+{
+	if (kind < 0 || kind > LWS_WRITE_PONG || kind == LWS_WRITE_HTTP) {
+		lwsl_err("libwebsocket_write: unknown write protocol %d\n", kind);
+		return -1;
+	}
+	int opcode = write_opcodes[kind];
+	if (opcode & 0x8) {
+		if (len > LWS_MAX_CONTROL_PAYLOAD || !fin) {
+			lwsl_err("libwebsocket_write: control frames carry at most 125 "
+				 "bytes and cannot be fragmented\n");
+			return -1;
+		}
+		return opcode;
+	}
+	if (opcode == LWS_OP_CONTINUATION && !wsi->tx_in_message) {
+		lwsl_err("libwebsocket_write: CONTINUATION without a message begun "
+			 "with LWS_WRITE_NO_FIN\n");
+		return -1;
+	}
+	if (opcode != LWS_OP_CONTINUATION && wsi->tx_in_message) {
+		lwsl_err("libwebsocket_write: the previous message is unfinished; "
+			 "continue it with LWS_WRITE_CONTINUATION\n");
+		return -1;
+	}
+	return opcode;
+}
+
+static int write_http(struct libwebsocket *wsi, const uint8_t *buf, size_t len)
+{
+	if (wsi->state != LWS_STATE_HTTP_HEAD) {
+		lwsl_err("libwebsocket_write: LWS_WRITE_HTTP on a connection that is "
+			 "not answering an HTTP request\n");
+		return -1;
+	}
+	wsi->http_replied = 1;
+	return lws_out_send(wsi, buf, len, NULL, 0);
+}
+
+/*
+ * One frame out.  in_place: buf has LWS_SEND_BUFFER_PRE_PADDING bytes before
+ * it for the header, so header and payload go out as one piece.
+ */
+static int write_frame(struct libwebsocket *wsi, uint8_t *buf, size_t len,
+		       enum libwebsocket_write_protocol protocol, int in_place)
+{
+	int kind = protocol & ~(LWS_WRITE_NO_FIN | LWS_WRITE_CLIENT_IGNORE_XOR_MASK);
+	int fin = !(protocol & LWS_WRITE_NO_FIN);
+
+	if (kind == LWS_WRITE_HTTP)
+		return write_http(wsi, buf, len) ? -1 : (int)(len > INT_MAX ? INT_MAX : len);
+	if (wsi->state != LWS_STATE_WS)
+		return -1;
+	int opcode = frame_opcode(wsi, kind, fin, len);
+	if (opcode < 0)
+		return -1;
+
+	int rc;
+	if (in_place) {
+		size_t hlen = lws_frame_header_len(len, 0);
+		lws_frame_header(buf - hlen, opcode, fin, 0, len, NULL);
+		rc = lws_out_send(wsi, buf - hlen, hlen + len, NULL, 0);
+	} else {
+		uint8_t hdr[LWS_MAX_FRAME_HEADER];
+		size_t hlen = lws_frame_header(hdr, opcode, fin, 0, len, NULL);
+		rc = lws_out_send(wsi, hdr, hlen, buf, len);
+	}
+	if (rc)
+		return -1;
+
+	if (!(opcode & 0x8))
+		wsi->tx_in_message = !fin;
+	if (opcode == LWS_OP_CLOSE) {
+		/* the peer's close frame (or a timeout) finishes it */
+		wsi->close_sent = 1;
+		wsi->state = LWS_STATE_WS_CLOSING;
+		lws_conn_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_ACK, LWS_CLOSE_LINGER_SECS);
+	}
+	return (int)(len > INT_MAX ? INT_MAX : len);
+}
+
+int libwebsocket_write(struct libwebsocket *wsi, unsigned char *buf, size_t len,
+		       enum libwebsocket_write_protocol protocol)
+{
+	return write_frame(wsi, buf, len, protocol, 1);
+}
+
+int lws_write_unpadded(struct libwebsocket *wsi, const unsigned char *buf, size_t len,
+		       enum libwebsocket_write_protocol protocol)
+{
+	return write_frame(wsi, (uint8_t *)buf, len, protocol, 0);
+}

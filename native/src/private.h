@@ -1,0 +1,166 @@
+/*
+ * private.h - the core's internal structures, shared by the I/O rooms
+ * (context, service, conn, handshake, output).  The pure layers (frame, http,
+ * util) do not include it.
+ */
+#ifndef PYLWS_PRIVATE_H
+#define PYLWS_PRIVATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "libwebsockets.h"
+#include "frame.h"
+#include "http.h"
+
+/* Receive buffer shared by every connection of a context: one recv() fills it
+ * and every frame in it is parsed and delivered before the next. */
+#define LWS_RX_BUFFER_SIZE (256 * 1024)
+/* Largest HTTP request head we accept (431 beyond). */
+#define LWS_MAX_HTTP_HEAD 16384
+/* Writes made while a connection's input is dispatched are gathered here and
+ * sent with one syscall when the dispatch ends. */
+#define LWS_CORK_SIZE (64 * 1024)
+/* Queued output above which we stop reading the connection until it drains:
+ * a peer that sends without reading cannot grow our memory without bound. */
+#define LWS_RX_PAUSE_QUEUED (4u * 1024 * 1024)
+/* Queued output beyond which libwebsocket_write fails (returns -1). */
+#define LWS_MAX_QUEUED_OUTPUT ((size_t)256 * 1024 * 1024)
+/* Seconds we wait for the peer to finish closing before dropping it. */
+#define LWS_CLOSE_LINGER_SECS 5
+
+#define LWS_DEFAULT_MAX_MESSAGE ((uint64_t)64 * 1024 * 1024)
+#define LWS_DEFAULT_HANDSHAKE_TIMEOUT 10
+
+/* What an epoll event's data.ptr points at: both start with this tag. */
+enum lws_fd_kind { LWS_FD_LISTENER = 1, LWS_FD_CONN };
+
+struct lws_listener {
+	enum lws_fd_kind kind;
+	int fd;
+};
+
+enum lws_conn_state {
+	LWS_STATE_HTTP_HEAD,   /* reading an HTTP request head */
+	LWS_STATE_WS,          /* WebSocket established */
+	LWS_STATE_WS_CLOSING,  /* we sent a close frame, awaiting the peer's */
+	LWS_STATE_DRAINING,    /* no more callbacks: flush output, then shut down */
+	LWS_STATE_DEAD,        /* fd closed, waiting to be freed */
+};
+
+/* Output that the socket has not taken yet, kept in order. */
+struct lws_outq {
+	uint8_t *buf;
+	size_t off; /* first unsent byte */
+	size_t len; /* end of queued bytes */
+	size_t cap;
+};
+
+struct libwebsocket {
+	enum lws_fd_kind kind; /* LWS_FD_CONN; first, see enum lws_fd_kind */
+	int fd;
+	struct libwebsocket_context *context;
+	struct libwebsocket *prev, *next; /* context's list of connections */
+
+	enum lws_conn_state state;
+	const struct libwebsocket_protocols *protocol;
+	void *user_space;
+	uint8_t user_space_external; /* user_space not ours to free */
+
+	uint32_t epoll_events;  /* what epoll watches now */
+	uint8_t want_writable;  /* WRITEABLE callback requested */
+	uint8_t established;    /* ESTABLISHED was called: CLOSED is owed */
+	uint8_t close_sent;
+	uint8_t peer_gone;      /* EOF or socket error: nothing more to write */
+	uint8_t tx_in_message;  /* we sent a data frame without FIN */
+	uint8_t rx_final;       /* the RECEIVE being delivered ends its message */
+	uint8_t http_replied;   /* the HTTP callback wrote something */
+	uint8_t ietf_version;
+
+	/* HTTP request head gathered across reads (NULL when it came whole) */
+	char *head_buf;
+	size_t head_len;
+
+	struct lws_frame_parser parser;
+	struct lws_outq out;
+
+	time_t timeout_at; /* monotonic seconds, 0 = none */
+	enum pending_timeout timeout_reason;
+};
+
+struct libwebsocket_context {
+	int epfd;
+	struct lws_listener listeners[2];
+	int num_listeners;
+	int listen_port;
+
+	struct libwebsocket_protocols *protocols;
+	int num_protocols;
+	struct libwebsocket_extension *extensions;
+	unsigned int options;
+	void *user;
+
+	uint64_t max_message_size;
+	int handshake_timeout;
+
+	struct libwebsocket *conns;  /* every live connection */
+	struct libwebsocket *zombies; /* closed, freed at the end of service */
+	int timeouts_armed;          /* connections with timeout_at set */
+	time_t next_timeout_check;
+
+	const struct libwebsocket_protocols *calling_protocol;
+
+	/* the connection whose input is being dispatched, and its gathered output */
+	struct libwebsocket *corked;
+	uint8_t *cork;
+	size_t cork_len;
+
+	uint8_t *rx; /* LWS_SEND_BUFFER_PRE_PADDING + LWS_RX_BUFFER_SIZE */
+};
+
+/* ---- context.c ---- */
+int lws_call(struct libwebsocket_context *context,
+	     const struct libwebsocket_protocols *protocol,
+	     struct libwebsocket *wsi, enum libwebsocket_callback_reasons reason,
+	     void *user, void *in, size_t len);
+time_t lws_now(void);
+
+/* ---- conn.c ---- */
+struct libwebsocket *lws_conn_new(struct libwebsocket_context *context, int fd);
+void lws_conn_readable(struct libwebsocket *wsi);
+void lws_conn_writable(struct libwebsocket *wsi);
+void lws_conn_timed_out(struct libwebsocket *wsi);
+/* Close: send a close frame with 'status' (and reason) where the protocol
+ * allows, call CLOSED once, then flush and shut down. status < 0: no frame. */
+void lws_conn_close(struct libwebsocket *wsi, int status, const char *reason);
+/* Drop the socket now; the struct is freed at the end of service. */
+void lws_conn_kill(struct libwebsocket *wsi);
+void lws_conn_free(struct libwebsocket *wsi);
+/* The handshake succeeded: frames from now on. */
+void lws_conn_start_ws(struct libwebsocket *wsi);
+void lws_conn_update_events(struct libwebsocket *wsi);
+void lws_conn_set_timeout(struct libwebsocket *wsi, enum pending_timeout reason,
+			  int secs);
+
+/* ---- handshake.c ---- */
+/* A complete request head is in head[0..len); handle it.  Returns 0 to go on
+ * reading, -1 when the connection has been closed or refused. */
+int lws_handshake_request(struct libwebsocket *wsi, char *head, size_t len,
+			  const struct lws_http_head *req);
+/* Answer with an HTTP error page and close after it is sent. */
+void lws_http_refuse(struct libwebsocket *wsi, int status, const char *why,
+		     const char *extra_headers);
+
+/* ---- output.c ---- */
+/* Queue/send bytes in order: a, then b (either may be empty). 0 or -1. */
+int lws_out_send(struct libwebsocket *wsi, const uint8_t *a, size_t alen,
+		 const uint8_t *b, size_t blen);
+/* Send what the context gathered for the corked connection. */
+void lws_out_uncork(struct libwebsocket_context *context);
+/* Socket writable: push queued output. Returns -1 on a socket error. */
+int lws_out_drain(struct libwebsocket *wsi);
+int lws_send_control(struct libwebsocket *wsi, int opcode, const uint8_t *payload,
+		     size_t len);
+
+#endif /* PYLWS_PRIVATE_H */
