@@ -55,6 +55,10 @@ struct lws_frame_parser {
 
 	/* the data message in progress (readable by the owner) */
 	uint8_t msg_opcode;        /* LWS_OP_TEXT / LWS_OP_BINARY, 0 = none */
+	uint8_t msg_rsv;           /* RSV bits of this message's frames so far, ORed;
+				    * nonzero = an extension transformed the payload
+				    * (e.g. deflate), so the parser does NOT check its
+				    * UTF-8: the extension layer must, after inflating */
 	uint64_t msg_size;         /* payload bytes of this message so far */
 	uint32_t utf8_state;       /* lws_utf8_validate state across fragments */
 
@@ -71,10 +75,12 @@ struct lws_frame_events {
 	/*
 	 * A piece of a TEXT/BINARY message's payload, unmasked, and for text
 	 * already checked to be valid UTF-8 so far.  'final' is nonzero when the
-	 * piece ends the message (FIN frame and no payload left).  An empty frame
-	 * is reported once with len 0.  The owner may read p->msg_opcode,
-	 * p->fin, p->rsv and (p->payload_len - p->payload_done) == bytes of this
-	 * frame still to come.  The bytes before 'data' belong to frames already
+	 * piece ends the message (FIN frame and no payload left).  (Text whose
+	 * frames carry RSV bits is extension data and is not checked: see
+	 * msg_rsv.)  An empty frame is reported once with len 0.  The owner may
+	 * read p->msg_opcode, p->msg_rsv, p->fin, p->rsv and
+	 * (p->payload_len - p->payload_done) == bytes of this frame still to
+	 * come.  The bytes before 'data' belong to frames already
 	 * parsed, so the owner may write a frame header there.
 	 * Return nonzero to stop parsing right after this piece.
 	 */
