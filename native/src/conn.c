@@ -369,11 +369,11 @@ static void http_receive(struct libwebsocket *wsi, uint8_t *data, size_t len)
 		lws_http_refuse(wsi, 400, "The request is not valid HTTP/1.1.", NULL);
 		return;
 	}
+	if (n > LWS_MAX_HTTP_HEAD || (n == LWS_HTTP_INCOMPLETE && have >= LWS_MAX_HTTP_HEAD)) {
+		lws_http_refuse(wsi, 431, "The request head is too large.", NULL);
+		return;
+	}
 	if (n == LWS_HTTP_INCOMPLETE) {
-		if (have >= LWS_MAX_HTTP_HEAD) {
-			lws_http_refuse(wsi, 431, "The request head is too large.", NULL);
-			return;
-		}
 		if (!wsi->head_len && head_append(wsi, (uint8_t *)head, have))
 			goto oom;
 		return;
