@@ -1,0 +1,271 @@
+"""cffi builder for pylws_ffi (API mode, out-of-line).
+
+``python build.py OUT.c`` writes the C source of the extension module
+``pylws_ffi._pylws_cffi``; meson compiles it and links it with the static core
+(see meson.build).  The cdef below restates native/include/libwebsockets.h in
+the subset of C that cffi parses (no attributes, no macros with arguments);
+tests/test_binding.py checks that it names every function and enum member of
+the header, so the two cannot drift apart silently.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import cffi
+
+CDEF = r"""
+/* ---- constants ---- */
+#define CONTEXT_PORT_NO_LISTEN ...
+#define MAX_MUX_RECURSION ...
+#define LWS_SEND_BUFFER_PRE_PADDING ...
+#define LWS_SEND_BUFFER_POST_PADDING ...
+
+enum lws_log_levels {
+    LLL_ERR = 1,
+    LLL_WARN = 2,
+    LLL_INFO = 4,
+    LLL_DEBUG = 8,
+    LLL_PARSER = 16,
+    LLL_HEADER = 32,
+    LLL_EXT = 64,
+    LLL_CLIENT = 128,
+    LLL_COUNT = 8
+};
+
+enum libwebsocket_context_options {
+    LWS_SERVER_OPTION_DEFEAT_CLIENT_MASK = 1,
+    LWS_SERVER_OPTION_REQUIRE_VALID_OPENSSL_CLIENT_CERT = 2,
+    LWS_SERVER_OPTION_SKIP_SERVER_CANONICAL_NAME = 4
+};
+
+enum libwebsocket_callback_reasons {
+    LWS_CALLBACK_ESTABLISHED,
+    LWS_CALLBACK_CLIENT_CONNECTION_ERROR,
+    LWS_CALLBACK_CLIENT_ESTABLISHED,
+    LWS_CALLBACK_CLOSED,
+    LWS_CALLBACK_RECEIVE,
+    LWS_CALLBACK_CLIENT_RECEIVE,
+    LWS_CALLBACK_CLIENT_RECEIVE_PONG,
+    LWS_CALLBACK_CLIENT_WRITEABLE,
+    LWS_CALLBACK_SERVER_WRITEABLE,
+    LWS_CALLBACK_HTTP,
+    LWS_CALLBACK_HTTP_FILE_COMPLETION,
+    LWS_CALLBACK_BROADCAST,
+    LWS_CALLBACK_FILTER_NETWORK_CONNECTION,
+    LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION,
+    LWS_CALLBACK_OPENSSL_LOAD_EXTRA_CLIENT_VERIFY_CERTS,
+    LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS,
+    LWS_CALLBACK_OPENSSL_PERFORM_CLIENT_CERT_VERIFICATION,
+    LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER,
+    LWS_CALLBACK_CONFIRM_EXTENSION_OKAY,
+    LWS_CALLBACK_CLIENT_CONFIRM_EXTENSION_SUPPORTED,
+    LWS_CALLBACK_ADD_POLL_FD,
+    LWS_CALLBACK_DEL_POLL_FD,
+    LWS_CALLBACK_SET_MODE_POLL_FD,
+    LWS_CALLBACK_CLEAR_MODE_POLL_FD
+};
+
+enum libwebsocket_extension_callback_reasons {
+    LWS_EXT_CALLBACK_SERVER_CONTEXT_CONSTRUCT,
+    LWS_EXT_CALLBACK_CLIENT_CONTEXT_CONSTRUCT,
+    LWS_EXT_CALLBACK_SERVER_CONTEXT_DESTRUCT,
+    LWS_EXT_CALLBACK_CLIENT_CONTEXT_DESTRUCT,
+    LWS_EXT_CALLBACK_CONSTRUCT,
+    LWS_EXT_CALLBACK_CLIENT_CONSTRUCT,
+    LWS_EXT_CALLBACK_CHECK_OK_TO_REALLY_CLOSE,
+    LWS_EXT_CALLBACK_CHECK_OK_TO_PROPOSE_EXTENSION,
+    LWS_EXT_CALLBACK_DESTROY,
+    LWS_EXT_CALLBACK_DESTROY_ANY_WSI_CLOSING,
+    LWS_EXT_CALLBACK_ANY_WSI_ESTABLISHED,
+    LWS_EXT_CALLBACK_PACKET_RX_PREPARSE,
+    LWS_EXT_CALLBACK_PACKET_TX_PRESEND,
+    LWS_EXT_CALLBACK_PACKET_TX_DO_SEND,
+    LWS_EXT_CALLBACK_HANDSHAKE_REPLY_TX,
+    LWS_EXT_CALLBACK_FLUSH_PENDING_TX,
+    LWS_EXT_CALLBACK_EXTENDED_PAYLOAD_RX,
+    LWS_EXT_CALLBACK_CAN_PROXY_CLIENT_CONNECTION,
+    LWS_EXT_CALLBACK_1HZ,
+    LWS_EXT_CALLBACK_REQUEST_ON_WRITEABLE,
+    LWS_EXT_CALLBACK_IS_WRITEABLE,
+    LWS_EXT_CALLBACK_PAYLOAD_TX,
+    LWS_EXT_CALLBACK_PAYLOAD_RX
+};
+
+enum libwebsocket_write_protocol {
+    LWS_WRITE_TEXT,
+    LWS_WRITE_BINARY,
+    LWS_WRITE_CONTINUATION,
+    LWS_WRITE_HTTP,
+    LWS_WRITE_CLOSE,
+    LWS_WRITE_PING,
+    LWS_WRITE_PONG,
+    LWS_WRITE_NO_FIN = 0x40,
+    LWS_WRITE_CLIENT_IGNORE_XOR_MASK = 0x80
+};
+
+struct lws_tokens {
+    char *token;
+    int token_len;
+};
+
+enum lws_token_indexes {
+    WSI_TOKEN_GET_URI,
+    WSI_TOKEN_HOST,
+    WSI_TOKEN_CONNECTION,
+    WSI_TOKEN_KEY1,
+    WSI_TOKEN_KEY2,
+    WSI_TOKEN_PROTOCOL,
+    WSI_TOKEN_UPGRADE,
+    WSI_TOKEN_ORIGIN,
+    WSI_TOKEN_DRAFT,
+    WSI_TOKEN_CHALLENGE,
+    WSI_TOKEN_KEY,
+    WSI_TOKEN_VERSION,
+    WSI_TOKEN_SWORIGIN,
+    WSI_TOKEN_EXTENSIONS,
+    WSI_TOKEN_ACCEPT,
+    WSI_TOKEN_NONCE,
+    WSI_TOKEN_HTTP,
+    WSI_TOKEN_MUXURL,
+    WSI_TOKEN_COUNT
+};
+
+enum lws_close_status {
+    LWS_CLOSE_STATUS_NOSTATUS = 0,
+    LWS_CLOSE_STATUS_NORMAL = 1000,
+    LWS_CLOSE_STATUS_GOINGAWAY = 1001,
+    LWS_CLOSE_STATUS_PROTOCOL_ERR = 1002,
+    LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE = 1003,
+    LWS_CLOSE_STATUS_RESERVED = 1004,
+    LWS_CLOSE_STATUS_NO_STATUS = 1005,
+    LWS_CLOSE_STATUS_ABNORMAL_CLOSE = 1006,
+    LWS_CLOSE_STATUS_INVALID_PAYLOAD = 1007,
+    LWS_CLOSE_STATUS_POLICY_VIOLATION = 1008,
+    LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE = 1009,
+    LWS_CLOSE_STATUS_EXTENSION_REQUIRED = 1010,
+    LWS_CLOSE_STATUS_UNEXPECTED_CONDITION = 1011,
+    LWS_CLOSE_STATUS_TLS_FAILURE = 1015
+};
+
+enum pending_timeout {
+    NO_PENDING_TIMEOUT = 0,
+    PENDING_TIMEOUT_AWAITING_PROXY_RESPONSE,
+    PENDING_TIMEOUT_AWAITING_CONNECT_RESPONSE,
+    PENDING_TIMEOUT_ESTABLISH_WITH_SERVER,
+    PENDING_TIMEOUT_AWAITING_SERVER_RESPONSE,
+    PENDING_TIMEOUT_AWAITING_PING,
+    PENDING_TIMEOUT_CLOSE_ACK,
+    PENDING_TIMEOUT_AWAITING_EXTENSION_CONNECT_RESPONSE,
+    PENDING_TIMEOUT_SENT_CLIENT_HANDSHAKE,
+    PENDING_TIMEOUT_SSL_ACCEPT
+};
+
+/* ---- types ---- */
+struct libwebsocket;
+struct libwebsocket_context;
+struct libwebsocket_extension;
+
+typedef int (callback_function)(struct libwebsocket_context *context,
+                                struct libwebsocket *wsi,
+                                enum libwebsocket_callback_reasons reason,
+                                void *user, void *in, size_t len);
+
+typedef int (extension_callback_function)(struct libwebsocket_context *context,
+                                struct libwebsocket_extension *ext,
+                                struct libwebsocket *wsi,
+                                enum libwebsocket_extension_callback_reasons reason,
+                                void *user, void *in, size_t len);
+
+struct libwebsocket_protocols {
+    const char *name;
+    callback_function *callback;
+    size_t per_session_data_size;
+    struct libwebsocket_context *owning_server;
+    int broadcast_socket_port;
+    int broadcast_socket_user_fd;
+    int protocol_index;
+};
+
+struct libwebsocket_extension {
+    const char *name;
+    extension_callback_function *callback;
+    size_t per_session_data_size;
+    void *per_context_private_data;
+};
+
+/* ---- log ---- */
+void _lws_log(int filter, const char *format, ...);
+void lws_set_log_level(int level, void (*log_emit_function)(const char *line));
+
+/* ---- context ---- */
+struct libwebsocket_context *
+libwebsocket_create_context(int port, const char *interf,
+                            struct libwebsocket_protocols *protocols,
+                            struct libwebsocket_extension *extensions,
+                            const char *ssl_cert_filepath,
+                            const char *ssl_private_key_filepath,
+                            const char *ssl_ca_filepath,
+                            int gid, int uid, unsigned int options,
+                            void *user);
+void libwebsocket_context_destroy(struct libwebsocket_context *context);
+void *libwebsocket_context_user(struct libwebsocket_context *context);
+int libwebsocket_service(struct libwebsocket_context *context, int timeout_ms);
+
+/* ---- connections ---- */
+int libwebsocket_write(struct libwebsocket *wsi, unsigned char *buf,
+                       size_t len, enum libwebsocket_write_protocol protocol);
+int libwebsocket_callback_on_writable(struct libwebsocket_context *context,
+                                      struct libwebsocket *wsi);
+int lws_send_pipe_choked(struct libwebsocket *wsi);
+void libwebsocket_close_and_free_session(struct libwebsocket_context *context,
+                                         struct libwebsocket *wsi,
+                                         enum lws_close_status reason);
+void libwebsocket_set_timeout(struct libwebsocket *wsi,
+                              enum pending_timeout reason, int secs);
+int libwebsocket_get_socket_fd(struct libwebsocket *wsi);
+const struct libwebsocket_protocols *libwebsockets_get_protocol(struct libwebsocket *wsi);
+void *libwebsocket_ensure_user_space(struct libwebsocket *wsi);
+
+/* ---- inside a RECEIVE callback ---- */
+int libwebsocket_is_final_fragment(struct libwebsocket *wsi);
+unsigned char libwebsocket_get_reserved_bits(struct libwebsocket *wsi);
+int lws_frame_is_binary(struct libwebsocket *wsi);
+size_t libwebsockets_remaining_packet_payload(struct libwebsocket *wsi);
+
+/* ---- utilities ---- */
+int libwebsockets_get_random(struct libwebsocket_context *context, void *buf, int len);
+unsigned char *libwebsockets_SHA1(const unsigned char *d, size_t n, unsigned char *md);
+int lws_b64_encode_string(const char *in, int in_len, char *out, int out_size);
+int lws_b64_decode_string(const char *in, char *out, int out_size);
+
+/* ---- pylws additions ---- */
+void lws_set_max_message_size(struct libwebsocket_context *context, size_t bytes);
+void lws_set_handshake_timeout(struct libwebsocket_context *context, int secs);
+const struct libwebsocket_protocols *lws_calling_protocol(struct libwebsocket_context *context);
+int lws_write_unpadded(struct libwebsocket *wsi, const unsigned char *buf,
+                       size_t len, enum libwebsocket_write_protocol protocol);
+
+/* ---- trampolines: C calls these, they call Python (pylws_ffi/_dispatch.py, _log.py) ---- */
+extern "Python" int _pylws_protocol_callback(struct libwebsocket_context *,
+                                             struct libwebsocket *,
+                                             enum libwebsocket_callback_reasons,
+                                             void *, void *, size_t);
+extern "Python" void _pylws_log_emit(const char *);
+"""
+
+ffibuilder = cffi.FFI()
+ffibuilder.cdef(CDEF)
+ffibuilder.set_source("pylws_ffi._pylws_cffi", '#include "libwebsockets.h"')
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print(f"usage: {argv[0]} OUT.c", file=sys.stderr)
+        return 2
+    ffibuilder.emit_c_code(argv[1])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

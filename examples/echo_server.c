@@ -1,0 +1,195 @@
+/*
+ * echo_server.c - a WebSocket echo server on the classic libwebsockets API.
+ *
+ * Every piece of a message is echoed the moment it arrives, as a fragment of
+ * the same message, so messages of any size stream through without being
+ * gathered.  Plain HTTP requests get a short page.  Ctrl-C / SIGTERM stop it.
+ *
+ *   echo_server [--port 7681] [--interface IF] [--debug LLL_BITS]
+ *               [--max-message-size BYTES] [--handshake-timeout SECS]
+ *
+ * Build: meson (executable 'echo_server' of the build), or against an
+ * installed library:  cc echo_server.c $(pkg-config --cflags --libs pylws)
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libwebsockets.h>
+
+static volatile sig_atomic_t stop;
+
+/* per connection: are we in the middle of echoing a message? */
+struct echo_session {
+	int in_message;
+};
+
+static int send_page(struct libwebsocket *wsi)
+{
+	static const char body[] =
+		"This is the pylws echo server: connect a WebSocket client to this\n"
+		"address and every message you send comes back.\n";
+	unsigned char buf[LWS_SEND_BUFFER_PRE_PADDING + 512 + LWS_SEND_BUFFER_POST_PADDING];
+	unsigned char *p = buf + LWS_SEND_BUFFER_PRE_PADDING;
+	int n = snprintf((char *)p, 512,
+			 "HTTP/1.1 200 OK\r\n"
+			 "Content-Type: text/plain; charset=utf-8\r\n"
+			 "Content-Length: %zu\r\n"
+			 "Connection: close\r\n"
+			 "\r\n%s",
+			 sizeof(body) - 1, body);
+	return libwebsocket_write(wsi, p, (size_t)n, LWS_WRITE_HTTP) < 0 ? -1 : 0;
+}
+
+static int callback_echo(struct libwebsocket_context *context, struct libwebsocket *wsi,
+			 enum libwebsocket_callback_reasons reason, void *user, void *in,
+			 size_t len)
+{
+	struct echo_session *s = user;
+	(void)context;
+
+	switch (reason) {
+	case LWS_CALLBACK_ESTABLISHED:
+		s->in_message = 0;
+		break;
+
+	case LWS_CALLBACK_RECEIVE: {
+		int final = libwebsocket_is_final_fragment(wsi);
+		int proto;
+		if (s->in_message)
+			proto = LWS_WRITE_CONTINUATION;
+		else
+			proto = lws_frame_is_binary(wsi) ? LWS_WRITE_BINARY : LWS_WRITE_TEXT;
+		if (!final)
+			proto |= LWS_WRITE_NO_FIN;
+		s->in_message = !final;
+		/* 'in' has LWS_SEND_BUFFER_PRE_PADDING writable bytes before it:
+		 * the frame header is written there, no copy */
+		if (libwebsocket_write(wsi, in, len, (enum libwebsocket_write_protocol)proto) < 0)
+			return -1;
+		break;
+	}
+
+	case LWS_CALLBACK_HTTP:
+		send_page(wsi);
+		return 1; /* close after the page */
+
+	default:
+		break;
+	}
+	return 0;
+}
+
+static struct libwebsocket_protocols protocols[] = {
+	/* Autobahn names no subprotocol, so it lands on protocols[0] */
+	{ "echo", callback_echo, sizeof(struct echo_session), NULL, 0, 0, 0 },
+	{ NULL, NULL, 0, NULL, 0, 0, 0 },
+};
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static void usage(const char *argv0)
+{
+	fprintf(stderr,
+		"usage: %s [--port N] [--interface IF] [--debug LLL_BITS]\n"
+		"          [--max-message-size BYTES] [--handshake-timeout SECS]\n",
+		argv0);
+}
+
+static int parse_int(const char *s, const char *what, long long min, long long *out)
+{
+	char *end;
+	long long v = strtoll(s, &end, 0);
+	if (!*s || *end || v < min) {
+		fprintf(stderr, "bad %s: %s\n", what, s);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "port", required_argument, NULL, 'p' },
+		{ "interface", required_argument, NULL, 'i' },
+		{ "debug", required_argument, NULL, 'd' },
+		{ "max-message-size", required_argument, NULL, 'm' },
+		{ "handshake-timeout", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	long long port = 7681, debug = LLL_ERR | LLL_WARN, max_message = -1, hs_timeout = -1;
+	const char *interface = NULL;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "p:i:d:m:t:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			if (parse_int(optarg, "port", 0, &port) || port > 65535)
+				return 2;
+			break;
+		case 'i':
+			interface = optarg;
+			break;
+		case 'd':
+			if (parse_int(optarg, "debug level", 0, &debug))
+				return 2;
+			break;
+		case 'm':
+			if (parse_int(optarg, "max message size", 0, &max_message))
+				return 2;
+			break;
+		case 't':
+			if (parse_int(optarg, "handshake timeout", 1, &hs_timeout))
+				return 2;
+			break;
+		case 'h':
+			usage(argv[0]);
+			return 0;
+		default:
+			usage(argv[0]);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		usage(argv[0]);
+		return 2;
+	}
+
+	lws_set_log_level((int)debug, NULL);
+
+	/* no SA_RESTART: the signal interrupts the service wait */
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+
+	struct libwebsocket_context *context = libwebsocket_create_context(
+		(int)port, interface, protocols, NULL, NULL, NULL, NULL, -1, -1, 0, NULL);
+	if (!context) {
+		perror("libwebsocket_create_context");
+		return 1;
+	}
+	if (max_message >= 0)
+		lws_set_max_message_size(context, (size_t)max_message);
+	if (hs_timeout > 0)
+		lws_set_handshake_timeout(context, (int)hs_timeout);
+
+	fprintf(stderr, "echo server on port %lld\n", port);
+	int n = 0;
+	while (!stop && n >= 0)
+		n = libwebsocket_service(context, 1000);
+
+	libwebsocket_context_destroy(context);
+	return n < 0 ? 1 : 0;
+}

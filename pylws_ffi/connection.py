@@ -1,0 +1,141 @@
+"""One connection (``wsi``): writing, flow, timeouts, and the RECEIVE helpers.
+
+The ``wsi`` and ``context`` arguments are the cdata pointers the callbacks
+receive; passing anything else raises TypeError (from cffi).  For the hottest
+paths, ``pylws_ffi.lib.<name>`` calls the C function with no Python wrapper.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Union
+
+from ._pylws_cffi import ffi, lib
+
+Buffer = Union[bytes, bytearray, memoryview, str, Any]
+
+_from_buffer = ffi.from_buffer
+_CData = ffi.CData
+_write_unpadded = lib.lws_write_unpadded
+_size = len  # the functions below take an argument named len, as in C
+
+
+def libwebsocket_write(wsi: Any, buf: Buffer, len: int, protocol: int) -> int:
+    """Send ``len`` bytes of ``buf`` as one frame (or HTTP data) on ``wsi``.
+
+    ``buf`` may be:
+      * bytes, bytearray, memoryview or any contiguous buffer: no padding
+        needed, the library copies it at most once (``lws_write_unpadded``);
+      * str: text; ``len`` counts characters (``len(text)``) and the UTF-8
+        encoding of ``buf[:len]`` is sent;
+      * raw cdata (``unsigned char *``): passed to the C
+        ``libwebsocket_write`` unchanged, so the caller must leave
+        LWS_SEND_BUFFER_PRE_PADDING bytes before it and
+        LWS_SEND_BUFFER_POST_PADDING after ``buf + len`` (zero copy).
+    ``protocol``: LWS_WRITE_TEXT/BINARY/CONTINUATION/HTTP/CLOSE/PING/PONG,
+    optionally | LWS_WRITE_NO_FIN.
+
+    Returns what the C function returns (the count written, < 0 on failure).
+    Raises ValueError when ``len`` is negative or exceeds the buffer, TypeError
+    for an unsupported ``buf`` type or a non-contiguous buffer.
+    """
+    if type(buf) is bytes or type(buf) is bytearray:
+        if not 0 <= len <= _size(buf):
+            raise ValueError(f"len {len} is outside the buffer of {_size(buf)} bytes")
+        return _write_unpadded(wsi, _from_buffer(buf), len, protocol)
+    if isinstance(buf, _CData):
+        if len < 0:
+            raise ValueError(f"len must be >= 0, not {len}")
+        return lib.libwebsocket_write(wsi, ffi.cast("unsigned char *", buf), len, protocol)
+    if isinstance(buf, str):
+        if not 0 <= len <= _size(buf):
+            raise ValueError(f"len {len} is outside the text of {_size(buf)} characters")
+        data = (buf if len == _size(buf) else buf[:len]).encode()
+        return _write_unpadded(wsi, _from_buffer(data), _size(data), protocol)
+    try:
+        view = memoryview(buf)
+    except TypeError:
+        raise TypeError(
+            f"buf must be bytes, bytearray, memoryview, str or cdata, not {type(buf).__name__}"
+        ) from None
+    if not 0 <= len <= view.nbytes:
+        raise ValueError(f"len {len} is outside the buffer of {view.nbytes} bytes")
+    try:
+        cbuf = _from_buffer(view)
+    except (TypeError, ValueError, BufferError) as e:
+        raise TypeError(f"buf must be a contiguous buffer: {e}") from None
+    return _write_unpadded(wsi, cbuf, len, protocol)
+
+
+def libwebsocket_callback_on_writable(context: Any, wsi: Any) -> int:
+    """Ask for one LWS_CALLBACK_SERVER_WRITEABLE (CLIENT_WRITEABLE) on ``wsi``
+    when it can take more output.  Returns 0, or < 0 on failure."""
+    return lib.libwebsocket_callback_on_writable(context, wsi)
+
+
+def lws_send_pipe_choked(wsi: Any) -> int:
+    """Nonzero when a write now would not complete without queueing."""
+    return lib.lws_send_pipe_choked(wsi)
+
+
+def libwebsocket_close_and_free_session(context: Any, wsi: Any, reason: int) -> None:
+    """Close ``wsi`` now, sending a close frame with status ``reason``
+    (an LWS_CLOSE_STATUS_* value) where the protocol allows; CLOSED follows."""
+    lib.libwebsocket_close_and_free_session(context, wsi, reason)
+
+
+def libwebsocket_set_timeout(wsi: Any, reason: int, secs: int) -> None:
+    """Close ``wsi`` in ``secs`` seconds unless cleared (reason
+    NO_PENDING_TIMEOUT clears it); ``reason`` is a PENDING_TIMEOUT_* value."""
+    lib.libwebsocket_set_timeout(wsi, reason, secs)
+
+
+def libwebsocket_get_socket_fd(wsi: Any) -> int:
+    """The socket file descriptor of ``wsi``."""
+    return lib.libwebsocket_get_socket_fd(wsi)
+
+
+def libwebsockets_get_protocol(wsi: Any) -> Any:
+    """The ``struct libwebsocket_protocols *`` entry serving ``wsi`` (cdata;
+    ``.name`` via ``ffi.string``, ``.protocol_index``), or NULL."""
+    return lib.libwebsockets_get_protocol(wsi)
+
+
+def libwebsocket_ensure_user_space(wsi: Any) -> Any:
+    """The per-session user area of ``wsi`` (``void *`` cdata of the
+    protocol's per_session_data_size bytes; NULL when that size is 0)."""
+    return lib.libwebsocket_ensure_user_space(wsi)
+
+
+def libwebsocket_is_final_fragment(wsi: Any) -> int:
+    """In a RECEIVE callback: nonzero when this piece ends the message."""
+    return lib.libwebsocket_is_final_fragment(wsi)
+
+
+def libwebsocket_get_reserved_bits(wsi: Any) -> int:
+    """In a RECEIVE callback: the RSV bits of the frame being received."""
+    return lib.libwebsocket_get_reserved_bits(wsi)
+
+
+def lws_frame_is_binary(wsi: Any) -> int:
+    """In a RECEIVE callback: nonzero when the message is binary
+    (continuation pieces keep their message's type)."""
+    return lib.lws_frame_is_binary(wsi)
+
+
+def libwebsockets_remaining_packet_payload(wsi: Any) -> int:
+    """In a RECEIVE callback: bytes of the current frame still to come."""
+    return lib.libwebsockets_remaining_packet_payload(wsi)
+
+
+def payload(in_: Any, len: int) -> bytes:
+    """A callback's ``in_``/``len`` as bytes (a copy; b"" when len is 0).
+
+    Raises ValueError for a negative ``len`` or a NULL ``in_`` with len > 0.
+    """
+    if len <= 0:
+        if len < 0:
+            raise ValueError(f"len must be >= 0, not {len}")
+        return b""
+    if in_ == ffi.NULL:
+        raise ValueError("in_ is NULL")
+    return ffi.buffer(in_, len)[:]

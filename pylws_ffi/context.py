@@ -1,0 +1,266 @@
+"""Contexts: create, serve, configure, destroy."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any, Callable, Union
+
+from . import dispatch
+from ._pylws_cffi import ffi, lib
+from .errors import LwsError
+
+#: A protocol given from Python: (name, callback, per_session_data_size);
+#: the size may be left out (0).
+ProtocolSpec = Union[
+    tuple[str, Callable[..., Any], int],
+    tuple[str, Callable[..., Any]],
+]
+
+
+class _Record:
+    """What a live context needs kept alive on the Python side."""
+
+    __slots__ = ("entries", "keepalive", "user_key")
+
+    def __init__(self, entries: list[Any], keepalive: list[Any], user_key: int) -> None:
+        self.entries = entries  # protocols[] entries registered in dispatch
+        self.keepalive = keepalive  # cdata the C side points into
+        self.user_key = user_key  # address of the handle of a Python `user`, or 0
+
+
+#: context address -> its record
+_contexts: dict[int, _Record] = {}
+#: address of an ffi.new_handle given as `user` -> the Python object
+_user_objects: dict[int, Any] = {}
+
+
+def _addr(p: Any) -> int:
+    return int(ffi.cast("uintptr_t", p))
+
+
+def _c_string(value: Any, what: str, keepalive: list[Any]) -> Any:
+    """None -> NULL; str/bytes/os.PathLike -> a NUL-terminated char[] kept alive."""
+    if value is None:
+        return ffi.NULL
+    if isinstance(value, ffi.CData):
+        return value
+    if isinstance(value, str):
+        data = value.encode()
+    elif isinstance(value, (bytes, os.PathLike)):
+        data = os.fsencode(value)
+    else:
+        raise TypeError(f"{what} must be None, str or bytes, not {type(value).__name__}")
+    if b"\0" in data:
+        raise ValueError(f"{what} contains a NUL byte")
+    s = ffi.new("char[]", data)
+    keepalive.append(s)
+    return s
+
+
+def _protocol_array(protocols: Any, keepalive: list[Any], entries: list[Any]) -> Any:
+    """Build the NUL-terminated struct libwebsocket_protocols[] for a list."""
+    if isinstance(protocols, ffi.CData):
+        keepalive.append(protocols)
+        return protocols
+    if isinstance(protocols, (str, bytes)) or not isinstance(protocols, Sequence):
+        raise TypeError(
+            "protocols must be a list of (name, callback, per_session_data_size) tuples "
+            f"or a cdata struct libwebsocket_protocols array, not {type(protocols).__name__}"
+        )
+    if not protocols:
+        raise ValueError("protocols must name at least one protocol")
+    arr = ffi.new("struct libwebsocket_protocols[]", len(protocols) + 1)
+    keepalive.append(arr)
+    for i, spec in enumerate(protocols):
+        if not isinstance(spec, tuple) or len(spec) not in (2, 3):
+            raise TypeError(
+                f"protocols[{i}] must be a (name, callback, per_session_data_size) tuple, "
+                f"not {spec!r}"
+            )
+        name, callback = spec[0], spec[1]
+        size = spec[2] if len(spec) == 3 else 0
+        if not isinstance(name, (str, bytes)):
+            raise TypeError(f"protocols[{i}] name must be str, not {type(name).__name__}")
+        if not isinstance(size, int) or size < 0:
+            raise ValueError(f"protocols[{i}] per_session_data_size must be an int >= 0")
+        entry = arr + i
+        entry.name = _c_string(name, f"protocols[{i}] name", keepalive)
+        entry.per_session_data_size = size
+        if isinstance(callback, ffi.CData):
+            if callback == ffi.NULL:
+                raise ValueError(f"protocols[{i}] callback is NULL (that ends the array)")
+            entry.callback = callback
+            keepalive.append(callback)
+        elif callable(callback):
+            entry.callback = lib._pylws_protocol_callback
+            entries.append((entry, callback))
+        else:
+            raise TypeError(f"protocols[{i}] callback must be callable, not {callback!r}")
+    return arr
+
+
+def libwebsocket_create_context(
+    port: int,
+    interf: str | bytes | None,
+    protocols: Sequence[ProtocolSpec] | Any,
+    extensions: Any = None,
+    ssl_cert_filepath: str | bytes | os.PathLike[str] | None = None,
+    ssl_private_key_filepath: str | bytes | os.PathLike[str] | None = None,
+    ssl_ca_filepath: str | bytes | os.PathLike[str] | None = None,
+    gid: int = -1,
+    uid: int = -1,
+    options: int = 0,
+    user: Any = None,
+) -> Any:
+    """Create a context (listening on ``port`` unless CONTEXT_PORT_NO_LISTEN).
+
+    ``protocols``: a list of ``(name, callback, per_session_data_size)`` tuples,
+    or a ready cdata ``struct libwebsocket_protocols[]`` ending in a NULL
+    callback.  A Python callback is called as
+    ``callback(context, wsi, reason, user, in_, len)`` and returns an int
+    (None means 0); if it raises, the traceback is logged at LLL_ERR and the
+    connection closes.  ``extensions``: None or a cdata extension array.
+    ``user``: None, a cdata pointer, or any Python object; the context keeps it
+    and :func:`libwebsocket_context_user` returns it.  The binding keeps the
+    callables and the arrays alive until :func:`libwebsocket_context_destroy`.
+
+    Returns the context (a cdata pointer).  Raises OSError (with the core's
+    errno, e.g. EADDRINUSE) when the core fails, LwsError when it fails
+    without an errno, TypeError/ValueError for bad arguments.
+    """
+    if not isinstance(port, int) or isinstance(port, bool):
+        raise TypeError(f"port must be an int, not {type(port).__name__}")
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port must be 0..65535 (0: CONTEXT_PORT_NO_LISTEN), not {port}")
+    for what, value in (("gid", gid), ("uid", uid), ("options", options)):
+        if not isinstance(value, int):
+            raise TypeError(f"{what} must be an int, not {type(value).__name__}")
+    if options < 0:
+        raise ValueError("options must be a non-negative OR of LWS_SERVER_OPTION_* bits")
+
+    keepalive: list[Any] = []
+    entries: list[Any] = []
+    c_interf = _c_string(interf, "interf", keepalive)
+    c_protocols = _protocol_array(protocols, keepalive, entries)
+    if extensions is None:
+        c_extensions = ffi.NULL
+    elif isinstance(extensions, ffi.CData):
+        c_extensions = extensions
+        keepalive.append(extensions)
+    else:
+        raise TypeError("extensions must be None or a cdata struct libwebsocket_extension array")
+    c_cert = _c_string(ssl_cert_filepath, "ssl_cert_filepath", keepalive)
+    c_key = _c_string(ssl_private_key_filepath, "ssl_private_key_filepath", keepalive)
+    c_ca = _c_string(ssl_ca_filepath, "ssl_ca_filepath", keepalive)
+
+    user_key = 0
+    if user is None:
+        c_user = ffi.NULL
+    elif isinstance(user, ffi.CData):
+        c_user = user
+        keepalive.append(user)
+    else:
+        c_user = ffi.new_handle(user)
+        keepalive.append(c_user)
+        user_key = _addr(c_user)
+        _user_objects[user_key] = user
+
+    # The core may call back during create_context: register first.
+    for entry, callback in entries:
+        dispatch._by_entry[entry] = callback
+    context = lib.libwebsocket_create_context(
+        port, c_interf, c_protocols, c_extensions, c_cert, c_key, c_ca, gid, uid, options, c_user
+    )
+    err = ffi.errno
+    record = _Record([entry for entry, _ in entries], keepalive, user_key)
+    if context == ffi.NULL:
+        _forget(record)
+        dispatch.reraise_pending()
+        if err:
+            raise OSError(
+                err, f"libwebsocket_create_context (port {port}) failed: {os.strerror(err)}"
+            )
+        raise LwsError(f"libwebsocket_create_context (port {port}) failed")
+    _contexts[_addr(context)] = record
+    dispatch.reraise_pending()
+    return context
+
+
+def _forget(record: _Record) -> None:
+    for entry in record.entries:
+        dispatch._by_entry.pop(entry, None)
+    if record.user_key:
+        _user_objects.pop(record.user_key, None)
+
+
+def _check_live(context: Any) -> int:
+    if not isinstance(context, ffi.CData):
+        raise TypeError(f"context must be a context cdata, not {type(context).__name__}")
+    key = _addr(context)
+    if key not in _contexts:
+        raise ValueError("not a live context (NULL, or already destroyed)")
+    return key
+
+
+def libwebsocket_context_destroy(context: Any) -> None:
+    """Close every connection (each gets CLOSED) and free the context.
+
+    Afterwards the binding drops the callables, arrays and ``user`` it kept.
+    Raises TypeError for a non-cdata, ValueError for a context that is NULL or
+    already destroyed (where C would crash).
+    """
+    key = _check_live(context)
+    try:
+        lib.libwebsocket_context_destroy(context)
+    finally:
+        _forget(_contexts.pop(key))
+    dispatch.reraise_pending()
+
+
+def libwebsocket_context_user(context: Any) -> Any:
+    """The ``user`` given to libwebsocket_create_context.
+
+    A Python object comes back as itself, a cdata pointer as a ``void *``
+    cdata with the same address, NULL as None.  Works inside callbacks made
+    while the context is being created.
+    """
+    p = lib.libwebsocket_context_user(context)
+    if p == ffi.NULL:
+        return None
+    obj = _user_objects.get(_addr(p), p)
+    return obj
+
+
+def libwebsocket_service(context: Any, timeout_ms: int) -> int:
+    """Serve pending events, waiting up to ``timeout_ms`` ms for one.
+
+    Callbacks run inside this call; the GIL is released while the core waits,
+    so other Python threads run meanwhile.  Returns 0, or < 0 on failure; a
+    signal that interrupts the wait makes it return 0 early.  A
+    KeyboardInterrupt or SystemExit raised in a callback is re-raised here.
+    """
+    n = lib.libwebsocket_service(context, timeout_ms)
+    if dispatch._pending:
+        dispatch.reraise_pending()
+    return n
+
+
+def lws_set_max_message_size(context: Any, bytes: int) -> None:
+    """Largest message (all fragments) a connection may receive; larger ones
+    are closed with 1009.  0 means no limit.  Raises ValueError if negative."""
+    if not isinstance(bytes, int):
+        raise TypeError(f"bytes must be an int, not {type(bytes).__name__}")
+    if bytes < 0:
+        raise ValueError("bytes must be >= 0 (0 = no limit)")
+    lib.lws_set_max_message_size(context, bytes)
+
+
+def lws_set_handshake_timeout(context: Any, secs: int) -> None:
+    """Seconds a new connection has to send its HTTP request head.
+    Raises ValueError unless ``secs`` > 0."""
+    if not isinstance(secs, int):
+        raise TypeError(f"secs must be an int, not {type(secs).__name__}")
+    if secs <= 0:
+        raise ValueError("secs must be > 0")
+    lib.lws_set_handshake_timeout(context, secs)
