@@ -1,0 +1,59 @@
+"""Shared fixtures: a free port, and echo servers in subprocesses.
+
+The tests run against the *installed* package (``pip install '.[test]'``).
+``python -m pytest`` puts the working directory first on sys.path, where the
+source checkout's ``pylws_ffi/`` (which has no compiled ``_pylws_cffi``) would
+shadow it, so the checkout is taken off sys.path here.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Callable
+
+import pytest
+from servers import Server, start_echo
+from servers import free_port as _free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:] = [p for p in sys.path if Path(p or os.curdir).resolve() != ROOT]
+
+# meson (run by the C tests) needs ninja; a `pip install --user` puts it where
+# PATH may not look, so point meson at the one the `ninja` package ships.
+if not shutil.which("ninja") and "NINJA" not in os.environ:
+    try:
+        import ninja
+
+        os.environ["NINJA"] = os.path.join(ninja.BIN_DIR, "ninja")
+    except ImportError:
+        pass
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listened on a moment ago."""
+    return _free_port()
+
+
+@pytest.fixture
+def echo_server() -> Iterator[Callable[..., Server]]:
+    """Start echo examples: ``echo_server("python" | "c", *args) -> Server``.
+
+    Each runs in a subprocess on a free port (``server.port``, ``server.url``);
+    at teardown each is stopped by PID with SIGTERM and a bounded wait (then
+    SIGKILL), and the test fails if it crashed or the sanitizers reported.
+    """
+    started: list[Server] = []
+
+    def start(kind: str = "python", *args: str) -> Server:
+        server = start_echo(kind, *args)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

@@ -1,0 +1,133 @@
+"""Start the example servers for end-to-end tests and stop them by PID.
+
+The C echo server is built under AddressSanitizer/UBSan (meson, in the
+repository's ignored ``build-asan`` folder), so every end-to-end test of the C
+server is also a memory-safety and leak test: ``stop()`` fails the test when
+the sanitizers reported anything.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ASAN_BUILD = ROOT / "build-asan"
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
+
+def meson_command() -> list[str]:
+    exe = shutil.which("meson")
+    return [exe] if exe else [sys.executable, "-m", "mesonbuild.mesonmain"]
+
+
+def asan_build() -> Path:
+    """Configure (once) and compile the sanitizer build; return its folder."""
+    if not (ASAN_BUILD / "build.ninja").exists():
+        subprocess.run(
+            meson_command()
+            + [
+                "setup",
+                str(ASAN_BUILD),
+                "--buildtype=debug",
+                "-Db_sanitize=address,undefined",
+                "-Db_lundef=false",
+                "-Dpython=false",
+                "-Dinstall_c_library=false",
+            ],
+            cwd=ROOT,
+            check=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+    subprocess.run(
+        meson_command() + ["compile", "-C", str(ASAN_BUILD)],
+        cwd=ROOT,
+        check=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    return ASAN_BUILD
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited early with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on port {port}")
+
+
+class Server:
+    """A server process on a port; ``stop()`` checks it ended cleanly."""
+
+    def __init__(self, kind: str, argv: list[str], port: int, env: dict[str, str]) -> None:
+        self.kind = kind
+        self.port = port
+        self.url = f"ws://127.0.0.1:{port}"
+        self.log_path = ROOT / "build-asan" / f"server-{kind}-{port}.log"
+        self.log_path.parent.mkdir(exist_ok=True)
+        self._log = open(self.log_path, "w+b")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, env=env)
+        try:
+            wait_listening(port, self.proc)
+        except Exception:
+            self.proc.kill()
+            self.proc.wait(5)
+            raise
+
+    def output(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self) -> str:
+        """Terminate; raise if it crashed, hung or the sanitizers complained."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+                raise AssertionError(f"{self.kind} server did not stop on SIGTERM")
+        out = self.output()
+        self._log.close()
+        bad = [m for m in SANITIZER_MARKERS if m in out]
+        assert not bad, f"{self.kind} server: sanitizer report:\n{out[-6000:]}"
+        assert self.proc.returncode == 0, (
+            f"{self.kind} server exited with {self.proc.returncode}:\n{out[-3000:]}"
+        )
+        return out
+
+
+def start_echo(kind: str, *args: str) -> Server:
+    """Start the C (sanitized) or Python echo example on a free port."""
+    port = free_port()
+    env = dict(os.environ)
+    if kind == "c":
+        exe = asan_build() / "echo_server"
+        argv = [str(exe), "--port", str(port), *args]
+        env["ASAN_OPTIONS"] = "detect_leaks=1:abort_on_error=0:exitcode=99"
+        env["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1:exitcode=98"
+    else:
+        argv = [sys.executable, str(ROOT / "examples" / "echo_server.py"), "--port", str(port), *args]
+    return Server(kind, argv, port, env)

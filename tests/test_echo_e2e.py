@@ -1,0 +1,141 @@
+"""End-to-end: the echo examples (C under ASan/UBSan, and Python) against the
+`websockets` library as the client."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import pytest
+from websockets.asyncio.client import connect as aconnect
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+from servers import start_echo
+
+SIZES = [0, 1, 125, 126, 127, 65535, 65536, 1 << 20, 16 << 20]
+
+
+@pytest.fixture(scope="module", params=["c", "python"])
+def echo(request):
+    server = start_echo(request.param, "--handshake-timeout", "2")
+    yield server
+    server.stop()
+
+
+def client(url: str, **kw):
+    return connect(url, max_size=None, compression=None, open_timeout=10, close_timeout=10, **kw)
+
+
+def roundtrip(url: str, message: str | bytes) -> str | bytes:
+    """Send one message and return the echo.  The asyncio client reads while it
+    writes: large messages need that, since the server stops reading a peer that
+    does not read its replies (the sync client cannot do both at once)."""
+
+    async def go() -> str | bytes:
+        async with aconnect(url, max_size=None, compression=None, open_timeout=10) as ws:
+            await ws.send(message)
+            return await asyncio.wait_for(ws.recv(), 60)
+
+    return asyncio.run(go())
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_binary_echo(echo, size):
+    data = os.urandom(size)
+    assert roundtrip(echo.url, data) == data
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_text_echo(echo, size):
+    # multi-byte characters, so pieces of the message split inside them
+    text = ("aé€😀" * (size // 10 + 1))[: max(size // 2, 0)]
+    assert roundtrip(echo.url, text) == text
+
+
+def test_fragmented_messages(echo):
+    with client(echo.url) as ws:
+        ws.send(["ab", "c€", "", "d"])
+        assert ws.recv(timeout=10) == "abc€d"
+        chunks = [os.urandom(n) for n in (1, 0, 300, 70000, 5)]
+        ws.send(chunks)
+        assert ws.recv(timeout=10) == b"".join(chunks)
+
+
+def test_many_messages_in_flight(echo):
+    msgs = [os.urandom(n % 300) for n in range(2000)]
+    with client(echo.url) as ws:
+        for m in msgs:
+            ws.send(m)
+        for m in msgs:
+            assert ws.recv(timeout=10) == m
+
+
+def test_ping_gets_pong_with_payload(echo):
+    with client(echo.url) as ws:
+        pong = ws.ping(b"payload-123")
+        assert pong.wait(5)
+        ws.send("still works")
+        assert ws.recv(timeout=5) == "still works"
+
+
+@pytest.mark.parametrize("code,reason", [(1000, ""), (1001, "going"), (4001, "custom")])
+def test_client_close_code_is_echoed(echo, code, reason):
+    ws = client(echo.url)
+    ws.send("x")
+    assert ws.recv(timeout=5) == "x"
+    ws.close(code, reason)
+    assert ws.protocol.close_rcvd is not None
+    assert ws.protocol.close_rcvd.code == code
+
+
+def test_http_request_without_upgrade_is_answered(echo):
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", echo.port, timeout=5)
+    conn.request("GET", "/")
+    resp = conn.getresponse()
+    assert resp.status in (200, 404)
+    resp.read()
+    conn.close()
+
+
+def test_hundred_concurrent_clients(echo):
+    async def one(i: int) -> None:
+        async with aconnect(echo.url, max_size=None, compression=None, open_timeout=20) as ws:
+            for n in range(20):
+                msg = f"client {i} message {n} " * (i % 7 + 1)
+                await ws.send(msg)
+                assert await asyncio.wait_for(ws.recv(), 20) == msg
+
+    async def main() -> None:
+        await asyncio.gather(*(one(i) for i in range(100)))
+
+    asyncio.run(main())
+    assert echo.alive()
+
+
+def test_server_survives_abrupt_disconnects(echo):
+    for _ in range(20):
+        ws = client(echo.url)
+        ws.send(os.urandom(100000))
+        ws.socket.close()  # no close frame, data maybe unread
+    with client(echo.url) as ws:
+        ws.send("after")
+        assert ws.recv(timeout=5) == "after"
+    assert echo.alive()
+
+
+def test_max_message_size_closes_with_1009():
+    for kind in ("c", "python"):
+        server = start_echo(kind, "--max-message-size", "1000")
+        try:
+            with client(server.url) as ws:
+                ws.send(b"x" * 1000)
+                assert ws.recv(timeout=5) == b"x" * 1000
+                ws.send([b"y" * 600, b"y" * 600])  # 1200 in fragments
+                with pytest.raises(ConnectionClosed) as info:
+                    ws.recv(timeout=5)
+                assert info.value.rcvd.code == 1009
+        finally:
+            server.stop()
