@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Autobahn|Testsuite conformance of the echo examples.
+#
+#   bash tests/autobahn.sh [CASES]        default CASES: 1.* through 10.*
+#
+# Builds the suite from ../shared/conformance/autobahn outside the repository
+# (AUTOBAHN_DIR, default /tmp/pylws-autobahn), then runs it against the C echo
+# server (the ASan/UBSan build that pytest made in build-asan/) and the Python
+# echo server (the installed pylws_ffi).  Fails when any case FAILED or any
+# passing case had a bad closing handshake ("close issues"), or when a server
+# did not exit cleanly afterwards.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+CASES=${1:-1.*,2.*,3.*,4.*,5.*,6.*,7.*,8.*,9.*,10.*}
+SUITE_SRC=$(cd "$ROOT/../shared/conformance/autobahn" && pwd)
+AUTOBAHN_DIR=${AUTOBAHN_DIR:-/tmp/pylws-autobahn}
+REPORTS=$ROOT/build-asan/autobahn
+
+if [ ! -x "$AUTOBAHN_DIR/venv/bin/wstest" ]; then
+  echo "building the Autobahn suite in $AUTOBAHN_DIR"
+  bash "$SUITE_SRC/rebuild.sh" "$AUTOBAHN_DIR" > /tmp/pylws-autobahn-build.log 2>&1 ||
+    { tail -20 /tmp/pylws-autobahn-build.log; exit 1; }
+fi
+
+# the sanitizer build of the C echo server (the same one pytest uses)
+python - <<'PY'
+import sys
+sys.path.insert(0, "tests")
+from servers import asan_build
+asan_build()
+PY
+
+free_port() {
+  python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+run_against() {  # NAME COMMAND...
+  local name=$1; shift
+  local port; port=$(free_port)
+  local log="$REPORTS/$name-server.log"
+  mkdir -p "$REPORTS"
+  ASAN_OPTIONS=detect_leaks=1 "$@" --port "$port" > "$log" 2>&1 &
+  local pid=$!
+  for _ in $(seq 100); do
+    python -c "import socket,sys; socket.create_connection(('127.0.0.1',$port),0.2)" 2>/dev/null && break
+    sleep 0.1
+  done
+  local rc=0
+  "$AUTOBAHN_DIR/run_fuzzingclient.sh" -u "ws://127.0.0.1:$port" -a "$name" -c "$CASES" \
+      -o "$REPORTS/$name" -t 1200 > "$REPORTS/$name.txt" 2>&1 || rc=$?
+  "$AUTOBAHN_DIR/venv/bin/python" "$AUTOBAHN_DIR/summarize.py" "$REPORTS/$name/index.json" \
+      --agent "$name" --strict-close | tail -12 || rc=1
+  kill -TERM "$pid" 2>/dev/null || true
+  local src=0
+  wait "$pid" || src=$?
+  if [ "$src" -ne 0 ] || grep -qE "ERROR: (Address|Leak)Sanitizer|runtime error:" "$log"; then
+    echo "$name: server exited with $src or the sanitizers reported:"; tail -40 "$log"; rc=1
+  fi
+  return $rc
+}
+
+status=0
+echo "== Autobahn $CASES against the C echo server (ASan/UBSan)"
+run_against pylws-c "$ROOT/build-asan/echo_server" || status=1
+echo "== Autobahn $CASES against the Python echo server"
+run_against pylws-python python "$ROOT/examples/echo_server.py" || status=1
+exit $status
