@@ -13,7 +13,21 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 CASES=${1:-1.*,2.*,3.*,4.*,5.*,6.*,7.*,8.*,9.*,10.*}
-SUITE_SRC=$(cd "$ROOT/../shared/conformance/autobahn" && pwd)
+# shared/ sits beside the checkout (CI), or beside the repository this one was
+# cloned from (a local `git clone . /tmp/x`)
+find_suite() {
+  local origin
+  origin=$(git -C "$ROOT" config --get remote.origin.url 2>/dev/null || true)
+  for base in "$ROOT/.." "${origin:+$origin/..}"; do
+    if [ -n "$base" ] && [ -f "$base/shared/conformance/autobahn/rebuild.sh" ]; then
+      (cd "$base/shared/conformance/autobahn" && pwd)
+      return
+    fi
+  done
+  echo "cannot find shared/conformance/autobahn beside $ROOT" >&2
+  return 1
+}
+SUITE_SRC=$(find_suite)
 AUTOBAHN_DIR=${AUTOBAHN_DIR:-/tmp/pylws-autobahn}
 REPORTS=$ROOT/build-asan/autobahn
 

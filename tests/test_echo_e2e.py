@@ -81,12 +81,12 @@ def test_ping_gets_pong_with_payload(echo):
 
 @pytest.mark.parametrize("code,reason", [(1000, ""), (1001, "going"), (4001, "custom")])
 def test_client_close_code_is_echoed(echo, code, reason):
-    ws = client(echo.url)
-    ws.send("x")
-    assert ws.recv(timeout=5) == "x"
-    ws.close(code, reason)
-    assert ws.protocol.close_rcvd is not None
-    assert ws.protocol.close_rcvd.code == code
+    with client(echo.url) as ws:
+        ws.send("x")
+        assert ws.recv(timeout=5) == "x"
+        ws.close(code, reason)
+        assert ws.protocol.close_rcvd is not None
+        assert ws.protocol.close_rcvd.code == code
 
 
 def test_http_request_without_upgrade_is_answered(echo):
@@ -117,9 +117,9 @@ def test_hundred_concurrent_clients(echo):
 
 def test_server_survives_abrupt_disconnects(echo):
     for _ in range(20):
-        ws = client(echo.url)
-        ws.send(os.urandom(100000))
-        ws.socket.close()  # no close frame, data maybe unread
+        with client(echo.url) as ws:
+            ws.send(os.urandom(100000))
+            ws.socket.close()  # no close frame, data maybe unread
     with client(echo.url) as ws:
         ws.send("after")
         assert ws.recv(timeout=5) == "after"

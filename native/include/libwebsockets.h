@@ -262,6 +262,21 @@ LWS_EXTERN void *libwebsocket_context_user(struct libwebsocket_context *context)
 
 LWS_EXTERN int libwebsocket_service(struct libwebsocket_context *context, int timeout_ms);
 
+/* ---- client connections ---- */
+
+LWS_EXTERN struct libwebsocket *
+libwebsocket_client_connect(struct libwebsocket_context *clients,
+			    const char *address, int port, int ssl_connection,
+			    const char *path, const char *host, const char *origin,
+			    const char *protocol, int ietf_version_or_minus_one);
+
+LWS_EXTERN struct libwebsocket *
+libwebsocket_client_connect_extended(struct libwebsocket_context *clients,
+				     const char *address, int port, int ssl_connection,
+				     const char *path, const char *host, const char *origin,
+				     const char *protocol, int ietf_version_or_minus_one,
+				     void *userdata);
+
 /* ---- connections ---- */
 
 LWS_EXTERN int libwebsocket_write(struct libwebsocket *wsi, unsigned char *buf,

@@ -75,13 +75,13 @@ void libwebsocket_set_timeout(struct libwebsocket *wsi, enum pending_timeout rea
 
 void lws_conn_update_events(struct libwebsocket *wsi)
 {
-	if (wsi->state == LWS_STATE_DEAD)
+	if (wsi->state == LWS_STATE_DEAD || wsi->fd < 0)
 		return;
 	size_t queued = wsi->out.len - wsi->out.off;
 	uint32_t want = 0;
-	if (queued < LWS_RX_PAUSE_QUEUED)
+	if (queued < LWS_RX_PAUSE_QUEUED && wsi->state != LWS_STATE_CLIENT_CONNECTING)
 		want |= EPOLLIN;
-	if (queued || wsi->want_writable)
+	if (queued || wsi->want_writable || wsi->state == LWS_STATE_CLIENT_CONNECTING)
 		want |= EPOLLOUT;
 	if (want == wsi->epoll_events)
 		return;
@@ -115,9 +115,12 @@ void lws_conn_kill(struct libwebsocket *wsi)
 		context->cork_len = 0;
 	}
 	lws_conn_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
-	epoll_ctl(context->epfd, EPOLL_CTL_DEL, wsi->fd, NULL);
-	close(wsi->fd);
-	wsi->fd = -1;
+	lws_client_free(wsi);
+	if (wsi->fd >= 0) {
+		epoll_ctl(context->epfd, EPOLL_CTL_DEL, wsi->fd, NULL);
+		close(wsi->fd);
+		wsi->fd = -1;
+	}
 
 	/* off the live list, onto the list freed at the end of service: a
 	 * callback up the stack may still hold this wsi */
@@ -134,6 +137,7 @@ void lws_conn_kill(struct libwebsocket *wsi)
 
 void lws_conn_free(struct libwebsocket *wsi)
 {
+	lws_client_free(wsi);
 	free_user_space(wsi);
 	free(wsi->head_buf);
 	free(wsi->out.buf);
@@ -192,6 +196,10 @@ void lws_conn_close(struct libwebsocket *wsi, int status, const char *reason)
 {
 	if (wsi->state >= LWS_STATE_DRAINING)
 		return;
+	if (wsi->state < LWS_STATE_HTTP_HEAD) {
+		lws_client_fail(wsi, "closed before the handshake completed");
+		return;
+	}
 	if (wsi->state == LWS_STATE_WS || wsi->state == LWS_STATE_WS_CLOSING)
 		send_close_frame(wsi, status, reason);
 	if (wsi->established) {
@@ -215,6 +223,15 @@ void lws_conn_timed_out(struct libwebsocket *wsi)
 	lwsl_info("fd %d: timeout (reason %d)\n", wsi->fd, wsi->timeout_reason);
 	lws_conn_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
 	switch (wsi->state) {
+	case LWS_STATE_CLIENT_RESOLVING:
+		lws_client_fail(wsi, "timed out looking up the host name");
+		break;
+	case LWS_STATE_CLIENT_CONNECTING:
+		lws_client_fail(wsi, "timed out connecting");
+		break;
+	case LWS_STATE_CLIENT_AWAIT_101:
+		lws_client_fail(wsi, "timed out waiting for the handshake answer");
+		break;
 	case LWS_STATE_HTTP_HEAD:
 		if (wsi->head_len)
 			lws_http_refuse(wsi, 408, "The request head did not arrive in time.",
@@ -245,7 +262,8 @@ static int on_data(void *ud, struct lws_frame_parser *p, uint8_t *data, size_t l
 	if (wsi->state != LWS_STATE_WS)
 		return 0; /* after our close frame, data is read and dropped */
 	wsi->rx_final = (uint8_t)final;
-	if (lws_call(wsi->context, wsi->protocol, wsi, LWS_CALLBACK_RECEIVE,
+	if (lws_call(wsi->context, wsi->protocol, wsi,
+		     wsi->is_client ? LWS_CALLBACK_CLIENT_RECEIVE : LWS_CALLBACK_RECEIVE,
 		     wsi->user_space, data, len)) {
 		lws_conn_close(wsi, LWS_CLOSE_STATUS_NOSTATUS, NULL);
 		return 1;
@@ -279,7 +297,14 @@ static int on_control(void *ud, struct lws_frame_parser *p, int opcode,
 			lws_send_control(wsi, LWS_OP_PONG, payload, len);
 		return 0;
 	case LWS_OP_PONG:
-		return 0; /* a server has nothing to do with pongs */
+		if (!wsi->is_client || wsi->state != LWS_STATE_WS)
+			return 0; /* servers are not told of pongs */
+		if (lws_call(wsi->context, wsi->protocol, wsi, LWS_CALLBACK_CLIENT_RECEIVE_PONG,
+			     wsi->user_space, payload, len)) {
+			lws_conn_close(wsi, LWS_CLOSE_STATUS_NOSTATUS, NULL);
+			return 1;
+		}
+		return wsi->state != LWS_STATE_WS;
 	case LWS_OP_CLOSE:
 		on_close_frame(wsi, payload, len);
 		return 1;
@@ -293,7 +318,7 @@ static const struct lws_frame_events frame_events = {
 };
 
 /* Parse received frames; payload is delivered straight from buf. */
-static void ws_receive(struct libwebsocket *wsi, uint8_t *buf, size_t len)
+void lws_conn_ws_receive(struct libwebsocket *wsi, uint8_t *buf, size_t len)
 {
 	struct lws_frame_parser *p = &wsi->parser;
 	size_t used = lws_frame_parse(p, buf, len, &frame_events, wsi);
@@ -402,7 +427,7 @@ static void http_receive(struct libwebsocket *wsi, uint8_t *data, size_t len)
 	wsi->head_len = 0;
 
 	if (extra && wsi->state == LWS_STATE_WS)
-		ws_receive(wsi, after, extra);
+		lws_conn_ws_receive(wsi, after, extra);
 	else if (extra && wsi->state == LWS_STATE_HTTP_HEAD)
 		http_receive(wsi, after, extra); /* a pipelined request */
 	return;
@@ -416,6 +441,10 @@ oom:
 static void peer_closed(struct libwebsocket *wsi)
 {
 	wsi->peer_gone = 1;
+	if (wsi->state < LWS_STATE_HTTP_HEAD) {
+		lws_client_fail(wsi, "the server closed the connection during the handshake");
+		return;
+	}
 	if (wsi->state == LWS_STATE_DRAINING)
 		lws_conn_kill(wsi);
 	else
@@ -427,6 +456,10 @@ void lws_conn_readable(struct libwebsocket *wsi)
 	struct libwebsocket_context *context = wsi->context;
 	uint8_t *buf = context->rx + LWS_SEND_BUFFER_PRE_PADDING;
 
+	if (wsi->state == LWS_STATE_CLIENT_CONNECTING) {
+		lws_client_connected(wsi); /* an error shows here as POLLERR */
+		return;
+	}
 	ssize_t n = recv(wsi->fd, buf, LWS_RX_BUFFER_SIZE, 0);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EINTR)
@@ -444,12 +477,15 @@ void lws_conn_readable(struct libwebsocket *wsi)
 	 * with one syscall below */
 	context->corked = wsi;
 	switch (wsi->state) {
+	case LWS_STATE_CLIENT_AWAIT_101:
+		lws_client_readable(wsi, buf, (size_t)n);
+		break;
 	case LWS_STATE_HTTP_HEAD:
 		http_receive(wsi, buf, (size_t)n);
 		break;
 	case LWS_STATE_WS:
 	case LWS_STATE_WS_CLOSING:
-		ws_receive(wsi, buf, (size_t)n);
+		lws_conn_ws_receive(wsi, buf, (size_t)n);
 		break;
 	default:
 		break; /* draining: the peer's last bytes are dropped */
@@ -461,6 +497,10 @@ void lws_conn_writable(struct libwebsocket *wsi)
 {
 	struct libwebsocket_context *context = wsi->context;
 
+	if (wsi->state == LWS_STATE_CLIENT_CONNECTING) {
+		lws_client_connected(wsi);
+		return;
+	}
 	if (wsi->out.len > wsi->out.off) {
 		if (lws_out_drain(wsi)) {
 			peer_closed(wsi);
@@ -482,7 +522,8 @@ void lws_conn_writable(struct libwebsocket *wsi)
 
 	wsi->want_writable = 0;
 	context->corked = wsi;
-	if (lws_call(context, wsi->protocol, wsi, LWS_CALLBACK_SERVER_WRITEABLE,
+	if (lws_call(context, wsi->protocol, wsi,
+		     wsi->is_client ? LWS_CALLBACK_CLIENT_WRITEABLE : LWS_CALLBACK_SERVER_WRITEABLE,
 		     wsi->user_space, NULL, 0))
 		lws_conn_close(wsi, LWS_CLOSE_STATUS_NOSTATUS, NULL);
 	lws_out_uncork(context);

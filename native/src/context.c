@@ -267,7 +267,8 @@ void libwebsocket_context_destroy(struct libwebsocket_context *context)
 		struct libwebsocket *wsi = context->conns;
 		if (wsi->state < LWS_STATE_DRAINING)
 			lws_conn_close(wsi, LWS_CLOSE_STATUS_GOINGAWAY, NULL);
-		if (wsi->out.len > wsi->out.off && !wsi->peer_gone)
+		if (wsi->state != LWS_STATE_DEAD && wsi->out.len > wsi->out.off &&
+		    !wsi->peer_gone)
 			lws_out_drain(wsi);
 		lws_conn_kill(wsi);
 	}
@@ -276,6 +277,7 @@ void libwebsocket_context_destroy(struct libwebsocket_context *context)
 		context->zombies = wsi->next;
 		lws_conn_free(wsi);
 	}
+	lws_client_context_destroy(context);
 
 	for (int n = 0; n < context->num_listeners; n++)
 		close(context->listeners[n].fd);

@@ -178,12 +178,37 @@ int lws_send_pipe_choked(struct libwebsocket *wsi)
 	return queued(wsi) > 0;
 }
 
+/*
+ * Header, then payload masked with mask (a client's frame), leaving the
+ * caller's payload untouched: the masked copy is made on the stack when small.
+ */
+static int send_masked(struct libwebsocket *wsi, const uint8_t *hdr, size_t hlen,
+		       const uint8_t *payload, size_t len, const uint8_t mask[4])
+{
+	uint8_t small[4096];
+	uint8_t *copy = len <= sizeof small ? small : malloc(len);
+	if (!copy)
+		return -1;
+	if (len) {
+		memcpy(copy, payload, len);
+		lws_mask(copy, len, mask, 0);
+	}
+	int rc = lws_out_send(wsi, hdr, hlen, copy, len);
+	if (copy != small)
+		free(copy);
+	return rc;
+}
+
 int lws_send_control(struct libwebsocket *wsi, int opcode, const uint8_t *payload,
 		     size_t len)
 {
-	uint8_t hdr[LWS_MAX_FRAME_HEADER];
-	size_t hlen = lws_frame_header(hdr, opcode, 1, 0, len, NULL);
-	return lws_out_send(wsi, hdr, hlen, payload, len);
+	uint8_t hdr[LWS_MAX_FRAME_HEADER], mask[4];
+	if (!wsi->is_client)
+		return lws_out_send(wsi, hdr, lws_frame_header(hdr, opcode, 1, 0, len, NULL),
+				    payload, len);
+	lws_client_mask(wsi->context, mask);
+	size_t hlen = lws_frame_header(hdr, opcode, 1, 0, len, mask);
+	return send_masked(wsi, hdr, hlen, payload, len, mask);
 }
 
 static const uint8_t write_opcodes[] = {
@@ -253,15 +278,25 @@ static int write_frame(struct libwebsocket *wsi, uint8_t *buf, size_t len,
 	if (opcode < 0)
 		return -1;
 
+	/* a client masks every frame with a fresh mask (RFC 6455 5.3) */
+	uint8_t mask[4];
+	int masked = wsi->is_client && !(protocol & LWS_WRITE_CLIENT_IGNORE_XOR_MASK);
+	if (masked)
+		lws_client_mask(wsi->context, mask);
+
 	int rc;
 	if (in_place) {
-		size_t hlen = lws_frame_header_len(len, 0);
-		lws_frame_header(buf - hlen, opcode, fin, 0, len, NULL);
+		/* the classic contract: header and mask applied in the caller's buffer */
+		size_t hlen = lws_frame_header_len(len, masked);
+		lws_frame_header(buf - hlen, opcode, fin, 0, len, masked ? mask : NULL);
+		if (masked)
+			lws_mask(buf, len, mask, 0);
 		rc = lws_out_send(wsi, buf - hlen, hlen + len, NULL, 0);
 	} else {
 		uint8_t hdr[LWS_MAX_FRAME_HEADER];
-		size_t hlen = lws_frame_header(hdr, opcode, fin, 0, len, NULL);
-		rc = lws_out_send(wsi, hdr, hlen, buf, len);
+		size_t hlen = lws_frame_header(hdr, opcode, fin, 0, len, masked ? mask : NULL);
+		rc = masked ? send_masked(wsi, hdr, hlen, buf, len, mask)
+			    : lws_out_send(wsi, hdr, hlen, buf, len);
 	}
 	if (rc)
 		return -1;

@@ -33,8 +33,11 @@
 #define LWS_DEFAULT_MAX_MESSAGE ((uint64_t)64 * 1024 * 1024)
 #define LWS_DEFAULT_HANDSHAKE_TIMEOUT 10
 
-/* What an epoll event's data.ptr points at: both start with this tag. */
-enum lws_fd_kind { LWS_FD_LISTENER = 1, LWS_FD_CONN };
+/* Random bytes fetched from the OS at once for client frame masks. */
+#define LWS_RANDOM_POOL 4096
+
+/* What an epoll event's data.ptr points at: each starts with this tag. */
+enum lws_fd_kind { LWS_FD_LISTENER = 1, LWS_FD_CONN, LWS_FD_RESOLVER };
 
 struct lws_listener {
 	enum lws_fd_kind kind;
@@ -42,6 +45,9 @@ struct lws_listener {
 };
 
 enum lws_conn_state {
+	LWS_STATE_CLIENT_RESOLVING,  /* client: looking up the server's name */
+	LWS_STATE_CLIENT_CONNECTING, /* client: TCP connect in progress */
+	LWS_STATE_CLIENT_AWAIT_101,  /* client: handshake sent, reading the answer */
 	LWS_STATE_HTTP_HEAD,   /* reading an HTTP request head */
 	LWS_STATE_WS,          /* WebSocket established */
 	LWS_STATE_WS_CLOSING,  /* we sent a close frame, awaiting the peer's */
@@ -77,6 +83,10 @@ struct libwebsocket {
 	uint8_t rx_final;       /* the RECEIVE being delivered ends its message */
 	uint8_t http_replied;   /* the HTTP callback wrote something */
 	uint8_t ietf_version;
+	uint8_t is_client;      /* we connected out: we mask, the peer must not */
+
+	/* client connections until established (client.c) */
+	struct lws_client *client;
 
 	/* HTTP request head gathered across reads (NULL when it came whole) */
 	char *head_buf;
@@ -117,6 +127,13 @@ struct libwebsocket_context {
 	size_t cork_len;
 
 	uint8_t *rx; /* LWS_SEND_BUFFER_PRE_PADDING + LWS_RX_BUFFER_SIZE */
+
+	/* client side (client.c) */
+	struct lws_listener resolver;  /* eventfd: a name lookup finished */
+	struct lws_lookup *lookups;    /* name lookups in progress */
+	int client_failures;           /* connections with a failure to report */
+	uint8_t random_pool[LWS_RANDOM_POOL];
+	size_t random_left;
 };
 
 /* ---- context.c ---- */
@@ -143,6 +160,19 @@ void lws_conn_update_events(struct libwebsocket *wsi);
 void lws_conn_set_timeout(struct libwebsocket *wsi, enum pending_timeout reason,
 			  int secs);
 
+/* ---- client.c ---- */
+/* Socket event on a client connection that is not established yet. */
+void lws_client_readable(struct libwebsocket *wsi, uint8_t *buf, size_t len);
+void lws_client_connected(struct libwebsocket *wsi);
+/* Report CLIENT_CONNECTION_ERROR (once) and drop the connection. */
+void lws_client_fail(struct libwebsocket *wsi, const char *why);
+void lws_client_lookups_done(struct libwebsocket_context *context);
+void lws_client_report_failures(struct libwebsocket_context *context);
+void lws_client_free(struct libwebsocket *wsi);
+void lws_client_context_destroy(struct libwebsocket_context *context);
+/* 4 fresh mask bytes from the context's random pool */
+void lws_client_mask(struct libwebsocket_context *context, uint8_t mask[4]);
+
 /* ---- handshake.c ---- */
 /* A complete request head is in head[0..len); handle it.  Returns 0 to go on
  * reading, -1 when the connection has been closed or refused. */
@@ -162,5 +192,9 @@ void lws_out_uncork(struct libwebsocket_context *context);
 int lws_out_drain(struct libwebsocket *wsi);
 int lws_send_control(struct libwebsocket *wsi, int opcode, const uint8_t *payload,
 		     size_t len);
+
+/* ---- conn.c: receiving ---- */
+/* Frames arrived on an established connection (buf has pre-padding room). */
+void lws_conn_ws_receive(struct libwebsocket *wsi, uint8_t *buf, size_t len);
 
 #endif /* PYLWS_PRIVATE_H */
