@@ -262,6 +262,10 @@ LWS_EXTERN void *libwebsocket_context_user(struct libwebsocket_context *context)
 
 LWS_EXTERN int libwebsocket_service(struct libwebsocket_context *context, int timeout_ms);
 
+LWS_EXTERN int libwebsockets_fork_service_loop(struct libwebsocket_context *context);
+
+LWS_EXTERN const char *libwebsocket_canonical_hostname(struct libwebsocket_context *context);
+
 /* ---- client connections ---- */
 
 LWS_EXTERN struct libwebsocket *
@@ -285,7 +289,15 @@ LWS_EXTERN int libwebsocket_write(struct libwebsocket *wsi, unsigned char *buf,
 LWS_EXTERN int libwebsocket_callback_on_writable(struct libwebsocket_context *context,
 						 struct libwebsocket *wsi);
 
+LWS_EXTERN int libwebsocket_callback_on_writable_all_protocol(
+	const struct libwebsocket_protocols *protocol);
+
 LWS_EXTERN int lws_send_pipe_choked(struct libwebsocket *wsi);
+
+LWS_EXTERN int libwebsocket_rx_flow_control(struct libwebsocket *wsi, int enable);
+
+LWS_EXTERN int libwebsockets_broadcast(const struct libwebsocket_protocols *protocol,
+				       unsigned char *buf, size_t len);
 
 LWS_EXTERN void libwebsocket_close_and_free_session(struct libwebsocket_context *context,
 						    struct libwebsocket *wsi,
@@ -300,6 +312,20 @@ LWS_EXTERN const struct libwebsocket_protocols *
 libwebsockets_get_protocol(struct libwebsocket *wsi);
 
 LWS_EXTERN void *libwebsocket_ensure_user_space(struct libwebsocket *wsi);
+
+LWS_EXTERN void libwebsockets_hangup_on_client(struct libwebsocket_context *context, int fd);
+
+LWS_EXTERN void libwebsockets_get_peer_addresses(int fd, char *name, int name_len,
+						 char *rip, int rip_len);
+
+/* ---- HTTP ---- */
+
+LWS_EXTERN int libwebsockets_serve_http_file(struct libwebsocket_context *context,
+					     struct libwebsocket *wsi, const char *file,
+					     const char *content_type);
+
+LWS_EXTERN int libwebsockets_serve_http_file_fragment(struct libwebsocket_context *context,
+						      struct libwebsocket *wsi);
 
 /* ---- inside a RECEIVE callback ---- */
 

@@ -586,6 +586,7 @@ libwebsocket_client_connect_extended(struct libwebsocket_context *context,
 	}
 	wsi->kind = LWS_FD_CONN;
 	wsi->fd = -1;
+	wsi->file_fd = -1;
 	wsi->context = context;
 	wsi->is_client = 1;
 	wsi->ietf_version = (uint8_t)version;

@@ -27,6 +27,7 @@ struct libwebsocket *lws_conn_new(struct libwebsocket_context *context, int fd)
 	wsi->context = context;
 	wsi->state = LWS_STATE_HTTP_HEAD;
 	wsi->protocol = &context->protocols[0];
+	wsi->file_fd = -1;
 
 	int one = 1;
 	/* small frames go out at once; we batch writes ourselves */
@@ -78,10 +79,15 @@ void lws_conn_update_events(struct libwebsocket *wsi)
 	if (wsi->state == LWS_STATE_DEAD || wsi->fd < 0)
 		return;
 	size_t queued = wsi->out.len - wsi->out.off;
+	int sending_file = wsi->file_fd >= 0;
 	uint32_t want = 0;
-	if (queued < LWS_RX_PAUSE_QUEUED && wsi->state != LWS_STATE_CLIENT_CONNECTING)
+	/* not reading: output piling up, the user paused us, a file going
+	 * out (the next request waits for it), or a connect in progress */
+	if (queued < LWS_RX_PAUSE_QUEUED && !wsi->rx_paused && !sending_file &&
+	    wsi->state != LWS_STATE_CLIENT_CONNECTING)
 		want |= EPOLLIN;
-	if (queued || wsi->want_writable || wsi->state == LWS_STATE_CLIENT_CONNECTING)
+	if (queued || wsi->want_writable || sending_file ||
+	    wsi->state == LWS_STATE_CLIENT_CONNECTING)
 		want |= EPOLLOUT;
 	if (want == wsi->epoll_events)
 		return;
@@ -116,6 +122,7 @@ void lws_conn_kill(struct libwebsocket *wsi)
 	}
 	lws_conn_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
 	lws_client_free(wsi);
+	lws_http_file_abort(wsi);
 	if (wsi->fd >= 0) {
 		epoll_ctl(context->epfd, EPOLL_CTL_DEL, wsi->fd, NULL);
 		close(wsi->fd);
@@ -139,6 +146,7 @@ void lws_conn_free(struct libwebsocket *wsi)
 {
 	lws_client_free(wsi);
 	free_user_space(wsi);
+	free(wsi->rx_stash);
 	free(wsi->head_buf);
 	free(wsi->out.buf);
 	free(wsi);
@@ -268,8 +276,8 @@ static int on_data(void *ud, struct lws_frame_parser *p, uint8_t *data, size_t l
 		lws_conn_close(wsi, LWS_CLOSE_STATUS_NOSTATUS, NULL);
 		return 1;
 	}
-	/* the callback may have closed us */
-	return wsi->state != LWS_STATE_WS;
+	/* the callback may have closed or paused us */
+	return wsi->state != LWS_STATE_WS || wsi->rx_paused;
 }
 
 static void on_close_frame(struct libwebsocket *wsi, uint8_t *payload, size_t len)
@@ -317,6 +325,67 @@ static const struct lws_frame_events frame_events = {
 	.on_control = on_control,
 };
 
+/*
+ * Keep bytes read but not parsed because the user paused reception; they are
+ * parsed first when it is resumed.  Pre-padding room stays before them, as in
+ * the receive buffer.
+ */
+static void stash_rx(struct libwebsocket *wsi, const uint8_t *data, size_t len)
+{
+	uint8_t *stash = malloc(LWS_SEND_BUFFER_PRE_PADDING + len);
+	if (!stash) {
+		lws_conn_close(wsi, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
+		return;
+	}
+	memcpy(stash + LWS_SEND_BUFFER_PRE_PADDING, data, len);
+	free(wsi->rx_stash);
+	wsi->rx_stash = stash;
+	wsi->rx_stash_len = len;
+}
+
+/* Parse what was stashed for connections whose reception was resumed. */
+void lws_conn_resume_rx(struct libwebsocket_context *context)
+{
+	context->rx_resumes = 0;
+	struct libwebsocket *wsi = context->conns, *next;
+	for (; wsi; wsi = next) {
+		next = wsi->next;
+		if (!wsi->rx_stash || wsi->rx_paused)
+			continue;
+		uint8_t *stash = wsi->rx_stash;
+		size_t len = wsi->rx_stash_len;
+		wsi->rx_stash = NULL;
+		wsi->rx_stash_len = 0;
+		context->corked = wsi;
+		if (wsi->state == LWS_STATE_WS)
+			lws_conn_ws_receive(wsi, stash + LWS_SEND_BUFFER_PRE_PADDING, len);
+		lws_out_uncork(context);
+		free(stash);
+	}
+}
+
+int libwebsocket_rx_flow_control(struct libwebsocket *wsi, int enable)
+{
+	if (wsi->state >= LWS_STATE_DRAINING)
+		return -1;
+	wsi->rx_paused = !enable;
+	if (enable && wsi->rx_stash)
+		wsi->context->rx_resumes++;
+	lws_conn_update_events(wsi);
+	return 0;
+}
+
+int libwebsocket_callback_on_writable_all_protocol(const struct libwebsocket_protocols *protocol)
+{
+	struct libwebsocket_context *context = protocol->owning_server;
+	if (!context)
+		return -1;
+	for (struct libwebsocket *wsi = context->conns; wsi; wsi = wsi->next)
+		if (wsi->protocol == protocol && wsi->state == LWS_STATE_WS)
+			libwebsocket_callback_on_writable(context, wsi);
+	return 0;
+}
+
 /* Parse received frames; payload is delivered straight from buf. */
 void lws_conn_ws_receive(struct libwebsocket *wsi, uint8_t *buf, size_t len)
 {
@@ -330,7 +399,8 @@ void lws_conn_ws_receive(struct libwebsocket *wsi, uint8_t *buf, size_t len)
 			lws_conn_close(wsi, p->error, p->error_reason);
 		return;
 	}
-	(void)used; /* stopped early only when the connection is closing */
+	if (used < len && wsi->rx_paused && wsi->state == LWS_STATE_WS)
+		stash_rx(wsi, buf + used, len - used);
 }
 
 void lws_conn_start_ws(struct libwebsocket *wsi)
@@ -428,12 +498,23 @@ static void http_receive(struct libwebsocket *wsi, uint8_t *data, size_t len)
 
 	if (extra && wsi->state == LWS_STATE_WS)
 		lws_conn_ws_receive(wsi, after, extra);
+	else if (extra && wsi->state == LWS_STATE_HTTP_HEAD && wsi->file_fd >= 0)
+		head_append(wsi, after, extra); /* the next request waits for the file */
 	else if (extra && wsi->state == LWS_STATE_HTTP_HEAD)
 		http_receive(wsi, after, extra); /* a pipelined request */
 	return;
 oom:
 	lwsl_err("out of memory reading a request head\n");
 	lws_conn_kill(wsi);
+}
+
+/* Parse a request head gathered while the previous answer was going out. */
+void lws_conn_http_continue(struct libwebsocket *wsi)
+{
+	struct libwebsocket_context *context = wsi->context;
+	context->corked = wsi;
+	http_receive(wsi, context->rx + LWS_SEND_BUFFER_PRE_PADDING, 0);
+	lws_out_uncork(context);
 }
 
 /* ---- readiness ---- */
@@ -481,7 +562,10 @@ void lws_conn_readable(struct libwebsocket *wsi)
 		lws_client_readable(wsi, buf, (size_t)n);
 		break;
 	case LWS_STATE_HTTP_HEAD:
-		http_receive(wsi, buf, (size_t)n);
+		if (wsi->file_fd >= 0)
+			head_append(wsi, buf, (size_t)n); /* waits for the file */
+		else
+			http_receive(wsi, buf, (size_t)n);
 		break;
 	case LWS_STATE_WS:
 	case LWS_STATE_WS_CLOSING:
@@ -512,6 +596,12 @@ void lws_conn_writable(struct libwebsocket *wsi)
 	if (wsi->state == LWS_STATE_DRAINING) {
 		shutdown(wsi->fd, SHUT_WR);
 		lws_conn_update_events(wsi);
+		return;
+	}
+	if (wsi->file_fd >= 0) {
+		lws_http_file_continue(wsi);
+		if (wsi->file_fd < 0 && wsi->state == LWS_STATE_HTTP_HEAD && wsi->head_len)
+			lws_conn_http_continue(wsi); /* a request that came meanwhile */
 		return;
 	}
 	if (!wsi->want_writable || wsi->state != LWS_STATE_WS) {

@@ -11,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "private.h"
@@ -241,6 +243,9 @@ libwebsocket_create_context(int port, const char *interf,
 	context->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (context->epfd < 0)
 		return fail(context, errno);
+	if (lws_broadcast_init(context))
+		return fail(context, errno);
+	lws_canonical_hostname_init(context);
 
 	if (port != CONTEXT_PORT_NO_LISTEN && listen_on(context, port, interf))
 		return fail(context, errno);
@@ -261,6 +266,12 @@ void libwebsocket_context_destroy(struct libwebsocket_context *context)
 {
 	if (!context)
 		return;
+	if (context->forked_child) {
+		/* the parent of libwebsockets_fork_service_loop: stop the child,
+		 * which serves the connections, before touching shared epoll state */
+		kill(context->forked_child, SIGTERM);
+		waitpid(context->forked_child, NULL, 0);
+	}
 
 	/* every open connection: CLOSED once, a best-effort close frame */
 	while (context->conns) {
@@ -278,6 +289,7 @@ void libwebsocket_context_destroy(struct libwebsocket_context *context)
 		lws_conn_free(wsi);
 	}
 	lws_client_context_destroy(context);
+	lws_broadcast_destroy(context);
 
 	for (int n = 0; n < context->num_listeners; n++)
 		close(context->listeners[n].fd);

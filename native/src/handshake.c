@@ -274,6 +274,11 @@ static int serve_http(struct libwebsocket *wsi, const struct lws_http_head *req)
 		lws_http_refuse(wsi, 404, "Not found.", NULL);
 		return -1;
 	}
+	if (wsi->file_fd >= 0) {
+		/* serve_http_file: the loop sends it, then decides */
+		wsi->close_after_file = n || !keep_alive(req);
+		return 0;
+	}
 	if (n || !keep_alive(req)) {
 		lws_conn_close(wsi, -1, NULL);
 		return -1;

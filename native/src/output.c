@@ -193,7 +193,7 @@ static int send_masked(struct libwebsocket *wsi, const uint8_t *hdr, size_t hlen
 		memcpy(copy, payload, len);
 		lws_mask(copy, len, mask, 0);
 	}
-	int rc = lws_out_send(wsi, hdr, hlen, copy, len);
+	int rc = lws_out_send(wsi, hdr, hlen, len ? copy : NULL, len);
 	if (copy != small)
 		free(copy);
 	return rc;

@@ -37,11 +37,12 @@
 #define LWS_RANDOM_POOL 4096
 
 /* What an epoll event's data.ptr points at: each starts with this tag. */
-enum lws_fd_kind { LWS_FD_LISTENER = 1, LWS_FD_CONN, LWS_FD_RESOLVER };
+enum lws_fd_kind { LWS_FD_LISTENER = 1, LWS_FD_CONN, LWS_FD_RESOLVER, LWS_FD_BROADCAST };
 
 struct lws_listener {
 	enum lws_fd_kind kind;
 	int fd;
+	int protocol_index; /* LWS_FD_BROADCAST: whose broadcasts arrive here */
 };
 
 enum lws_conn_state {
@@ -84,6 +85,16 @@ struct libwebsocket {
 	uint8_t http_replied;   /* the HTTP callback wrote something */
 	uint8_t ietf_version;
 	uint8_t is_client;      /* we connected out: we mask, the peer must not */
+	uint8_t rx_paused;      /* libwebsocket_rx_flow_control(wsi, 0) */
+	uint8_t close_after_file; /* HTTP: close once the file is sent */
+
+	/* bytes read but not parsed while rx was paused (pre-padding before) */
+	uint8_t *rx_stash;
+	size_t rx_stash_len;
+
+	/* libwebsockets_serve_http_file in progress: file_fd >= 0 */
+	int file_fd;
+	long long file_off, file_left;
 
 	/* client connections until established (client.c) */
 	struct lws_client *client;
@@ -132,6 +143,13 @@ struct libwebsocket_context {
 	struct lws_listener resolver;  /* eventfd: a name lookup finished */
 	struct lws_lookup *lookups;    /* name lookups in progress */
 	int client_failures;           /* connections with a failure to report */
+	int rx_resumes;                /* connections with stashed rx to parse */
+
+	/* broadcast (broadcast.c): one socket pair per protocol */
+	struct lws_listener *broadcast;
+	int service_pid;               /* the process that runs the service loop */
+	int forked_child;              /* libwebsockets_fork_service_loop's child */
+	char canonical_hostname[256];
 	uint8_t random_pool[LWS_RANDOM_POOL];
 	size_t random_left;
 };
@@ -172,6 +190,24 @@ void lws_client_free(struct libwebsocket *wsi);
 void lws_client_context_destroy(struct libwebsocket_context *context);
 /* 4 fresh mask bytes from the context's random pool */
 void lws_client_mask(struct libwebsocket_context *context, uint8_t mask[4]);
+
+/* ---- http_file.c ---- */
+/* The socket can take more and a file is being sent: send the next part. */
+void lws_http_file_continue(struct libwebsocket *wsi);
+void lws_http_file_abort(struct libwebsocket *wsi);
+
+/* ---- broadcast.c ---- */
+int lws_broadcast_init(struct libwebsocket_context *context);
+void lws_broadcast_readable(struct libwebsocket_context *context,
+			    struct lws_listener *l);
+void lws_broadcast_destroy(struct libwebsocket_context *context);
+
+/* ---- net.c ---- */
+void lws_canonical_hostname_init(struct libwebsocket_context *context);
+
+/* ---- conn.c: flow control ---- */
+void lws_conn_resume_rx(struct libwebsocket_context *context);
+void lws_conn_http_continue(struct libwebsocket *wsi);
 
 /* ---- handshake.c ---- */
 /* A complete request head is in head[0..len); handle it.  Returns 0 to go on

@@ -52,8 +52,8 @@ static void check_timeouts(struct libwebsocket_context *context, time_t now)
 /* epoll_wait timeout: the caller's, shortened to the next timeout check */
 static int wait_ms(struct libwebsocket_context *context, int timeout_ms)
 {
-	if (context->client_failures)
-		return 0; /* failures to report at once */
+	if (context->client_failures || context->rx_resumes)
+		return 0; /* work to do at once */
 	if (!context->timeouts_armed)
 		return timeout_ms;
 	time_t now = lws_now();
@@ -82,6 +82,10 @@ static void dispatch(struct libwebsocket_context *context, struct epoll_event *e
 	}
 	if (*kind == LWS_FD_RESOLVER) {
 		lws_client_lookups_done(context);
+		return;
+	}
+	if (*kind == LWS_FD_BROADCAST) {
+		lws_broadcast_readable(context, (struct lws_listener *)kind);
 		return;
 	}
 
@@ -120,6 +124,8 @@ int libwebsocket_service(struct libwebsocket_context *context, int timeout_ms)
 
 	if (context->client_failures)
 		lws_client_report_failures(context);
+	if (context->rx_resumes)
+		lws_conn_resume_rx(context);
 	free_zombies(context);
 	return 0;
 }
