@@ -672,8 +672,19 @@ def test_callbacks_during_create_and_destroy_are_dispatched() -> None:
 
     port = _free_port()
     ctx = lws.libwebsocket_create_context(port, None, [("p", callback)])
+    # the listen socket is announced to protocols[0] while create_context runs
+    assert lws.LWS_CALLBACK_ADD_POLL_FD in reasons
     sock = ws_connect(ctx, port)
     lws.libwebsocket_context_destroy(ctx)  # closes the connection: CLOSED
-    assert lws.LWS_CALLBACK_ESTABLISHED in reasons
-    assert reasons[-1] == lws.LWS_CALLBACK_CLOSED
+    poll_reasons = {
+        lws.LWS_CALLBACK_ADD_POLL_FD,
+        lws.LWS_CALLBACK_DEL_POLL_FD,
+        lws.LWS_CALLBACK_SET_MODE_POLL_FD,
+        lws.LWS_CALLBACK_CLEAR_MODE_POLL_FD,
+    }
+    events = [r for r in reasons if r not in poll_reasons]
+    assert lws.LWS_CALLBACK_ESTABLISHED in events
+    assert events[-1] == lws.LWS_CALLBACK_CLOSED
+    # and the sockets are withdrawn from external poll loops while it runs
+    assert reasons[-1] == lws.LWS_CALLBACK_DEL_POLL_FD
     sock.close()

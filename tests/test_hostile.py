@@ -233,3 +233,18 @@ def test_frames_sent_with_the_handshake(echo):
         data += chunk
     assert data.split(b"\r\n\r\n", 1)[1] == b"\x82\x03\x01\x02\x03\x81\x02hi"
     s.close()
+
+
+def test_message_too_big_across_fragments_gets_1009():
+    """The limit counts the whole message: the first fragment is echoed, the
+    one that passes the limit closes the connection with 1009."""
+    for kind in ("c", "python"):
+        server = start_echo(kind, "--max-message-size", "1000")
+        try:
+            s = open_ws(server)
+            s.sendall(frame(2, b"y" * 600, fin=False) + frame(0, b"y" * 600))
+            data = read_until_closed(s)
+            assert data.startswith(b"\x02\x7e\x02\x58")  # the 600-byte fragment, echoed
+            assert close_code(data) == 1009
+        finally:
+            server.stop()

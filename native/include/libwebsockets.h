@@ -262,6 +262,21 @@ LWS_EXTERN void *libwebsocket_context_user(struct libwebsocket_context *context)
 
 LWS_EXTERN int libwebsocket_service(struct libwebsocket_context *context, int timeout_ms);
 
+/*
+ * For programs with their own poll loop: every descriptor the library opens,
+ * closes or changes interest in is announced to protocols[0] through
+ * LWS_CALLBACK_ADD_POLL_FD, DEL_POLL_FD, SET_MODE_POLL_FD and CLEAR_MODE_POLL_FD
+ * (user = the fd, len = the POLLIN/POLLOUT bits).  When poll says one is
+ * ready, pass its pollfd here.  Timeouts and deferred work need nothing more:
+ * the library's own timer descriptor is announced like the others and becomes
+ * ready when they are due.  pollfd may be NULL (just run what is due).
+ * Returns 0 when serviced (revents is cleared), 1 when the descriptor is not
+ * the library's, <0 on a fatal error.
+ */
+struct pollfd;
+LWS_EXTERN int libwebsocket_service_fd(struct libwebsocket_context *context,
+				       struct pollfd *pollfd);
+
 LWS_EXTERN int libwebsockets_fork_service_loop(struct libwebsocket_context *context);
 
 LWS_EXTERN const char *libwebsocket_canonical_hostname(struct libwebsocket_context *context);
@@ -281,7 +296,16 @@ libwebsocket_client_connect_extended(struct libwebsocket_context *clients,
 				     const char *protocol, int ietf_version_or_minus_one,
 				     void *userdata);
 
-/* ---- connections ---- */
+/* ---- connections ----
+ *
+ * Threads: callbacks run on the thread that calls libwebsocket_service (or
+ * service_fd).  From any other thread only these may be called, and they take
+ * effect on the loop's thread shortly after: libwebsocket_callback_on_writable,
+ * libwebsocket_callback_on_writable_all_protocol, libwebsockets_broadcast,
+ * libwebsocket_close_and_free_session and libwebsocket_rx_flow_control.  A
+ * request for a connection that has closed meanwhile is dropped; never use a
+ * wsi after its CLOSED callback.
+ */
 
 LWS_EXTERN int libwebsocket_write(struct libwebsocket *wsi, unsigned char *buf,
 				  size_t len, enum libwebsocket_write_protocol protocol);

@@ -46,8 +46,7 @@ int lws_broadcast_init(struct libwebsocket_context *context)
 		context->protocols[i].broadcast_socket_user_fd = sv[1];
 		context->protocols[i].broadcast_socket_port = 0;
 
-		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = l};
-		if (epoll_ctl(context->epfd, EPOLL_CTL_ADD, l->fd, &ev))
+		if (lws_poll_add(context, l->fd, l, EPOLLIN))
 			return -1;
 	}
 	return 0;
@@ -78,6 +77,9 @@ int libwebsockets_broadcast(const struct libwebsocket_protocols *protocol,
 		return -1;
 	}
 	if ((int)getpid() == context->service_pid) {
+		if (!lws_on_loop_thread(context))
+			return lws_request_from_thread(context, LWS_REQ_BROADCAST, NULL,
+						       protocol, 0, buf, len);
 		dispatch_broadcast(context, protocol, buf, len);
 		return 0;
 	}
@@ -112,8 +114,10 @@ void lws_broadcast_destroy(struct libwebsocket_context *context)
 	if (!context->broadcast)
 		return;
 	for (int i = 0; i < context->num_protocols; i++) {
-		if (context->broadcast[i].fd >= 0)
+		if (context->broadcast[i].fd >= 0) {
+			lws_poll_del(context, context->broadcast[i].fd, &context->broadcast[i]);
 			close(context->broadcast[i].fd);
+		}
 		if (context->protocols[i].broadcast_socket_user_fd >= 0)
 			close(context->protocols[i].broadcast_socket_user_fd);
 		context->protocols[i].broadcast_socket_user_fd = -1;

@@ -141,7 +141,7 @@ static int connect_next(struct libwebsocket *wsi)
 	wsi->client->next_addr = ai->ai_next;
 
 	if (wsi->fd >= 0) {
-		epoll_ctl(context->epfd, EPOLL_CTL_DEL, wsi->fd, NULL);
+		lws_poll_del(context, wsi->fd, wsi);
 		close(wsi->fd);
 		wsi->fd = -1;
 	}
@@ -163,10 +163,7 @@ static int connect_next(struct libwebsocket *wsi)
 	}
 	wsi->state = LWS_STATE_CLIENT_CONNECTING;
 	wsi->epoll_events = EPOLLOUT;
-	struct epoll_event ev = {.events = EPOLLOUT, .data.ptr = wsi};
-	if (epoll_ctl(context->epfd, EPOLL_CTL_ADD, fd, &ev))
-		return -1;
-	return 0;
+	return lws_poll_add(context, fd, wsi, EPOLLOUT);
 }
 
 static void start_connecting(struct libwebsocket *wsi, struct addrinfo *addrs)
@@ -201,10 +198,7 @@ static int resolver_fd(struct libwebsocket_context *context)
 		return -1;
 	context->resolver.kind = LWS_FD_RESOLVER;
 	context->resolver.fd = fd;
-	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &context->resolver};
-	if (epoll_ctl(context->epfd, EPOLL_CTL_ADD, fd, &ev))
-		return -1;
-	return fd;
+	return lws_poll_add(context, fd, &context->resolver, EPOLLIN) ? -1 : fd;
 }
 
 static int start_lookup(struct libwebsocket *wsi)
@@ -270,8 +264,10 @@ void lws_client_context_destroy(struct libwebsocket_context *context)
 			freeaddrinfo(l->result);
 		free(l);
 	}
-	if (context->resolver.kind)
+	if (context->resolver.kind) {
+		lws_poll_del(context, context->resolver.fd, &context->resolver);
 		close(context->resolver.fd);
+	}
 }
 
 /* ---- the handshake ---- */

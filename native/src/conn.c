@@ -34,9 +34,7 @@ struct libwebsocket *lws_conn_new(struct libwebsocket_context *context, int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 
 	wsi->epoll_events = EPOLLIN;
-	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = wsi};
-	if (epoll_ctl(context->epfd, EPOLL_CTL_ADD, fd, &ev)) {
-		lwsl_err("epoll_ctl add: %s\n", strerror(errno));
+	if (lws_poll_add(context, fd, wsi, EPOLLIN)) {
 		free(wsi);
 		return NULL;
 	}
@@ -92,10 +90,9 @@ void lws_conn_update_events(struct libwebsocket *wsi)
 	if (want == wsi->epoll_events)
 		return;
 
-	struct epoll_event ev = {.events = want, .data.ptr = wsi};
-	if (epoll_ctl(wsi->context->epfd, EPOLL_CTL_MOD, wsi->fd, &ev))
-		lwsl_err("epoll_ctl mod fd %d: %s\n", wsi->fd, strerror(errno));
+	uint32_t was = wsi->epoll_events;
 	wsi->epoll_events = want;
+	lws_poll_change(wsi->context, wsi->fd, wsi, was, want);
 }
 
 static void free_user_space(struct libwebsocket *wsi)
@@ -124,7 +121,7 @@ void lws_conn_kill(struct libwebsocket *wsi)
 	lws_client_free(wsi);
 	lws_http_file_abort(wsi);
 	if (wsi->fd >= 0) {
-		epoll_ctl(context->epfd, EPOLL_CTL_DEL, wsi->fd, NULL);
+		lws_poll_del(context, wsi->fd, wsi);
 		close(wsi->fd);
 		wsi->fd = -1;
 	}
@@ -222,7 +219,11 @@ void libwebsocket_close_and_free_session(struct libwebsocket_context *context,
 					 struct libwebsocket *wsi,
 					 enum lws_close_status reason)
 {
-	(void)context;
+	context = wsi->context;
+	if (!lws_on_loop_thread(context)) {
+		lws_request_from_thread(context, LWS_REQ_CLOSE, wsi, NULL, (int)reason, NULL, 0);
+		return;
+	}
 	lws_conn_close(wsi, (int)reason, NULL);
 }
 
@@ -366,6 +367,9 @@ void lws_conn_resume_rx(struct libwebsocket_context *context)
 
 int libwebsocket_rx_flow_control(struct libwebsocket *wsi, int enable)
 {
+	if (!lws_on_loop_thread(wsi->context))
+		return lws_request_from_thread(wsi->context, LWS_REQ_FLOW, wsi, NULL, !!enable,
+					       NULL, 0);
 	if (wsi->state >= LWS_STATE_DRAINING)
 		return -1;
 	wsi->rx_paused = !enable;
@@ -380,6 +384,9 @@ int libwebsocket_callback_on_writable_all_protocol(const struct libwebsocket_pro
 	struct libwebsocket_context *context = protocol->owning_server;
 	if (!context)
 		return -1;
+	if (!lws_on_loop_thread(context))
+		return lws_request_from_thread(context, LWS_REQ_WRITABLE_ALL, NULL, protocol, 0,
+					       NULL, 0);
 	for (struct libwebsocket *wsi = context->conns; wsi; wsi = wsi->next)
 		if (wsi->protocol == protocol && wsi->state == LWS_STATE_WS)
 			libwebsocket_callback_on_writable(context, wsi);
@@ -625,7 +632,11 @@ void lws_conn_writable(struct libwebsocket *wsi)
 int libwebsocket_callback_on_writable(struct libwebsocket_context *context,
 				      struct libwebsocket *wsi)
 {
-	(void)context;
+	context = wsi->context;
+	if (!lws_on_loop_thread(context))
+		return lws_request_from_thread(context, LWS_REQ_WRITABLE, wsi, NULL, 0, NULL, 0)
+			       ? -1
+			       : 1;
 	if (wsi->state != LWS_STATE_WS)
 		return -1;
 	wsi->want_writable = 1;

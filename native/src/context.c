@@ -160,10 +160,7 @@ static int listen_on(struct libwebsocket_context *context, int port, const char 
 	struct lws_listener *l = &context->listeners[context->num_listeners++];
 	l->kind = LWS_FD_LISTENER;
 	l->fd = fd;
-	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = l};
-	if (epoll_ctl(context->epfd, EPOLL_CTL_ADD, fd, &ev))
-		return -1;
-	return 0;
+	return lws_poll_add(context, fd, l, EPOLLIN);
 }
 
 static int drop_privileges(int gid, int uid)
@@ -243,7 +240,7 @@ libwebsocket_create_context(int port, const char *interf,
 	context->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (context->epfd < 0)
 		return fail(context, errno);
-	if (lws_broadcast_init(context))
+	if (lws_timer_init(context) || lws_wake_init(context) || lws_broadcast_init(context))
 		return fail(context, errno);
 	lws_canonical_hostname_init(context);
 
@@ -290,9 +287,20 @@ void libwebsocket_context_destroy(struct libwebsocket_context *context)
 	}
 	lws_client_context_destroy(context);
 	lws_broadcast_destroy(context);
+	lws_wake_destroy(context);
 
-	for (int n = 0; n < context->num_listeners; n++)
+	for (int n = 0; n < context->num_listeners; n++) {
+		lws_poll_del(context, context->listeners[n].fd, &context->listeners[n]);
 		close(context->listeners[n].fd);
+	}
+	struct lws_listener *own[] = {&context->timer, &context->wake};
+	for (size_t n = 0; n < sizeof own / sizeof own[0]; n++) {
+		if (!own[n]->kind)
+			continue;
+		lws_poll_del(context, own[n]->fd, own[n]);
+		close(own[n]->fd);
+	}
+	free(context->fd_table);
 	if (context->epfd >= 0)
 		close(context->epfd);
 	free(context->rx);

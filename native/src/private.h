@@ -6,6 +6,8 @@
 #ifndef PYLWS_PRIVATE_H
 #define PYLWS_PRIVATE_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -37,7 +39,23 @@
 #define LWS_RANDOM_POOL 4096
 
 /* What an epoll event's data.ptr points at: each starts with this tag. */
-enum lws_fd_kind { LWS_FD_LISTENER = 1, LWS_FD_CONN, LWS_FD_RESOLVER, LWS_FD_BROADCAST };
+enum lws_fd_kind {
+	LWS_FD_LISTENER = 1,
+	LWS_FD_CONN,
+	LWS_FD_RESOLVER,  /* a client name lookup finished */
+	LWS_FD_BROADCAST, /* a broadcast from another process */
+	LWS_FD_TIMER,     /* timeouts or deferred work are due */
+	LWS_FD_WAKE,      /* another thread queued a request */
+};
+
+/* What another thread may ask the loop to do (wake.c). */
+enum lws_request_kind {
+	LWS_REQ_WRITABLE,
+	LWS_REQ_WRITABLE_ALL,
+	LWS_REQ_CLOSE,
+	LWS_REQ_FLOW,
+	LWS_REQ_BROADCAST,
+};
 
 struct lws_listener {
 	enum lws_fd_kind kind;
@@ -150,6 +168,19 @@ struct libwebsocket_context {
 	int service_pid;               /* the process that runs the service loop */
 	int forked_child;              /* libwebsockets_fork_service_loop's child */
 	char canonical_hostname[256];
+
+	/* every watched descriptor -> its owner (poll.c) */
+	void **fd_table;
+	size_t fd_table_size;
+	struct lws_listener timer;
+	time_t timer_due;
+
+	/* requests from other threads (wake.c) */
+	struct lws_listener wake;
+	_Atomic uintptr_t loop_thread;
+	pthread_mutex_t requests_lock;
+	int requests_lock_ready;
+	struct lws_request *requests, *requests_tail;
 	uint8_t random_pool[LWS_RANDOM_POOL];
 	size_t random_left;
 };
@@ -190,6 +221,27 @@ void lws_client_free(struct libwebsocket *wsi);
 void lws_client_context_destroy(struct libwebsocket_context *context);
 /* 4 fresh mask bytes from the context's random pool */
 void lws_client_mask(struct libwebsocket_context *context, uint8_t mask[4]);
+
+/* ---- poll.c ---- */
+int lws_poll_add(struct libwebsocket_context *context, int fd, void *owner,
+		 uint32_t events);
+void lws_poll_change(struct libwebsocket_context *context, int fd, void *owner,
+		     uint32_t from, uint32_t to);
+void lws_poll_del(struct libwebsocket_context *context, int fd, void *owner);
+void *lws_poll_owner(struct libwebsocket_context *context, int fd);
+int lws_timer_init(struct libwebsocket_context *context);
+void lws_timer_update(struct libwebsocket_context *context);
+void lws_timer_fired(struct libwebsocket_context *context);
+
+/* ---- wake.c ---- */
+int lws_wake_init(struct libwebsocket_context *context);
+int lws_on_loop_thread(struct libwebsocket_context *context);
+int lws_request_from_thread(struct libwebsocket_context *context,
+			    enum lws_request_kind kind, struct libwebsocket *wsi,
+			    const struct libwebsocket_protocols *protocol, int arg,
+			    const unsigned char *data, size_t len);
+void lws_wake_requests(struct libwebsocket_context *context);
+void lws_wake_destroy(struct libwebsocket_context *context);
 
 /* ---- http_file.c ---- */
 /* The socket can take more and a file is being sent: send the next part. */

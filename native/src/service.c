@@ -4,6 +4,8 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <poll.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -49,20 +51,6 @@ static void check_timeouts(struct libwebsocket_context *context, time_t now)
 	}
 }
 
-/* epoll_wait timeout: the caller's, shortened to the next timeout check */
-static int wait_ms(struct libwebsocket_context *context, int timeout_ms)
-{
-	if (context->client_failures || context->rx_resumes)
-		return 0; /* work to do at once */
-	if (!context->timeouts_armed)
-		return timeout_ms;
-	time_t now = lws_now();
-	int until = context->next_timeout_check > now
-			    ? (int)(context->next_timeout_check - now) * 1000
-			    : 0;
-	return timeout_ms < 0 || until < timeout_ms ? until : timeout_ms;
-}
-
 static void free_zombies(struct libwebsocket_context *context)
 {
 	while (context->zombies) {
@@ -72,38 +60,63 @@ static void free_zombies(struct libwebsocket_context *context)
 	}
 }
 
-static void dispatch(struct libwebsocket_context *context, struct epoll_event *ev)
+/* One ready descriptor: owner is what poll.c registered it with. */
+static void dispatch(struct libwebsocket_context *context, void *owner, uint32_t events)
 {
-	enum lws_fd_kind *kind = ev->data.ptr;
-
-	if (*kind == LWS_FD_LISTENER) {
-		accept_connections(context, (struct lws_listener *)kind);
+	switch (*(enum lws_fd_kind *)owner) {
+	case LWS_FD_LISTENER:
+		accept_connections(context, owner);
 		return;
-	}
-	if (*kind == LWS_FD_RESOLVER) {
+	case LWS_FD_RESOLVER:
 		lws_client_lookups_done(context);
 		return;
-	}
-	if (*kind == LWS_FD_BROADCAST) {
-		lws_broadcast_readable(context, (struct lws_listener *)kind);
+	case LWS_FD_BROADCAST:
+		lws_broadcast_readable(context, owner);
 		return;
+	case LWS_FD_TIMER:
+		lws_timer_fired(context);
+		return;
+	case LWS_FD_WAKE:
+		lws_wake_requests(context);
+		return;
+	case LWS_FD_CONN:
+		break;
 	}
 
-	struct libwebsocket *wsi = (struct libwebsocket *)kind;
+	struct libwebsocket *wsi = owner;
 	if (wsi->state == LWS_STATE_DEAD)
 		return; /* closed earlier in this batch */
-	if (ev->events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
 		lws_conn_readable(wsi);
-	if (wsi->state != LWS_STATE_DEAD && (ev->events & EPOLLOUT))
+	if (wsi->state != LWS_STATE_DEAD && (events & EPOLLOUT))
 		lws_conn_writable(wsi);
+}
+
+/* What runs after every batch of events, whoever drives the loop. */
+static void after_events(struct libwebsocket_context *context)
+{
+	if (context->timeouts_armed) {
+		time_t now = lws_now();
+		if (now >= context->next_timeout_check) {
+			context->next_timeout_check = now + 1;
+			check_timeouts(context, now);
+		}
+	}
+	if (context->client_failures)
+		lws_client_report_failures(context);
+	if (context->rx_resumes)
+		lws_conn_resume_rx(context);
+	free_zombies(context);
+	lws_timer_update(context);
 }
 
 int libwebsocket_service(struct libwebsocket_context *context, int timeout_ms)
 {
 	struct epoll_event events[LWS_MAX_EVENTS];
 
-	int n = epoll_wait(context->epfd, events, LWS_MAX_EVENTS,
-			   wait_ms(context, timeout_ms));
+	atomic_store(&context->loop_thread, (uintptr_t)pthread_self());
+	/* deferred work and timeouts wake us through the context's timerfd */
+	int n = epoll_wait(context->epfd, events, LWS_MAX_EVENTS, timeout_ms);
 	if (n < 0) {
 		if (errno == EINTR)
 			return 0; /* a signal: let the caller look at it */
@@ -112,20 +125,25 @@ int libwebsocket_service(struct libwebsocket_context *context, int timeout_ms)
 	}
 
 	for (int i = 0; i < n; i++)
-		dispatch(context, &events[i]);
+		dispatch(context, events[i].data.ptr, events[i].events);
+	after_events(context);
+	return 0;
+}
 
-	if (context->timeouts_armed) {
-		time_t now = lws_now();
-		if (now >= context->next_timeout_check) {
-			context->next_timeout_check = now + 1;
-			check_timeouts(context, now);
+int libwebsocket_service_fd(struct libwebsocket_context *context, struct pollfd *pollfd)
+{
+	atomic_store(&context->loop_thread, (uintptr_t)pthread_self());
+	int rc = 0;
+	if (pollfd && pollfd->revents) {
+		void *owner = lws_poll_owner(context, pollfd->fd);
+		if (owner) {
+			/* poll and epoll share the bit values on Linux */
+			dispatch(context, owner, (uint32_t)pollfd->revents);
+			pollfd->revents = 0;
+		} else {
+			rc = 1; /* not one of ours */
 		}
 	}
-
-	if (context->client_failures)
-		lws_client_report_failures(context);
-	if (context->rx_resumes)
-		lws_conn_resume_rx(context);
-	free_zombies(context);
-	return 0;
+	after_events(context);
+	return rc;
 }

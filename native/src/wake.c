@@ -1,0 +1,146 @@
+/*
+ * wake.c - requests from threads other than the one running the service
+ * loop.  libwebsocket_callback_on_writable(_all_protocol),
+ * libwebsockets_broadcast, libwebsocket_close_and_free_session and
+ * libwebsocket_rx_flow_control may be called from any thread: off the loop
+ * thread they queue a request and wake the loop through an eventfd, and the
+ * loop carries it out.  A request for a connection that has closed by then is
+ * dropped.  Everything else must be called from the loop thread (callbacks
+ * run there).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "private.h"
+
+struct lws_request {
+	enum lws_request_kind kind;
+	struct libwebsocket *wsi;
+	const struct libwebsocket_protocols *protocol;
+	int arg;
+	size_t len;
+	struct lws_request *next;
+	unsigned char data[]; /* broadcast payload, after pre-padding */
+};
+
+int lws_wake_init(struct libwebsocket_context *context)
+{
+	pthread_mutex_init(&context->requests_lock, NULL);
+	context->requests_lock_ready = 1;
+	atomic_store(&context->loop_thread, (uintptr_t)pthread_self());
+	int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	context->wake.kind = LWS_FD_WAKE;
+	context->wake.fd = fd;
+	return lws_poll_add(context, fd, &context->wake, EPOLLIN);
+}
+
+int lws_on_loop_thread(struct libwebsocket_context *context)
+{
+	return (uintptr_t)pthread_self() == atomic_load(&context->loop_thread);
+}
+
+int lws_request_from_thread(struct libwebsocket_context *context,
+			    enum lws_request_kind kind, struct libwebsocket *wsi,
+			    const struct libwebsocket_protocols *protocol, int arg,
+			    const unsigned char *data, size_t len)
+{
+	struct lws_request *r = malloc(sizeof *r + LWS_SEND_BUFFER_PRE_PADDING + len +
+				       LWS_SEND_BUFFER_POST_PADDING);
+	if (!r)
+		return -1;
+	r->kind = kind;
+	r->wsi = wsi;
+	r->protocol = protocol;
+	r->arg = arg;
+	r->len = len;
+	r->next = NULL;
+	if (len)
+		memcpy(r->data + LWS_SEND_BUFFER_PRE_PADDING, data, len);
+
+	pthread_mutex_lock(&context->requests_lock);
+	if (context->requests_tail)
+		context->requests_tail->next = r;
+	else
+		context->requests = r;
+	context->requests_tail = r;
+	pthread_mutex_unlock(&context->requests_lock);
+
+	uint64_t one = 1;
+	ssize_t n = write(context->wake.fd, &one, sizeof one);
+	(void)n; /* the counter cannot overflow at our rates */
+	return 0;
+}
+
+/* Is wsi still a live connection of this context? */
+static int live(struct libwebsocket_context *context, struct libwebsocket *wsi)
+{
+	return wsi && wsi->fd >= 0 && lws_poll_owner(context, wsi->fd) == wsi &&
+	       wsi->state < LWS_STATE_DRAINING;
+}
+
+static void carry_out(struct libwebsocket_context *context, struct lws_request *r)
+{
+	switch (r->kind) {
+	case LWS_REQ_WRITABLE:
+		if (live(context, r->wsi))
+			libwebsocket_callback_on_writable(context, r->wsi);
+		break;
+	case LWS_REQ_WRITABLE_ALL:
+		libwebsocket_callback_on_writable_all_protocol(r->protocol);
+		break;
+	case LWS_REQ_CLOSE:
+		if (live(context, r->wsi))
+			lws_conn_close(r->wsi, r->arg, NULL);
+		break;
+	case LWS_REQ_FLOW:
+		if (live(context, r->wsi))
+			libwebsocket_rx_flow_control(r->wsi, r->arg);
+		break;
+	case LWS_REQ_BROADCAST:
+		libwebsockets_broadcast(r->protocol, r->data + LWS_SEND_BUFFER_PRE_PADDING,
+					r->len);
+		break;
+	}
+}
+
+void lws_wake_requests(struct libwebsocket_context *context)
+{
+	uint64_t count;
+	ssize_t n = read(context->wake.fd, &count, sizeof count);
+	(void)n;
+
+	pthread_mutex_lock(&context->requests_lock);
+	struct lws_request *r = context->requests;
+	context->requests = context->requests_tail = NULL;
+	pthread_mutex_unlock(&context->requests_lock);
+
+	while (r) {
+		struct lws_request *next = r->next;
+		carry_out(context, r);
+		free(r);
+		r = next;
+	}
+}
+
+void lws_wake_destroy(struct libwebsocket_context *context)
+{
+	if (!context->requests_lock_ready)
+		return;
+	struct lws_request *r = context->requests;
+	while (r) {
+		struct lws_request *next = r->next;
+		free(r);
+		r = next;
+	}
+	context->requests = context->requests_tail = NULL;
+	pthread_mutex_destroy(&context->requests_lock);
+	context->requests_lock_ready = 0;
+}
