@@ -7,6 +7,10 @@
  *
  *   echo_server [--port 7681] [--interface IF] [--debug LLL_BITS]
  *               [--max-message-size BYTES] [--handshake-timeout SECS]
+ *               [--no-extensions]
+ *
+ * The built-in extensions (permessage-deflate) are offered unless
+ * --no-extensions is given.
  *
  * Build: meson (executable 'echo_server' of the build), or against an
  * installed library:  cc echo_server.c $(pkg-config --cflags --libs pylws)
@@ -99,7 +103,8 @@ static void usage(const char *argv0)
 {
 	fprintf(stderr,
 		"usage: %s [--port N] [--interface IF] [--debug LLL_BITS]\n"
-		"          [--max-message-size BYTES] [--handshake-timeout SECS]\n",
+		"          [--max-message-size BYTES] [--handshake-timeout SECS]\n"
+		"          [--no-extensions]\n",
 		argv0);
 }
 
@@ -123,14 +128,16 @@ int main(int argc, char **argv)
 		{ "debug", required_argument, NULL, 'd' },
 		{ "max-message-size", required_argument, NULL, 'm' },
 		{ "handshake-timeout", required_argument, NULL, 't' },
+		{ "no-extensions", no_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	long long port = 7681, debug = LLL_ERR | LLL_WARN, max_message = -1, hs_timeout = -1;
 	const char *interface = NULL;
+	struct libwebsocket_extension *extensions = libwebsocket_internal_extensions;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "p:i:d:m:t:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "p:i:d:m:t:nh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			if (parse_int(optarg, "port", 0, &port) || port > 65535)
@@ -150,6 +157,9 @@ int main(int argc, char **argv)
 		case 't':
 			if (parse_int(optarg, "handshake timeout", 1, &hs_timeout))
 				return 2;
+			break;
+		case 'n':
+			extensions = NULL;
 			break;
 		case 'h':
 			usage(argv[0]);
@@ -175,7 +185,7 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 
 	struct libwebsocket_context *context = libwebsocket_create_context(
-		(int)port, interface, protocols, NULL, NULL, NULL, NULL, -1, -1, 0, NULL);
+		(int)port, interface, protocols, extensions, NULL, NULL, NULL, -1, -1, 0, NULL);
 	if (!context) {
 		perror("libwebsocket_create_context");
 		return 1;

@@ -244,6 +244,13 @@ struct libwebsocket_extension {
 	void *per_context_private_data;
 };
 
+/*
+ * The built-in extensions, ended by a NULL callback: pass this array as
+ * create_context's `extensions` to enable them.  Holds "permessage-deflate"
+ * (RFC 7692: context takeover and window bits negotiated both ways).
+ */
+LWS_EXTERN struct libwebsocket_extension libwebsocket_internal_extensions[];
+
 /* ---- context ---- */
 
 LWS_EXTERN struct libwebsocket_context *

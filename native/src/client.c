@@ -308,7 +308,7 @@ static int send_request(struct libwebsocket *wsi)
 	if (c->protocols[0] && p < end)
 		p += snprintf(p, (size_t)(end - p), "Sec-WebSocket-Protocol: %s\r\n",
 			      c->protocols);
-	if (p >= end)
+	if (p >= end || lws_ext_client_offer(wsi, &p, end))
 		return -1;
 	if (append_headers(wsi, &p, end) || p > end)
 		return -1;
@@ -378,8 +378,6 @@ static const char *check_answer(struct libwebsocket *wsi, const struct lws_http_
 	h = lws_http_find(res, "Sec-WebSocket-Accept");
 	if (!h || h->value_len != LWS_ACCEPT_LEN || memcmp(h->value, c->accept, LWS_ACCEPT_LEN))
 		return "wrong Sec-WebSocket-Accept";
-	if (lws_http_find(res, "Sec-WebSocket-Extensions"))
-		return "the server chose an extension we did not offer";
 	h = lws_http_find(res, "Sec-WebSocket-Protocol");
 	if (h) {
 		if (!asked_for(c->protocols, h->value, h->value_len))
@@ -398,16 +396,19 @@ static const char *check_answer(struct libwebsocket *wsi, const struct lws_http_
 				return "out of memory";
 		}
 	}
-	return NULL;
+	return lws_ext_client_accept(wsi, res);
 }
 
 static void established(struct libwebsocket *wsi, uint8_t *extra, size_t extra_len)
 {
+	uint8_t rsv_allowed = wsi->parser.rsv_allowed; /* claimed by extensions */
 	lws_client_free(wsi);
 	lws_conn_start_ws(wsi);
 	wsi->parser.expect_masked = 0;
 	wsi->parser.allow_unmasked = 0;
+	wsi->parser.rsv_allowed = rsv_allowed;
 	wsi->established = 1;
+	lws_ext_broadcast(wsi, LWS_EXT_CALLBACK_ANY_WSI_ESTABLISHED);
 	if (lws_call(wsi->context, wsi->protocol, wsi, LWS_CALLBACK_CLIENT_ESTABLISHED,
 		     wsi->user_space, NULL, 0)) {
 		lws_conn_close(wsi, LWS_CLOSE_STATUS_NOSTATUS, NULL);

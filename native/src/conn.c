@@ -58,7 +58,7 @@ void lws_conn_set_timeout(struct libwebsocket *wsi, enum pending_timeout reason,
 		wsi->timeout_at = 0;
 		wsi->timeout_reason = NO_PENDING_TIMEOUT;
 	} else {
-		wsi->timeout_at = lws_now() + secs;
+		wsi->timeout_at = lws_now_ms() + (int64_t)secs * 1000;
 		wsi->timeout_reason = reason;
 	}
 	context->timeouts_armed += (wsi->timeout_at != 0) - was_armed;
@@ -120,6 +120,7 @@ void lws_conn_kill(struct libwebsocket *wsi)
 	lws_conn_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
 	lws_client_free(wsi);
 	lws_http_file_abort(wsi);
+	lws_ext_destroy(wsi);
 	if (wsi->fd >= 0) {
 		lws_poll_del(context, wsi->fd, wsi);
 		close(wsi->fd);
@@ -181,6 +182,7 @@ static void send_close_frame(struct libwebsocket *wsi, int status, const char *r
  * peer's FIN so our last bytes are not lost to a reset. */
 static void start_draining(struct libwebsocket *wsi)
 {
+	lws_http_file_abort(wsi); /* else reading stays off and the FIN unseen */
 	free_user_space(wsi);
 	free(wsi->head_buf);
 	wsi->head_buf = NULL;
@@ -199,12 +201,13 @@ static void start_draining(struct libwebsocket *wsi)
 
 void lws_conn_close(struct libwebsocket *wsi, int status, const char *reason)
 {
-	if (wsi->state >= LWS_STATE_DRAINING)
+	if (wsi->state >= LWS_STATE_DRAINING || wsi->closing)
 		return;
 	if (wsi->state < LWS_STATE_HTTP_HEAD) {
 		lws_client_fail(wsi, "closed before the handshake completed");
 		return;
 	}
+	wsi->closing = 1; /* writes from the CLOSED callback must not follow the close */
 	if (wsi->state == LWS_STATE_WS || wsi->state == LWS_STATE_WS_CLOSING)
 		send_close_frame(wsi, status, reason);
 	if (wsi->established) {
@@ -263,13 +266,8 @@ void lws_conn_timed_out(struct libwebsocket *wsi)
 
 /* ---- receiving WebSocket frames ---- */
 
-static int on_data(void *ud, struct lws_frame_parser *p, uint8_t *data, size_t len,
-		   int final)
+int lws_conn_deliver(struct libwebsocket *wsi, uint8_t *data, size_t len, int final)
 {
-	struct libwebsocket *wsi = ud;
-	(void)p;
-	if (wsi->state != LWS_STATE_WS)
-		return 0; /* after our close frame, data is read and dropped */
 	wsi->rx_final = (uint8_t)final;
 	if (lws_call(wsi->context, wsi->protocol, wsi,
 		     wsi->is_client ? LWS_CALLBACK_CLIENT_RECEIVE : LWS_CALLBACK_RECEIVE,
@@ -279,6 +277,19 @@ static int on_data(void *ud, struct lws_frame_parser *p, uint8_t *data, size_t l
 	}
 	/* the callback may have closed or paused us */
 	return wsi->state != LWS_STATE_WS || wsi->rx_paused;
+}
+
+static int on_data(void *ud, struct lws_frame_parser *p, uint8_t *data, size_t len,
+		   int final)
+{
+	struct libwebsocket *wsi = ud;
+	(void)p;
+	if (wsi->state != LWS_STATE_WS)
+		return 0; /* after our close frame, data is read and dropped */
+	if (wsi->num_ext)
+		return lws_ext_rx(wsi, data, len, final) || wsi->state != LWS_STATE_WS ||
+		       wsi->rx_paused;
+	return lws_conn_deliver(wsi, data, len, final);
 }
 
 static void on_close_frame(struct libwebsocket *wsi, uint8_t *payload, size_t len)
@@ -299,7 +310,11 @@ static int on_control(void *ud, struct lws_frame_parser *p, int opcode,
 		      uint8_t *payload, size_t len)
 {
 	struct libwebsocket *wsi = ud;
-	(void)p;
+	if (p->rsv) {
+		/* only possible with an extension claiming RSV bits: never on control */
+		lws_conn_close(wsi, LWS_CLOSE_STATUS_PROTOCOL_ERR, "RSV bits on a control frame");
+		return 1;
+	}
 	switch (opcode) {
 	case LWS_OP_PING:
 		if (wsi->state == LWS_STATE_WS)

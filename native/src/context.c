@@ -32,11 +32,11 @@ int lws_call(struct libwebsocket_context *context,
 	return n;
 }
 
-time_t lws_now(void)
+int64_t lws_now_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static int count_protocols(struct libwebsocket_context *context,
@@ -228,9 +228,6 @@ libwebsocket_create_context(int port, const char *interf,
 	context->num_protocols = count_protocols(context, protocols);
 	if (context->num_protocols < 0)
 		return fail(context, EINVAL);
-	if (extensions && extensions[0].callback)
-		lwsl_warn("create_context: extensions are not negotiated by this build "
-			  "yet; connections proceed without them\n");
 
 	context->rx = malloc(LWS_SEND_BUFFER_PRE_PADDING + LWS_RX_BUFFER_SIZE);
 	context->cork = malloc(LWS_CORK_SIZE);
@@ -243,6 +240,8 @@ libwebsocket_create_context(int port, const char *interf,
 	if (lws_timer_init(context) || lws_wake_init(context) || lws_broadcast_init(context))
 		return fail(context, errno);
 	lws_canonical_hostname_init(context);
+	if (lws_ext_context_init(context))
+		return fail(context, EINVAL);
 
 	if (port != CONTEXT_PORT_NO_LISTEN && listen_on(context, port, interf))
 		return fail(context, errno);
@@ -286,6 +285,7 @@ void libwebsocket_context_destroy(struct libwebsocket_context *context)
 		lws_conn_free(wsi);
 	}
 	lws_client_context_destroy(context);
+	lws_ext_context_destroy(context);
 	lws_broadcast_destroy(context);
 	lws_wake_destroy(context);
 

@@ -155,9 +155,10 @@ static void fill_tokens(char *head, const struct lws_http_head *req,
 }
 
 static int send_switching_protocols(struct libwebsocket *wsi,
-				    const struct lws_http_header *key, int asked)
+				    const struct lws_http_header *key, int asked,
+				    const char *extensions)
 {
-	char accept[LWS_ACCEPT_LEN + 1], reply[512];
+	char accept[LWS_ACCEPT_LEN + 1], reply[1536];
 	lws_accept_key(key->value, key->value_len, accept);
 
 	int n = snprintf(reply, sizeof reply,
@@ -166,9 +167,10 @@ static int send_switching_protocols(struct libwebsocket *wsi,
 			 "Connection: Upgrade\r\n"
 			 "Sec-WebSocket-Accept: %s\r\n"
 			 "%s%s%s"
+			 "%s"
 			 "\r\n",
 			 accept, asked ? "Sec-WebSocket-Protocol: " : "",
-			 asked ? wsi->protocol->name : "", asked ? "\r\n" : "");
+			 asked ? wsi->protocol->name : "", asked ? "\r\n" : "", extensions);
 	if (n < 0 || (size_t)n >= sizeof reply)
 		return -1;
 	return lws_out_send(wsi, (const uint8_t *)reply, (size_t)n, NULL, 0);
@@ -217,8 +219,9 @@ static int upgrade(struct libwebsocket *wsi, char *head, const struct lws_http_h
 	if (wsi->state != LWS_STATE_HTTP_HEAD)
 		return -1;
 
-	/* per-session data belongs to the chosen protocol */
-	if (wsi->protocol != protocol && wsi->user_space && !wsi->user_space_external) {
+	/* a fresh, zeroed per-session area for the chosen protocol (an HTTP
+	 * request on this connection may have used protocols[0]'s) */
+	if (wsi->user_space && !wsi->user_space_external) {
 		free(wsi->user_space);
 		wsi->user_space = NULL;
 	}
@@ -228,13 +231,21 @@ static int upgrade(struct libwebsocket *wsi, char *head, const struct lws_http_h
 		lws_http_refuse(wsi, 500, "Out of memory.", NULL);
 		return -1;
 	}
-	if (send_switching_protocols(wsi, key, asked)) {
+	char extensions[1024];
+	if (lws_ext_server_negotiate(wsi, req, extensions, sizeof extensions)) {
+		lws_http_refuse(wsi, 500, "Extension negotiation failed.", NULL);
+		return -1;
+	}
+	if (send_switching_protocols(wsi, key, asked, extensions)) {
 		lws_conn_close(wsi, -1, NULL);
 		return -1;
 	}
 
+	uint8_t rsv_allowed = wsi->parser.rsv_allowed; /* claimed by extensions */
 	lws_conn_start_ws(wsi);
+	wsi->parser.rsv_allowed = rsv_allowed;
 	wsi->established = 1;
+	lws_ext_broadcast(wsi, LWS_EXT_CALLBACK_ANY_WSI_ESTABLISHED);
 	if (lws_call(context, protocol, wsi, LWS_CALLBACK_ESTABLISHED, wsi->user_space,
 		     NULL, 0))
 		lws_conn_close(wsi, LWS_CLOSE_STATUS_NOSTATUS, NULL);

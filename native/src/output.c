@@ -272,11 +272,22 @@ static int write_frame(struct libwebsocket *wsi, uint8_t *buf, size_t len,
 
 	if (kind == LWS_WRITE_HTTP)
 		return write_http(wsi, buf, len) ? -1 : (int)(len > INT_MAX ? INT_MAX : len);
-	if (wsi->state != LWS_STATE_WS)
+	if (wsi->state != LWS_STATE_WS || wsi->closing)
 		return -1;
 	int opcode = frame_opcode(wsi, kind, fin, len);
 	if (opcode < 0)
 		return -1;
+
+	/* extensions (e.g. permessage-deflate) may replace the payload */
+	uint8_t rsv = 0;
+	size_t wire_len = len;
+	uint8_t *payload = buf;
+	if (wsi->num_ext && !(opcode & 0x8)) {
+		if (lws_ext_tx(wsi, opcode, fin, &payload, &wire_len, &rsv))
+			return -1;
+		if (payload != buf)
+			in_place = 0;
+	}
 
 	/* a client masks every frame with a fresh mask (RFC 6455 5.3) */
 	uint8_t mask[4];
@@ -287,16 +298,17 @@ static int write_frame(struct libwebsocket *wsi, uint8_t *buf, size_t len,
 	int rc;
 	if (in_place) {
 		/* the classic contract: header and mask applied in the caller's buffer */
-		size_t hlen = lws_frame_header_len(len, masked);
-		lws_frame_header(buf - hlen, opcode, fin, 0, len, masked ? mask : NULL);
+		size_t hlen = lws_frame_header_len(wire_len, masked);
+		lws_frame_header(buf - hlen, opcode, fin, rsv, wire_len, masked ? mask : NULL);
 		if (masked)
-			lws_mask(buf, len, mask, 0);
-		rc = lws_out_send(wsi, buf - hlen, hlen + len, NULL, 0);
+			lws_mask(buf, wire_len, mask, 0);
+		rc = lws_out_send(wsi, buf - hlen, hlen + wire_len, NULL, 0);
 	} else {
 		uint8_t hdr[LWS_MAX_FRAME_HEADER];
-		size_t hlen = lws_frame_header(hdr, opcode, fin, 0, len, masked ? mask : NULL);
-		rc = masked ? send_masked(wsi, hdr, hlen, buf, len, mask)
-			    : lws_out_send(wsi, hdr, hlen, buf, len);
+		size_t hlen =
+			lws_frame_header(hdr, opcode, fin, rsv, wire_len, masked ? mask : NULL);
+		rc = masked ? send_masked(wsi, hdr, hlen, payload, wire_len, mask)
+			    : lws_out_send(wsi, hdr, hlen, payload, wire_len);
 	}
 	if (rc)
 		return -1;

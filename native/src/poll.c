@@ -109,7 +109,7 @@ int lws_timer_init(struct libwebsocket_context *context)
 
 /* When the loop must wake next: now (deferred work), the next once-a-second
  * timeout check, or never (0). */
-static time_t timer_due(struct libwebsocket_context *context)
+static int64_t timer_due(struct libwebsocket_context *context)
 {
 	if (context->client_failures || context->rx_resumes)
 		return 1; /* a moment in the past: at once */
@@ -120,14 +120,13 @@ static time_t timer_due(struct libwebsocket_context *context)
 
 void lws_timer_update(struct libwebsocket_context *context)
 {
-	time_t due = timer_due(context);
+	int64_t due = timer_due(context);
 	if (due == context->timer_due)
 		return;
+	/* absolute monotonic time; 1 ms is long past and fires at once */
 	struct itimerspec its = {0};
-	if (due == 1)
-		its.it_value.tv_nsec = 1; /* absolute 1 ns: long past, fires now */
-	else
-		its.it_value.tv_sec = due;
+	its.it_value.tv_sec = (time_t)(due / 1000);
+	its.it_value.tv_nsec = (long)(due % 1000) * 1000000L;
 	if (timerfd_settime(context->timer.fd, TFD_TIMER_ABSTIME, &its, NULL))
 		lwsl_err("timerfd_settime: %s\n", strerror(errno));
 	context->timer_due = due;

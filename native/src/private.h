@@ -82,6 +82,14 @@ struct lws_outq {
 	size_t cap;
 };
 
+#define LWS_MAX_ACTIVE_EXT 3
+
+/* An extension negotiated on a connection, with its per-connection area. */
+struct lws_ext_active {
+	struct libwebsocket_extension *ext;
+	void *user;
+};
+
 struct libwebsocket {
 	enum lws_fd_kind kind; /* LWS_FD_CONN; first, see enum lws_fd_kind */
 	int fd;
@@ -97,6 +105,7 @@ struct libwebsocket {
 	uint8_t want_writable;  /* WRITEABLE callback requested */
 	uint8_t established;    /* ESTABLISHED was called: CLOSED is owed */
 	uint8_t close_sent;
+	uint8_t closing;        /* lws_conn_close began: no more writes */
 	uint8_t peer_gone;      /* EOF or socket error: nothing more to write */
 	uint8_t tx_in_message;  /* we sent a data frame without FIN */
 	uint8_t rx_final;       /* the RECEIVE being delivered ends its message */
@@ -114,6 +123,13 @@ struct libwebsocket {
 	int file_fd;
 	long long file_off, file_left;
 
+	/* extensions negotiated on this connection (ext.c) */
+	struct lws_ext_active ext[LWS_MAX_ACTIVE_EXT];
+	uint8_t num_ext;
+	uint8_t tx_opcode, tx_fin;  /* the frame extensions are asked to transform */
+	uint32_t ext_utf8;          /* UTF-8 state of transformed text */
+	uint64_t ext_msg_size;      /* transformed bytes of the message so far */
+
 	/* client connections until established (client.c) */
 	struct lws_client *client;
 
@@ -124,7 +140,7 @@ struct libwebsocket {
 	struct lws_frame_parser parser;
 	struct lws_outq out;
 
-	time_t timeout_at; /* monotonic seconds, 0 = none */
+	int64_t timeout_at; /* monotonic ms, 0 = none */
 	enum pending_timeout timeout_reason;
 };
 
@@ -137,6 +153,7 @@ struct libwebsocket_context {
 	struct libwebsocket_protocols *protocols;
 	int num_protocols;
 	struct libwebsocket_extension *extensions;
+	int num_extensions;
 	unsigned int options;
 	void *user;
 
@@ -146,7 +163,7 @@ struct libwebsocket_context {
 	struct libwebsocket *conns;  /* every live connection */
 	struct libwebsocket *zombies; /* closed, freed at the end of service */
 	int timeouts_armed;          /* connections with timeout_at set */
-	time_t next_timeout_check;
+	int64_t next_timeout_check; /* monotonic ms */
 
 	const struct libwebsocket_protocols *calling_protocol;
 
@@ -173,7 +190,7 @@ struct libwebsocket_context {
 	void **fd_table;
 	size_t fd_table_size;
 	struct lws_listener timer;
-	time_t timer_due;
+	int64_t timer_due; /* monotonic ms the timerfd is armed for, 0 = disarmed */
 
 	/* requests from other threads (wake.c) */
 	struct lws_listener wake;
@@ -190,7 +207,10 @@ int lws_call(struct libwebsocket_context *context,
 	     const struct libwebsocket_protocols *protocol,
 	     struct libwebsocket *wsi, enum libwebsocket_callback_reasons reason,
 	     void *user, void *in, size_t len);
-time_t lws_now(void);
+/* monotonic clock in milliseconds */
+int64_t lws_now_ms(void);
+/* timeouts are checked this often while any is pending */
+#define LWS_TIMEOUT_CHECK_MS 250
 
 /* ---- conn.c ---- */
 struct libwebsocket *lws_conn_new(struct libwebsocket_context *context, int fd);
@@ -221,6 +241,28 @@ void lws_client_free(struct libwebsocket *wsi);
 void lws_client_context_destroy(struct libwebsocket_context *context);
 /* 4 fresh mask bytes from the context's random pool */
 void lws_client_mask(struct libwebsocket_context *context, uint8_t mask[4]);
+
+/* ---- ext.c: the extension host ---- */
+int lws_ext_context_init(struct libwebsocket_context *context);
+void lws_ext_context_destroy(struct libwebsocket_context *context);
+void lws_ext_broadcast(struct libwebsocket *wsi,
+		       enum libwebsocket_extension_callback_reasons reason);
+void lws_ext_destroy(struct libwebsocket *wsi);
+/* Server: accept offers; reply gets "Sec-WebSocket-Extensions: ...\r\n" or "". */
+int lws_ext_server_negotiate(struct libwebsocket *wsi, const struct lws_http_head *req,
+			     char *reply, size_t reply_size);
+/* Client: append the offer header at *pos; check the answer (NULL = fine). */
+int lws_ext_client_offer(struct libwebsocket *wsi, char **pos, char *end);
+const char *lws_ext_client_accept(struct libwebsocket *wsi, const struct lws_http_head *res);
+/* Received payload through the extensions to the user; nonzero = stop. */
+int lws_ext_rx(struct libwebsocket *wsi, uint8_t *data, size_t len, int final);
+/* Payload to send through the extensions: may replace buf/len, add RSV bits. */
+int lws_ext_tx(struct libwebsocket *wsi, int opcode, int fin, uint8_t **buf, size_t *len,
+	       uint8_t *rsv);
+
+/* ---- ext_deflate.c: permessage-deflate ---- */
+/* The RSV bits a built-in extension uses (0 for others). */
+uint8_t lws_ext_rsv_claim(const struct libwebsocket_extension *ext);
 
 /* ---- poll.c ---- */
 int lws_poll_add(struct libwebsocket_context *context, int fd, void *owner,
@@ -260,6 +302,8 @@ void lws_canonical_hostname_init(struct libwebsocket_context *context);
 /* ---- conn.c: flow control ---- */
 void lws_conn_resume_rx(struct libwebsocket_context *context);
 void lws_conn_http_continue(struct libwebsocket *wsi);
+/* A piece of a received message for the user's callback; nonzero = stop. */
+int lws_conn_deliver(struct libwebsocket *wsi, uint8_t *data, size_t len, int final);
 
 /* ---- handshake.c ---- */
 /* A complete request head is in head[0..len); handle it.  Returns 0 to go on

@@ -41,7 +41,7 @@ static void accept_connections(struct libwebsocket_context *context,
 	}
 }
 
-static void check_timeouts(struct libwebsocket_context *context, time_t now)
+static void check_timeouts(struct libwebsocket_context *context, int64_t now)
 {
 	struct libwebsocket *wsi = context->conns, *next;
 	for (; wsi; wsi = next) {
@@ -96,9 +96,9 @@ static void dispatch(struct libwebsocket_context *context, void *owner, uint32_t
 static void after_events(struct libwebsocket_context *context)
 {
 	if (context->timeouts_armed) {
-		time_t now = lws_now();
+		int64_t now = lws_now_ms();
 		if (now >= context->next_timeout_check) {
-			context->next_timeout_check = now + 1;
+			context->next_timeout_check = now + LWS_TIMEOUT_CHECK_MS;
 			check_timeouts(context, now);
 		}
 	}

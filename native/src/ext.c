@@ -1,0 +1,386 @@
+/*
+ * ext.c - the extension host: negotiation of Sec-WebSocket-Extensions on
+ * both sides, the extensions active on a connection, and the payload hooks.
+ *
+ * How an extension takes part (the reasons are the header's; the classic
+ * document describes CONSTRUCT, CLIENT_CONSTRUCT, DESTROY, PACKET_RX_PREPARSE
+ * and PACKET_TX_PRESEND, the rest are used as follows):
+ * - SERVER/CLIENT_CONTEXT_CONSTRUCT and _DESTRUCT: once per context, user =
+ *   per_context_private_data.
+ * - CHECK_OK_TO_PROPOSE_EXTENSION (client): in = char ** write position in the
+ *   handshake after "name", len = room: append "; param=value" to offer
+ *   parameters; nonzero = do not offer.
+ * - CONSTRUCT (server): in = the offer's parameters as a C string ("" when
+ *   none), len its length; nonzero declines this offer (a later offer of
+ *   the same extension may be taken).  user = the connection's extension area
+ *   (per_session_data_size bytes, zeroed, freed by the library).
+ * - HANDSHAKE_REPLY_TX (server): in = char ** write position after "name" in
+ *   the 101 answer, len = room: append the accepted parameters.
+ * - CLIENT_CONSTRUCT (client): in = the server's parameters for it; nonzero
+ *   fails the connection.
+ * - ANY_WSI_ESTABLISHED: the connection is established.
+ * - PACKET_RX_PREPARSE: in = struct lws_tokens * pointing at received data
+ *   payload; the extension may point it at its own buffer (kept valid until
+ *   its next call) to change the payload.  A return > 0 means "more output
+ *   for this input": the library delivers it and calls again with an empty
+ *   input (token_len 0).  < 0 fails the connection with 1007.
+ * - PACKET_TX_PRESEND: the same for data frames about to be sent; a return
+ *   > 0 asks for RSV1 on the message's first frame (permessage-deflate).
+ * - FLUSH_PENDING_TX, 1HZ, IS_WRITEABLE, CHECK_OK_TO_REALLY_CLOSE: called where
+ *   the connection is about to write, once a second, when writable, and before
+ *   a close (nonzero from the last asks to keep the connection: ignored when
+ *   the peer is gone).
+ * - DESTROY: the connection ends; free what the extension allocated.
+ * Control frames never pass through extensions.
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "private.h"
+
+/* ---- context ---- */
+
+int lws_ext_context_init(struct libwebsocket_context *context)
+{
+	struct libwebsocket_extension *ext = context->extensions;
+	int n = 0;
+	if (!ext)
+		return 0;
+	for (; ext[n].callback; n++) {
+		if (!ext[n].name) {
+			lwsl_err("extension %d has no name\n", n);
+			return -1;
+		}
+		ext[n].callback(context, &ext[n], NULL,
+				context->listen_port ? LWS_EXT_CALLBACK_SERVER_CONTEXT_CONSTRUCT
+						     : LWS_EXT_CALLBACK_CLIENT_CONTEXT_CONSTRUCT,
+				ext[n].per_context_private_data, NULL, 0);
+	}
+	context->num_extensions = n;
+	return 0;
+}
+
+void lws_ext_context_destroy(struct libwebsocket_context *context)
+{
+	for (int n = 0; n < context->num_extensions; n++) {
+		struct libwebsocket_extension *ext = &context->extensions[n];
+		ext->callback(context, ext, NULL,
+			      context->listen_port ? LWS_EXT_CALLBACK_SERVER_CONTEXT_DESTRUCT
+						   : LWS_EXT_CALLBACK_CLIENT_CONTEXT_DESTRUCT,
+			      ext->per_context_private_data, NULL, 0);
+	}
+	context->num_extensions = 0;
+}
+
+/* ---- per connection ---- */
+
+static int ext_call(struct libwebsocket *wsi, int i, enum libwebsocket_extension_callback_reasons reason,
+		    void *in, size_t len)
+{
+	struct lws_ext_active *a = &wsi->ext[i];
+	return a->ext->callback(wsi->context, a->ext, wsi, reason, a->user, in, len);
+}
+
+void lws_ext_broadcast(struct libwebsocket *wsi, enum libwebsocket_extension_callback_reasons reason)
+{
+	for (int i = 0; i < wsi->num_ext; i++)
+		ext_call(wsi, i, reason, NULL, 0);
+}
+
+void lws_ext_destroy(struct libwebsocket *wsi)
+{
+	for (int i = 0; i < wsi->num_ext; i++) {
+		ext_call(wsi, i, LWS_EXT_CALLBACK_DESTROY, NULL, 0);
+		free(wsi->ext[i].user);
+		wsi->ext[i].user = NULL;
+	}
+	wsi->num_ext = 0;
+	wsi->parser.rsv_allowed = 0;
+}
+
+/* Make ext active on wsi: its area allocated, CONSTRUCT called.  0 = active. */
+static int activate(struct libwebsocket *wsi, struct libwebsocket_extension *ext,
+		    enum libwebsocket_extension_callback_reasons reason, const char *params)
+{
+	if (wsi->num_ext == LWS_MAX_ACTIVE_EXT)
+		return -1;
+	struct lws_ext_active *a = &wsi->ext[wsi->num_ext];
+	a->ext = ext;
+	a->user = ext->per_session_data_size ? calloc(1, ext->per_session_data_size) : NULL;
+	if (ext->per_session_data_size && !a->user)
+		return -1;
+	if (ext->callback(wsi->context, ext, wsi, reason, a->user, (void *)params,
+			  strlen(params))) {
+		free(a->user);
+		a->user = NULL;
+		return -1;
+	}
+	wsi->num_ext++;
+	wsi->parser.rsv_allowed |= lws_ext_rsv_claim(ext);
+	return 0;
+}
+
+/* ---- parsing Sec-WebSocket-Extensions ---- */
+
+/*
+ * The next offer in a header value: its name (name, name_len), and its parameters
+ * copied (blanks around ';' and '=' dropped, quotes kept) into params.
+ * Returns 0 at the end of the list, -1 when the value is malformed.
+ */
+static int next_offer(const char **pos, const char *end, const char **name, size_t *name_len,
+		      char *params, size_t params_size)
+{
+	const char *p = *pos;
+	while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
+		p++;
+	if (p == end)
+		return 0;
+	*name = p;
+	while (p < end && *p != ';' && *p != ',' && *p != ' ' && *p != '\t')
+		p++;
+	*name_len = (size_t)(p - *name);
+	if (!*name_len)
+		return -1;
+
+	size_t out = 0;
+	int quoted = 0;
+	while (p < end && (quoted || *p != ',')) {
+		char c = *p++;
+		if (c == '"')
+			quoted = !quoted;
+		else if (!quoted && (c == ' ' || c == '\t'))
+			continue;
+		if (out + 2 >= params_size)
+			return -1;
+		params[out++] = c;
+	}
+	if (quoted)
+		return -1;
+	params[out] = '\0';
+	/* drop the ';' that separated the name from the first parameter */
+	if (params[0] == ';')
+		memmove(params, params + 1, out);
+	*pos = p;
+	return 1;
+}
+
+static struct libwebsocket_extension *
+find_extension(struct libwebsocket_context *context, const char *name, size_t len)
+{
+	for (int n = 0; n < context->num_extensions; n++) {
+		struct libwebsocket_extension *ext = &context->extensions[n];
+		if (strlen(ext->name) == len && !strncasecmp(ext->name, name, len))
+			return ext;
+	}
+	return NULL;
+}
+
+static int is_active(struct libwebsocket *wsi, const struct libwebsocket_extension *ext)
+{
+	for (int i = 0; i < wsi->num_ext; i++)
+		if (wsi->ext[i].ext == ext ||
+		    (lws_ext_rsv_claim(wsi->ext[i].ext) & lws_ext_rsv_claim(ext)))
+			return 1;
+	return 0;
+}
+
+/* ---- server side ---- */
+
+int lws_ext_server_negotiate(struct libwebsocket *wsi, const struct lws_http_head *req,
+			     char *reply, size_t reply_size)
+{
+	struct libwebsocket_context *context = wsi->context;
+	char params[512];
+	char *p = reply, *end = reply + reply_size;
+	reply[0] = '\0';
+
+	for (size_t h = 0; h < req->num_headers && context->num_extensions; h++) {
+		const struct lws_http_header *hd = &req->headers[h];
+		if (hd->name_len != 24 || strncasecmp(hd->name, "Sec-WebSocket-Extensions", 24))
+			continue;
+		const char *pos = hd->value, *vend = hd->value + hd->value_len, *name;
+		size_t name_len;
+		int n;
+		while ((n = next_offer(&pos, vend, &name, &name_len, params, sizeof params)) > 0) {
+			struct libwebsocket_extension *ext = find_extension(context, name, name_len);
+			if (!ext || is_active(wsi, ext))
+				continue;
+			/* the first protocol may veto it */
+			if (lws_call(context, &context->protocols[0], wsi,
+				     LWS_CALLBACK_CONFIRM_EXTENSION_OKAY, wsi->user_space,
+				     (void *)ext->name, 0))
+				continue;
+			if (activate(wsi, ext, LWS_EXT_CALLBACK_CONSTRUCT, params))
+				continue;
+			/* "Sec-WebSocket-Extensions: a; x, b" */
+			int w = snprintf(p, (size_t)(end - p), "%s%s",
+					 p == reply ? "Sec-WebSocket-Extensions: " : ", ", ext->name);
+			if (w < 0 || w >= end - p)
+				return -1;
+			p += w;
+			if (ext_call(wsi, wsi->num_ext - 1, LWS_EXT_CALLBACK_HANDSHAKE_REPLY_TX, &p,
+				     (size_t)(end - p - 3)))
+				return -1;
+		}
+		if (n < 0)
+			lwsl_info("fd %d: malformed Sec-WebSocket-Extensions ignored\n", wsi->fd);
+	}
+	if (p != reply) {
+		if (end - p < 3)
+			return -1;
+		memcpy(p, "\r\n", 3);
+	}
+	return 0;
+}
+
+/* ---- client side ---- */
+
+int lws_ext_client_offer(struct libwebsocket *wsi, char **pos, char *end)
+{
+	struct libwebsocket_context *context = wsi->context;
+	char *p = *pos;
+	int offered = 0;
+	for (int n = 0; n < context->num_extensions; n++) {
+		struct libwebsocket_extension *ext = &context->extensions[n];
+		if (lws_call(context, &context->protocols[0], wsi,
+			     LWS_CALLBACK_CLIENT_CONFIRM_EXTENSION_SUPPORTED, NULL,
+			     (void *)ext->name, 0))
+			continue;
+		char *mark = p;
+		int w = snprintf(p, (size_t)(end - p), "%s%s",
+				 offered ? ", " : "Sec-WebSocket-Extensions: ", ext->name);
+		if (w < 0 || w >= end - p)
+			return -1;
+		p += w;
+		if (ext->callback(context, ext, wsi, LWS_EXT_CALLBACK_CHECK_OK_TO_PROPOSE_EXTENSION,
+				  NULL, &p, (size_t)(end - p))) {
+			p = mark; /* the extension declined to be offered */
+			*p = '\0';
+			continue;
+		}
+		offered = 1;
+	}
+	if (offered) {
+		if (end - p < 3)
+			return -1;
+		memcpy(p, "\r\n", 3);
+		p += 2;
+	}
+	*pos = p;
+	return 0;
+}
+
+/* The server's Sec-WebSocket-Extensions: NULL when acceptable, else why not. */
+const char *lws_ext_client_accept(struct libwebsocket *wsi, const struct lws_http_head *res)
+{
+	struct libwebsocket_context *context = wsi->context;
+	char params[512];
+	for (size_t h = 0; h < res->num_headers; h++) {
+		const struct lws_http_header *hd = &res->headers[h];
+		if (hd->name_len != 24 || strncasecmp(hd->name, "Sec-WebSocket-Extensions", 24))
+			continue;
+		const char *pos = hd->value, *vend = hd->value + hd->value_len, *name;
+		size_t name_len;
+		int n;
+		while ((n = next_offer(&pos, vend, &name, &name_len, params, sizeof params)) > 0) {
+			struct libwebsocket_extension *ext = find_extension(context, name, name_len);
+			if (!ext || is_active(wsi, ext) ||
+			    lws_call(context, &context->protocols[0], wsi,
+				     LWS_CALLBACK_CLIENT_CONFIRM_EXTENSION_SUPPORTED, NULL,
+				     (void *)ext->name, 0))
+				return "the server chose an extension we did not offer";
+			if (activate(wsi, ext, LWS_EXT_CALLBACK_CLIENT_CONSTRUCT, params))
+				return "an extension refused the server's parameters";
+		}
+		if (n < 0)
+			return "malformed Sec-WebSocket-Extensions in the answer";
+	}
+	return NULL;
+}
+
+/* ---- payload ---- */
+
+/* A piece of the (transformed) message for the user. */
+static int deliver(struct libwebsocket *wsi, uint8_t *data, size_t len, int final)
+{
+	struct lws_frame_parser *p = &wsi->parser;
+	if (p->msg_rsv) {
+		/* transformed text: the parser could not check it, we do */
+		wsi->ext_msg_size += len;
+		if (p->max_message_size && wsi->ext_msg_size > p->max_message_size) {
+			lws_conn_close(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
+				       "message too big after decompression");
+			return 1;
+		}
+		if (p->msg_opcode == LWS_OP_TEXT) {
+			wsi->ext_utf8 = lws_utf8_validate(wsi->ext_utf8, data, len);
+			if (wsi->ext_utf8 == LWS_UTF8_REJECT || (final && wsi->ext_utf8)) {
+				lws_conn_close(wsi, LWS_CLOSE_STATUS_INVALID_PAYLOAD,
+					       "invalid UTF-8 in text");
+				return 1;
+			}
+		}
+	}
+	if (final) {
+		wsi->ext_msg_size = 0;
+		wsi->ext_utf8 = 0;
+	}
+	return lws_conn_deliver(wsi, data, len, final);
+}
+
+static int rx_through(struct libwebsocket *wsi, int i, struct lws_tokens tok, int final)
+{
+	if (i == wsi->num_ext)
+		return deliver(wsi, (uint8_t *)tok.token, (size_t)tok.token_len, final);
+	for (;;) {
+		struct lws_tokens t = tok;
+		wsi->rx_final = (uint8_t)final; /* extensions may ask */
+		int n = ext_call(wsi, i, LWS_EXT_CALLBACK_PACKET_RX_PREPARSE, &t, 0);
+		if (n < 0) {
+			lws_conn_close(wsi, LWS_CLOSE_STATUS_INVALID_PAYLOAD,
+				       "an extension could not decode the payload");
+			return 1;
+		}
+		int more = n > 0;
+		if ((t.token_len > 0 || (!more && final)) &&
+		    rx_through(wsi, i + 1, t, final && !more))
+			return 1;
+		if (!more)
+			return 0;
+		tok.token = NULL;
+		tok.token_len = 0;
+	}
+}
+
+int lws_ext_rx(struct libwebsocket *wsi, uint8_t *data, size_t len, int final)
+{
+	struct lws_frame_parser *p = &wsi->parser;
+	/* RFC 7692 5.1/6.1: RSV1 marks a message, never a continuation frame */
+	if (p->opcode == LWS_OP_CONTINUATION && p->rsv) {
+		lws_conn_close(wsi, LWS_CLOSE_STATUS_PROTOCOL_ERR, "RSV1 on a continuation frame");
+		return 1;
+	}
+	struct lws_tokens tok = {(char *)data, (int)len};
+	return rx_through(wsi, 0, tok, final);
+}
+
+int lws_ext_tx(struct libwebsocket *wsi, int opcode, int fin, uint8_t **buf, size_t *len,
+	       uint8_t *rsv)
+{
+	wsi->tx_opcode = (uint8_t)opcode;
+	wsi->tx_fin = (uint8_t)fin;
+	for (int i = 0; i < wsi->num_ext; i++) {
+		struct lws_tokens t = {(char *)*buf, (int)*len};
+		int n = ext_call(wsi, i, LWS_EXT_CALLBACK_PACKET_TX_PRESEND, &t, 0);
+		if (n < 0)
+			return -1;
+		if (n > 0 && opcode != LWS_OP_CONTINUATION)
+			*rsv |= LWS_RSV1;
+		*buf = (uint8_t *)t.token;
+		*len = (size_t)t.token_len;
+	}
+	return 0;
+}

@@ -1,0 +1,350 @@
+/*
+ * ext_deflate.c - permessage-deflate (RFC 7692), a built-in extension written
+ * against the same extension callback as users' extensions (see ext.c).
+ *
+ * A compressed message has RSV1 on its first frame; its payload is a raw
+ * DEFLATE stream flushed with Z_SYNC_FLUSH, the final 00 00 ff ff removed.
+ * zlib streams are created on first use (an idle connection holds none) and
+ * kept between messages unless "no context takeover" was agreed.  Inflated
+ * output is handed on in chunks of LWS_PMD_CHUNK bytes, so a small message
+ * that inflates to gigabytes never occupies more than one chunk here; the
+ * host closes it with 1009 once it passes the maximum message size.
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <zlib.h>
+
+#include "private.h"
+
+#define LWS_PMD_CHUNK (64 * 1024)
+#define LWS_PMD_LEVEL 6
+#define LWS_PMD_MEM_LEVEL 8
+
+static const uint8_t deflate_tail[4] = {0x00, 0x00, 0xff, 0xff};
+
+struct pmd {
+	/* agreed */
+	uint8_t tx_no_takeover;   /* reset our compressor after each message */
+	uint8_t rx_no_takeover;   /* the peer resets its compressor: so may we */
+	uint8_t tx_window_bits;   /* our compressor's window (9..15) */
+	uint8_t reply_server_no_takeover, reply_client_no_takeover, reply_server_bits;
+
+	/* receiving */
+	z_stream rx;
+	uint8_t rx_ready;
+	uint8_t rx_tail_fed;      /* the 00 00 ff ff of this message went in */
+	uint8_t *rx_out;          /* LWS_SEND_BUFFER_PRE_PADDING + LWS_PMD_CHUNK */
+
+	/* sending */
+	z_stream tx;
+	uint8_t tx_ready;
+	uint8_t *tx_out;          /* 4 bytes of room, then compressed output */
+	size_t tx_cap;
+	uint8_t tx_tail_held;     /* the last fragment's 00 00 ff ff is not sent yet */
+	uint8_t tx_msg_empty;     /* nothing sent for the current message yet */
+};
+
+/* ---- parameters ---- */
+
+struct pmd_params {
+	int server_no_takeover, client_no_takeover;
+	int server_bits, client_bits; /* 0 = absent, -1 = present without value */
+};
+
+/* Parse "a; b=9; c=\"10\"" (blanks already removed).  0, or -1 when an
+ * unknown, repeated or ill-valued parameter makes the offer unacceptable. */
+static int parse_params(const char *s, struct pmd_params *out)
+{
+	memset(out, 0, sizeof *out);
+	while (*s) {
+		char name[40], value[16] = "";
+		size_t n = strcspn(s, "=;");
+		if (!n || n >= sizeof name)
+			return -1;
+		memcpy(name, s, n);
+		name[n] = '\0';
+		s += n;
+		int has_value = *s == '=';
+		if (has_value) {
+			s++;
+			int quoted = *s == '"';
+			s += quoted;
+			size_t v = strcspn(s, quoted ? "\"" : ";");
+			if (!v || v >= sizeof value)
+				return -1;
+			memcpy(value, s, v);
+			value[v] = '\0';
+			s += v + (size_t)quoted;
+		}
+		if (*s == ';')
+			s++;
+
+		int bits = -1;
+		if (has_value) {
+			char *end;
+			long b = strtol(value, &end, 10);
+			if (*end || b < 8 || b > 15 || value[0] == '0' || value[0] == '+')
+				return -1;
+			bits = (int)b;
+		}
+		if (!strcmp(name, "server_no_context_takeover") && !has_value &&
+		    !out->server_no_takeover)
+			out->server_no_takeover = 1;
+		else if (!strcmp(name, "client_no_context_takeover") && !has_value &&
+			 !out->client_no_takeover)
+			out->client_no_takeover = 1;
+		else if (!strcmp(name, "server_max_window_bits") && has_value && !out->server_bits)
+			out->server_bits = bits;
+		else if (!strcmp(name, "client_max_window_bits") && !out->client_bits)
+			out->client_bits = bits;
+		else
+			return -1;
+	}
+	return 0;
+}
+
+/* Server: take the client's offer, or decline it. */
+static int server_accept(struct pmd *pmd, const char *offer)
+{
+	struct pmd_params p;
+	if (parse_params(offer, &p))
+		return -1;
+	/* zlib cannot make a raw DEFLATE stream with a 256-byte window */
+	if (p.server_bits == 8)
+		return -1;
+	pmd->tx_no_takeover = pmd->reply_server_no_takeover = (uint8_t)p.server_no_takeover;
+	pmd->rx_no_takeover = pmd->reply_client_no_takeover = (uint8_t)p.client_no_takeover;
+	pmd->tx_window_bits = (uint8_t)(p.server_bits > 0 ? p.server_bits : 15);
+	pmd->reply_server_bits = (uint8_t)(p.server_bits > 0 ? p.server_bits : 0);
+	return 0;
+}
+
+/* Client: the server's answer to our offer ("client_max_window_bits"). */
+static int client_accept(struct pmd *pmd, const char *answer)
+{
+	struct pmd_params p;
+	if (parse_params(answer, &p) || p.client_bits == 8 || p.client_bits == -1 ||
+	    p.server_bits == -1)
+		return -1;
+	pmd->tx_no_takeover = (uint8_t)p.client_no_takeover;
+	pmd->rx_no_takeover = (uint8_t)p.server_no_takeover;
+	pmd->tx_window_bits = (uint8_t)(p.client_bits > 0 ? p.client_bits : 15);
+	return 0;
+}
+
+static int append(char **pos, size_t room, const char *text)
+{
+	size_t n = strlen(text);
+	if (n + 1 > room)
+		return -1;
+	memcpy(*pos, text, n + 1);
+	*pos += n;
+	return 0;
+}
+
+static int reply(struct pmd *pmd, char **pos, size_t room)
+{
+	char bits[40] = "";
+	if (pmd->reply_server_bits)
+		snprintf(bits, sizeof bits, "; server_max_window_bits=%d", pmd->reply_server_bits);
+	return append(pos, room, pmd->reply_server_no_takeover ? "; server_no_context_takeover" : "") ||
+	       append(pos, room, pmd->reply_client_no_takeover ? "; client_no_context_takeover" : "") ||
+	       append(pos, room, bits);
+}
+
+/* ---- receiving ---- */
+
+static int rx_start(struct pmd *pmd)
+{
+	if (pmd->rx_ready)
+		return 0;
+	if (!pmd->rx_out && !(pmd->rx_out = malloc(LWS_SEND_BUFFER_PRE_PADDING + LWS_PMD_CHUNK)))
+		return -1;
+	memset(&pmd->rx, 0, sizeof pmd->rx);
+	/* 15 inflates any window the peer may use */
+	if (inflateInit2(&pmd->rx, -15) != Z_OK)
+		return -1;
+	pmd->rx_ready = 1;
+	return 0;
+}
+
+/*
+ * One step of inflating a compressed message: the input (if any) goes in,
+ * at most one chunk comes out in tok.  Returns 1 when more output is due for
+ * this input (call again with an empty one), 0 when done, -1 on bad data.
+ */
+static int inflate_step(struct libwebsocket *wsi, struct pmd *pmd, struct lws_tokens *tok)
+{
+	int final = libwebsocket_is_final_fragment(wsi);
+	if (rx_start(pmd))
+		return -1;
+	if (tok->token_len > 0) {
+		pmd->rx.next_in = (Bytef *)tok->token;
+		pmd->rx.avail_in = (uInt)tok->token_len;
+	}
+	if (final && !pmd->rx.avail_in && !pmd->rx_tail_fed) {
+		/* RFC 7692 7.2.2: the removed tail goes back at the message's end */
+		pmd->rx.next_in = (Bytef *)deflate_tail;
+		pmd->rx.avail_in = sizeof deflate_tail;
+		pmd->rx_tail_fed = 1;
+	}
+	uint8_t *out = pmd->rx_out + LWS_SEND_BUFFER_PRE_PADDING;
+	pmd->rx.next_out = out;
+	pmd->rx.avail_out = LWS_PMD_CHUNK;
+	int rc = inflate(&pmd->rx, Z_SYNC_FLUSH);
+	if (rc != Z_OK && rc != Z_BUF_ERROR && rc != Z_STREAM_END)
+		return -1;
+	tok->token = (char *)out;
+	tok->token_len = (int)(LWS_PMD_CHUNK - pmd->rx.avail_out);
+
+	int more = pmd->rx.avail_in > 0 || pmd->rx.avail_out == 0 ||
+		   (final && !pmd->rx_tail_fed);
+	if (!more && final) {
+		pmd->rx_tail_fed = 0;
+		if (pmd->rx_no_takeover)
+			inflateReset(&pmd->rx);
+	}
+	return more;
+}
+
+/* ---- sending ---- */
+
+static int tx_start(struct pmd *pmd)
+{
+	if (pmd->tx_ready)
+		return 0;
+	memset(&pmd->tx, 0, sizeof pmd->tx);
+	if (deflateInit2(&pmd->tx, LWS_PMD_LEVEL, Z_DEFLATED, -(int)pmd->tx_window_bits,
+			 LWS_PMD_MEM_LEVEL, Z_DEFAULT_STRATEGY) != Z_OK)
+		return -1;
+	pmd->tx_ready = 1;
+	return 0;
+}
+
+static int tx_room(struct pmd *pmd, size_t need)
+{
+	if (need <= pmd->tx_cap)
+		return 0;
+	uint8_t *buf = realloc(pmd->tx_out, need);
+	if (!buf)
+		return -1;
+	pmd->tx_out = buf;
+	pmd->tx_cap = need;
+	return 0;
+}
+
+/*
+ * Compress one data frame's payload into pmd->tx_out; tok points at it after.
+ * Each fragment is sync-flushed, so it ends in 00 00 ff ff.  The message's
+ * last such tail is implied (RFC 7692 7.2.1) and must not be sent; since the
+ * final fragment may compress to nothing, every fragment's tail is held back
+ * and sent at the front of the next one, and dropped at the message's end.
+ */
+static int deflate_frame(struct libwebsocket *wsi, struct pmd *pmd, struct lws_tokens *tok)
+{
+	if (tx_start(pmd))
+		return -1;
+	size_t len = (size_t)tok->token_len;
+	if (tx_room(pmd, 4 + deflateBound(&pmd->tx, (uLong)len) + 16))
+		return -1;
+	pmd->tx.next_in = (Bytef *)tok->token;
+	pmd->tx.avail_in = (uInt)len;
+	size_t end = 4; /* room for a held tail in front */
+	for (;;) {
+		pmd->tx.next_out = pmd->tx_out + end;
+		pmd->tx.avail_out = (uInt)(pmd->tx_cap - end);
+		int rc = deflate(&pmd->tx, Z_SYNC_FLUSH);
+		if (rc != Z_OK && rc != Z_BUF_ERROR) /* BUF_ERROR: nothing new to flush */
+			return -1;
+		end = pmd->tx_cap - pmd->tx.avail_out;
+		if (pmd->tx.avail_out)
+			break; /* all in, flushed */
+		if (tx_room(pmd, pmd->tx_cap * 2))
+			return -1;
+	}
+	size_t start = 4;
+	if (pmd->tx_tail_held) {
+		start = 0;
+		memcpy(pmd->tx_out, deflate_tail, 4);
+	}
+	pmd->tx_tail_held = 0;
+	if (end - start >= 4 && !memcmp(pmd->tx_out + end - 4, deflate_tail, 4)) {
+		end -= 4;
+		pmd->tx_tail_held = !wsi->tx_fin;
+	}
+	if (wsi->tx_opcode != LWS_OP_CONTINUATION)
+		pmd->tx_msg_empty = 1;
+	if (end > start || pmd->tx_tail_held)
+		pmd->tx_msg_empty = 0;
+	if (wsi->tx_fin) {
+		/* zlib flushes nothing new when nothing came in since the last
+		 * flush; an empty message is then a lone empty stored block
+		 * header, 0x00 (RFC 7692 7.2.3.6) */
+		if (pmd->tx_msg_empty) {
+			pmd->tx_out[4] = 0x00;
+			start = 4;
+			end = 5;
+		}
+		if (pmd->tx_no_takeover)
+			deflateReset(&pmd->tx);
+	}
+	tok->token = (char *)pmd->tx_out + start;
+	tok->token_len = (int)(end - start);
+	return 1; /* RSV1 on the message's first frame */
+}
+
+static void pmd_free(struct pmd *pmd)
+{
+	if (pmd->rx_ready)
+		inflateEnd(&pmd->rx);
+	if (pmd->tx_ready)
+		deflateEnd(&pmd->tx);
+	free(pmd->rx_out);
+	free(pmd->tx_out);
+	memset(pmd, 0, sizeof *pmd);
+}
+
+static int pmd_callback(struct libwebsocket_context *context, struct libwebsocket_extension *ext,
+			struct libwebsocket *wsi,
+			enum libwebsocket_extension_callback_reasons reason, void *user,
+			void *in, size_t len)
+{
+	struct pmd *pmd = user;
+	(void)context;
+	(void)ext;
+	switch (reason) {
+	case LWS_EXT_CALLBACK_CONSTRUCT:
+		return server_accept(pmd, in);
+	case LWS_EXT_CALLBACK_CLIENT_CONSTRUCT:
+		return client_accept(pmd, in);
+	case LWS_EXT_CALLBACK_HANDSHAKE_REPLY_TX:
+		return reply(pmd, in, len);
+	case LWS_EXT_CALLBACK_CHECK_OK_TO_PROPOSE_EXTENSION:
+		/* we can inflate any window; the server may shrink ours */
+		return append(in, len, "; client_max_window_bits");
+	case LWS_EXT_CALLBACK_PACKET_RX_PREPARSE:
+		if (!(wsi->parser.msg_rsv & LWS_RSV1))
+			return 0; /* an uncompressed message passes as it is */
+		return inflate_step(wsi, pmd, in);
+	case LWS_EXT_CALLBACK_PACKET_TX_PRESEND:
+		return deflate_frame(wsi, pmd, in);
+	case LWS_EXT_CALLBACK_DESTROY:
+		pmd_free(pmd);
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+struct libwebsocket_extension libwebsocket_internal_extensions[] = {
+	{"permessage-deflate", pmd_callback, sizeof(struct pmd), NULL},
+	{NULL, NULL, 0, NULL},
+};
+
+uint8_t lws_ext_rsv_claim(const struct libwebsocket_extension *ext)
+{
+	return ext->callback == pmd_callback ? LWS_RSV1 : 0;
+}
