@@ -82,7 +82,7 @@ void lws_conn_update_events(struct libwebsocket *wsi)
 	/* not reading: output piling up, the user paused us, a file going
 	 * out (the next request waits for it), or a connect in progress */
 	if (queued < LWS_RX_PAUSE_QUEUED && !wsi->rx_paused && !sending_file &&
-	    wsi->state != LWS_STATE_CLIENT_CONNECTING)
+	    !wsi->rx_stash && wsi->state != LWS_STATE_CLIENT_CONNECTING)
 		want |= EPOLLIN;
 	if (queued || wsi->want_writable || sending_file ||
 	    wsi->state == LWS_STATE_CLIENT_CONNECTING)
@@ -348,15 +348,27 @@ static const struct lws_frame_events frame_events = {
  */
 static void stash_rx(struct libwebsocket *wsi, const uint8_t *data, size_t len)
 {
-	uint8_t *stash = malloc(LWS_SEND_BUFFER_PRE_PADDING + len);
+	/* appended: bytes read later go behind the ones kept earlier */
+	size_t have = wsi->rx_stash ? wsi->rx_stash_len : 0;
+	uint8_t *stash = realloc(wsi->rx_stash, LWS_SEND_BUFFER_PRE_PADDING + have + len);
 	if (!stash) {
 		lws_conn_close(wsi, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
 		return;
 	}
-	memcpy(stash + LWS_SEND_BUFFER_PRE_PADDING, data, len);
-	free(wsi->rx_stash);
+	memcpy(stash + LWS_SEND_BUFFER_PRE_PADDING + have, data, len);
 	wsi->rx_stash = stash;
-	wsi->rx_stash_len = len;
+	wsi->rx_stash_len = have + len;
+	lws_conn_update_events(wsi); /* nothing more is read until it is parsed */
+}
+
+/* Take the stash to parse it: (data, len), or NULL.  The caller frees *block. */
+static uint8_t *take_stash(struct libwebsocket *wsi, size_t *len, uint8_t **block)
+{
+	*block = wsi->rx_stash;
+	*len = wsi->rx_stash_len;
+	wsi->rx_stash = NULL;
+	wsi->rx_stash_len = 0;
+	return *block ? *block + LWS_SEND_BUFFER_PRE_PADDING : NULL;
 }
 
 /* Parse what was stashed for connections whose reception was resumed. */
@@ -366,17 +378,14 @@ void lws_conn_resume_rx(struct libwebsocket_context *context)
 	struct libwebsocket *wsi = context->conns, *next;
 	for (; wsi; wsi = next) {
 		next = wsi->next;
-		if (!wsi->rx_stash || wsi->rx_paused)
+		if (!wsi->rx_stash || wsi->rx_paused || wsi->state != LWS_STATE_WS)
 			continue;
-		uint8_t *stash = wsi->rx_stash;
-		size_t len = wsi->rx_stash_len;
-		wsi->rx_stash = NULL;
-		wsi->rx_stash_len = 0;
+		size_t len;
+		uint8_t *block, *data = take_stash(wsi, &len, &block);
 		context->corked = wsi;
-		if (wsi->state == LWS_STATE_WS)
-			lws_conn_ws_receive(wsi, stash + LWS_SEND_BUFFER_PRE_PADDING, len);
+		lws_conn_ws_receive(wsi, data, len); /* may stash again if paused again */
 		lws_out_uncork(context);
-		free(stash);
+		free(block);
 	}
 }
 
@@ -521,7 +530,7 @@ static void http_receive(struct libwebsocket *wsi, uint8_t *data, size_t len)
 	if (extra && wsi->state == LWS_STATE_WS)
 		lws_conn_ws_receive(wsi, after, extra);
 	else if (extra && wsi->state == LWS_STATE_HTTP_HEAD && wsi->file_fd >= 0)
-		head_append(wsi, after, extra); /* the next request waits for the file */
+		stash_rx(wsi, after, extra); /* the next requests wait for the file */
 	else if (extra && wsi->state == LWS_STATE_HTTP_HEAD)
 		http_receive(wsi, after, extra); /* a pipelined request */
 	return;
@@ -530,13 +539,19 @@ oom:
 	lws_conn_kill(wsi);
 }
 
-/* Parse a request head gathered while the previous answer was going out. */
+/* Parse the requests that arrived while the previous answer was going out. */
 void lws_conn_http_continue(struct libwebsocket *wsi)
 {
 	struct libwebsocket_context *context = wsi->context;
+	size_t len;
+	uint8_t *block, *data = take_stash(wsi, &len, &block);
+	if (!data)
+		return;
 	context->corked = wsi;
-	http_receive(wsi, context->rx + LWS_SEND_BUFFER_PRE_PADDING, 0);
+	http_receive(wsi, data, len);
 	lws_out_uncork(context);
+	free(block);
+	lws_conn_update_events(wsi);
 }
 
 /* ---- readiness ---- */
@@ -584,14 +599,17 @@ void lws_conn_readable(struct libwebsocket *wsi)
 		lws_client_readable(wsi, buf, (size_t)n);
 		break;
 	case LWS_STATE_HTTP_HEAD:
-		if (wsi->file_fd >= 0)
-			head_append(wsi, buf, (size_t)n); /* waits for the file */
+		if (wsi->file_fd >= 0 || wsi->rx_stash)
+			stash_rx(wsi, buf, (size_t)n); /* behind the file or earlier bytes */
 		else
 			http_receive(wsi, buf, (size_t)n);
 		break;
 	case LWS_STATE_WS:
 	case LWS_STATE_WS_CLOSING:
-		lws_conn_ws_receive(wsi, buf, (size_t)n);
+		if (wsi->rx_stash)
+			stash_rx(wsi, buf, (size_t)n); /* order: behind the kept bytes */
+		else
+			lws_conn_ws_receive(wsi, buf, (size_t)n);
 		break;
 	default:
 		break; /* draining: the peer's last bytes are dropped */
@@ -622,8 +640,8 @@ void lws_conn_writable(struct libwebsocket *wsi)
 	}
 	if (wsi->file_fd >= 0) {
 		lws_http_file_continue(wsi);
-		if (wsi->file_fd < 0 && wsi->state == LWS_STATE_HTTP_HEAD && wsi->head_len)
-			lws_conn_http_continue(wsi); /* a request that came meanwhile */
+		if (wsi->file_fd < 0 && wsi->state == LWS_STATE_HTTP_HEAD && wsi->rx_stash)
+			lws_conn_http_continue(wsi); /* requests that came meanwhile */
 		return;
 	}
 	if (!wsi->want_writable || wsi->state != LWS_STATE_WS) {

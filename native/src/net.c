@@ -19,7 +19,17 @@
 #include "private.h"
 
 /* How long a reverse lookup may hold up the loop before we give up on it. */
-#define LWS_REVERSE_LOOKUP_MS 500
+#define LWS_REVERSE_LOOKUP_MS 100
+/* Lookups still running after their caller gave up, at most; past that the
+ * numeric address is used at once, so a hanging resolver under a flood of
+ * connections cannot pile up threads. */
+#define LWS_REVERSE_LOOKUPS_MAX 4
+
+/*
+ * Process-wide, like the log level: libwebsockets_get_peer_addresses has no
+ * context argument in this API generation.  Only a counter, touched atomically.
+ */
+static atomic_int lookups_running;
 
 /* A reverse lookup shared by the caller and its thread: whoever is last frees it. */
 struct reverse_lookup {
@@ -36,6 +46,7 @@ struct reverse_lookup {
 static void reverse_lookup_put(struct reverse_lookup *r)
 {
 	if (atomic_fetch_sub(&r->refs, 1) == 1) {
+		atomic_fetch_sub(&lookups_running, 1);
 		pthread_mutex_destroy(&r->lock);
 		pthread_cond_destroy(&r->done_cond);
 		free(r);
@@ -63,9 +74,15 @@ static void *reverse_lookup_thread(void *arg)
 static int bounded_reverse_lookup(const struct sockaddr_storage *sa, socklen_t salen,
 				  char *name, size_t name_len)
 {
-	struct reverse_lookup *r = calloc(1, sizeof *r);
-	if (!r)
+	if (atomic_fetch_add(&lookups_running, 1) >= LWS_REVERSE_LOOKUPS_MAX) {
+		atomic_fetch_sub(&lookups_running, 1);
 		return 0;
+	}
+	struct reverse_lookup *r = calloc(1, sizeof *r);
+	if (!r) {
+		atomic_fetch_sub(&lookups_running, 1);
+		return 0;
+	}
 	atomic_init(&r->refs, 2);
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->done_cond, NULL);

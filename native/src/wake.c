@@ -79,11 +79,17 @@ int lws_request_from_thread(struct libwebsocket_context *context,
 	return 0;
 }
 
-/* Is wsi still a live connection of this context? */
+/*
+ * Is wsi still a live connection of this context?  It may have been freed
+ * since the request was queued, so it is looked for among the live ones by
+ * address before anything in it is read.
+ */
 static int live(struct libwebsocket_context *context, struct libwebsocket *wsi)
 {
-	return wsi && wsi->fd >= 0 && lws_poll_owner(context, wsi->fd) == wsi &&
-	       wsi->state < LWS_STATE_DRAINING;
+	for (struct libwebsocket *c = context->conns; c; c = c->next)
+		if (c == wsi)
+			return wsi->state < LWS_STATE_DRAINING;
+	return 0;
 }
 
 static void carry_out(struct libwebsocket_context *context, struct lws_request *r)
