@@ -35,6 +35,8 @@ struct lws_client {
 	struct addrinfo *addrs, *next_addr;
 	struct lws_lookup *lookup;
 	const char *failure; /* found before the caller got the wsi: reported later */
+	int ssl_connection;  /* 0 ws://, 1 wss://, 2 wss:// accepting self-signed */
+	char *tls_name;      /* the name the server's certificate must carry */
 	uint8_t reported;    /* CLIENT_CONNECTION_ERROR was delivered */
 };
 
@@ -79,6 +81,7 @@ void lws_client_free(struct libwebsocket *wsi)
 	free(c->host);
 	free(c->origin);
 	free(c->protocols);
+	free(c->tls_name);
 	if (c->addrs)
 		freeaddrinfo(c->addrs);
 	free(c);
@@ -103,6 +106,7 @@ static void fail_later(struct libwebsocket *wsi, const char *why)
 {
 	wsi->client->failure = why;
 	wsi->context->client_failures++;
+	lws_timer_update(wsi->context); /* reported from the next service */
 }
 
 void lws_client_report_failures(struct libwebsocket_context *context)
@@ -326,7 +330,20 @@ void lws_client_connected(struct libwebsocket *wsi)
 		return;
 	}
 	wsi->state = LWS_STATE_CLIENT_AWAIT_101;
+	if (wsi->client->ssl_connection) {
+		if (lws_tls_client_start(wsi, wsi->client->ssl_connection, wsi->client->tls_name)) {
+			lws_client_fail(wsi, "could not start TLS");
+			return;
+		}
+		lws_conn_tls_step(wsi); /* the request follows the TLS handshake */
+		return;
+	}
 	lws_conn_update_events(wsi);
+	lws_client_send_request(wsi);
+}
+
+void lws_client_send_request(struct libwebsocket *wsi)
+{
 	if (send_request(wsi))
 		lws_client_fail(wsi, "could not send the handshake request");
 }
@@ -558,9 +575,9 @@ libwebsocket_client_connect_extended(struct libwebsocket_context *context,
 		errno = EINVAL;
 		return NULL;
 	}
-	if (ssl_connection) {
-		lwsl_err("client_connect: wss:// (TLS) is not available in this build yet\n");
-		errno = ENOTSUP;
+	if (ssl_connection < 0 || ssl_connection > 2) {
+		lwsl_err("client_connect: ssl_connection must be 0, 1 or 2\n");
+		errno = EINVAL;
 		return NULL;
 	}
 	if (version < 0) {
@@ -576,7 +593,12 @@ libwebsocket_client_connect_extended(struct libwebsocket_context *context,
 		return NULL;
 	}
 	wsi->client = new_client(address, port, path, host, origin, protocol, version);
-	if (!wsi->client) {
+	if (wsi->client) {
+		wsi->client->ssl_connection = ssl_connection;
+		wsi->client->tls_name = copy(host && *host ? host : address);
+	}
+	if (!wsi->client || !wsi->client->tls_name) {
+		lws_client_free(wsi);
 		free(wsi);
 		errno = ENOMEM;
 		return NULL;

@@ -46,6 +46,10 @@ struct libwebsocket *lws_conn_new(struct libwebsocket_context *context, int fd)
 
 	lws_conn_set_timeout(wsi, PENDING_TIMEOUT_AWAITING_SERVER_RESPONSE,
 			     context->handshake_timeout);
+	if (context->ssl_ctx && lws_tls_accept_start(wsi)) {
+		lwsl_err("fd %d: cannot start TLS\n", fd);
+		lws_conn_kill(wsi);
+	}
 	return wsi;
 }
 
@@ -62,6 +66,7 @@ void lws_conn_set_timeout(struct libwebsocket *wsi, enum pending_timeout reason,
 		wsi->timeout_reason = reason;
 	}
 	context->timeouts_armed += (wsi->timeout_at != 0) - was_armed;
+	lws_timer_update(context); /* an external poll loop must be woken for it */
 }
 
 void libwebsocket_set_timeout(struct libwebsocket *wsi, enum pending_timeout reason,
@@ -79,6 +84,9 @@ void lws_conn_update_events(struct libwebsocket *wsi)
 	size_t queued = wsi->out.len - wsi->out.off;
 	int sending_file = wsi->file_fd >= 0;
 	uint32_t want = 0;
+	if (wsi->tls_handshaking && wsi->state != LWS_STATE_CLIENT_CONNECTING)
+		want = wsi->tls_want_write ? EPOLLOUT : EPOLLIN;
+	else
 	/* not reading: output piling up, the user paused us, a file going
 	 * out (the next request waits for it), or a connect in progress */
 	if (queued < LWS_RX_PAUSE_QUEUED && !wsi->rx_paused && !sending_file &&
@@ -121,6 +129,7 @@ void lws_conn_kill(struct libwebsocket *wsi)
 	lws_client_free(wsi);
 	lws_http_file_abort(wsi);
 	lws_ext_destroy(wsi);
+	lws_tls_free(wsi);
 	if (wsi->fd >= 0) {
 		lws_poll_del(context, wsi->fd, wsi);
 		close(wsi->fd);
@@ -212,8 +221,8 @@ void lws_conn_close(struct libwebsocket *wsi, int status, const char *reason)
 		send_close_frame(wsi, status, reason);
 	if (wsi->established) {
 		wsi->established = 0;
-		lws_call(wsi->context, wsi->protocol, wsi, LWS_CALLBACK_CLOSED,
-			 wsi->user_space, NULL, 0);
+		lws_call(wsi->context, wsi->protocol, wsi, LWS_CALLBACK_CLOSED, wsi->user_space,
+			 wsi->peer_close_len ? wsi->peer_close : NULL, wsi->peer_close_len);
 	}
 	start_draining(wsi);
 }
@@ -294,6 +303,9 @@ static int on_data(void *ud, struct lws_frame_parser *p, uint8_t *data, size_t l
 
 static void on_close_frame(struct libwebsocket *wsi, uint8_t *payload, size_t len)
 {
+	/* CLOSED gets it as in/len (status code, then the reason) */
+	memcpy(wsi->peer_close, payload, len);
+	wsi->peer_close_len = (uint8_t)len;
 	if (wsi->state == LWS_STATE_WS_CLOSING) {
 		/* the answer to our close: done */
 		lws_conn_close(wsi, -1, NULL);
@@ -378,6 +390,12 @@ void lws_conn_resume_rx(struct libwebsocket_context *context)
 	struct libwebsocket *wsi = context->conns, *next;
 	for (; wsi; wsi = next) {
 		next = wsi->next;
+		if (wsi->tls_more && !wsi->rx_stash && !wsi->rx_paused &&
+		    wsi->state < LWS_STATE_DRAINING && wsi->state >= LWS_STATE_CLIENT_AWAIT_101) {
+			wsi->tls_more = 0;
+			lws_conn_readable(wsi);
+			continue;
+		}
 		if (!wsi->rx_stash || wsi->rx_paused || wsi->state != LWS_STATE_WS)
 			continue;
 		size_t len;
@@ -397,8 +415,10 @@ int libwebsocket_rx_flow_control(struct libwebsocket *wsi, int enable)
 	if (wsi->state >= LWS_STATE_DRAINING)
 		return -1;
 	wsi->rx_paused = !enable;
-	if (enable && wsi->rx_stash)
+	if (enable && wsi->rx_stash) {
 		wsi->context->rx_resumes++;
+		lws_timer_update(wsi->context);
+	}
 	lws_conn_update_events(wsi);
 	return 0;
 }
@@ -554,6 +574,28 @@ void lws_conn_http_continue(struct libwebsocket *wsi)
 	lws_conn_update_events(wsi);
 }
 
+/* ---- TLS ---- */
+
+void lws_conn_tls_step(struct libwebsocket *wsi)
+{
+	char why[256];
+	int n = lws_tls_handshake(wsi, why, sizeof why);
+	if (n < 0) {
+		if (wsi->is_client)
+			lws_client_fail(wsi, why);
+		else
+			lws_conn_kill(wsi); /* plain HTTP or garbage on a TLS port */
+		return;
+	}
+	lws_conn_update_events(wsi);
+	if (!n)
+		return;
+	if (wsi->is_client)
+		lws_client_send_request(wsi);
+	else
+		lws_conn_readable(wsi); /* the request may have come with the handshake */
+}
+
 /* ---- readiness ---- */
 
 static void peer_closed(struct libwebsocket *wsi)
@@ -578,11 +620,24 @@ void lws_conn_readable(struct libwebsocket *wsi)
 		lws_client_connected(wsi); /* an error shows here as POLLERR */
 		return;
 	}
-	ssize_t n = recv(wsi->fd, buf, LWS_RX_BUFFER_SIZE, 0);
-	if (n < 0) {
-		if (errno == EAGAIN || errno == EINTR)
+	if (wsi->tls_handshaking) {
+		lws_conn_tls_step(wsi);
+		return;
+	}
+	ssize_t n;
+	if (wsi->ssl) {
+		n = lws_tls_read(wsi, buf, LWS_RX_BUFFER_SIZE);
+		if (n == -2)
 			return;
-		lwsl_info("fd %d: recv: %s\n", wsi->fd, strerror(errno));
+		if (wsi->tls_more)
+			context->rx_resumes++; /* read again soon: OpenSSL holds more */
+	} else {
+		n = recv(wsi->fd, buf, LWS_RX_BUFFER_SIZE, 0);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+	}
+	if (n < 0) {
+		lwsl_info("fd %d: read: %s\n", wsi->fd, wsi->ssl ? "TLS error" : strerror(errno));
 		peer_closed(wsi);
 		return;
 	}
@@ -623,6 +678,10 @@ void lws_conn_writable(struct libwebsocket *wsi)
 
 	if (wsi->state == LWS_STATE_CLIENT_CONNECTING) {
 		lws_client_connected(wsi);
+		return;
+	}
+	if (wsi->tls_handshaking) {
+		lws_conn_tls_step(wsi);
 		return;
 	}
 	if (wsi->out.len > wsi->out.off) {

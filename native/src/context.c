@@ -192,8 +192,6 @@ libwebsocket_create_context(int port, const char *interf,
 			    const char *ssl_ca_filepath,
 			    int gid, int uid, unsigned int options, void *user)
 {
-	(void)ssl_private_key_filepath;
-	(void)ssl_ca_filepath;
 
 	if (!protocols || !protocols[0].callback) {
 		lwsl_err("create_context: at least one protocol is needed\n");
@@ -203,11 +201,6 @@ libwebsocket_create_context(int port, const char *interf,
 	if (port < 0 || port > 65535) {
 		lwsl_err("create_context: port %d out of range\n", port);
 		errno = EINVAL;
-		return NULL;
-	}
-	if (ssl_cert_filepath) {
-		lwsl_err("create_context: TLS is not available in this build yet\n");
-		errno = ENOTSUP;
 		return NULL;
 	}
 
@@ -241,6 +234,10 @@ libwebsocket_create_context(int port, const char *interf,
 		return fail(context, errno);
 	lws_canonical_hostname_init(context);
 	if (lws_ext_context_init(context))
+		return fail(context, EINVAL);
+	if (ssl_cert_filepath && port != CONTEXT_PORT_NO_LISTEN &&
+	    lws_tls_server_init(context, ssl_cert_filepath, ssl_private_key_filepath,
+				ssl_ca_filepath))
 		return fail(context, EINVAL);
 
 	if (port != CONTEXT_PORT_NO_LISTEN && listen_on(context, port, interf))
@@ -287,18 +284,23 @@ void libwebsocket_context_destroy(struct libwebsocket_context *context)
 	lws_client_context_destroy(context);
 	lws_ext_context_destroy(context);
 	lws_broadcast_destroy(context);
+	lws_tls_context_destroy(context);
 	lws_wake_destroy(context);
+	/* closed below: lws_timer_update must not arm it any more */
+	int had_timer = context->timer.kind != 0;
+	context->timer.kind = 0;
 
 	for (int n = 0; n < context->num_listeners; n++) {
 		lws_poll_del(context, context->listeners[n].fd, &context->listeners[n]);
 		close(context->listeners[n].fd);
 	}
-	struct lws_listener *own[] = {&context->timer, &context->wake};
-	for (size_t n = 0; n < sizeof own / sizeof own[0]; n++) {
-		if (!own[n]->kind)
-			continue;
-		lws_poll_del(context, own[n]->fd, own[n]);
-		close(own[n]->fd);
+	if (had_timer) {
+		lws_poll_del(context, context->timer.fd, &context->timer);
+		close(context->timer.fd);
+	}
+	if (context->wake.kind) {
+		lws_poll_del(context, context->wake.fd, &context->wake);
+		close(context->wake.fd);
 	}
 	free(context->fd_table);
 	if (context->epfd >= 0)

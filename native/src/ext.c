@@ -331,9 +331,11 @@ static int deliver(struct libwebsocket *wsi, uint8_t *data, size_t len, int fina
 	return lws_conn_deliver(wsi, data, len, final);
 }
 
+/* Received data goes through the extensions in the reverse of the order they
+ * transform what is sent (RFC 6455 9.1): from the last negotiated to the first. */
 static int rx_through(struct libwebsocket *wsi, int i, struct lws_tokens tok, int final)
 {
-	if (i == wsi->num_ext)
+	if (i < 0)
 		return deliver(wsi, (uint8_t *)tok.token, (size_t)tok.token_len, final);
 	for (;;) {
 		struct lws_tokens t = tok;
@@ -346,7 +348,7 @@ static int rx_through(struct libwebsocket *wsi, int i, struct lws_tokens tok, in
 		}
 		int more = n > 0;
 		if ((t.token_len > 0 || (!more && final)) &&
-		    rx_through(wsi, i + 1, t, final && !more))
+		    rx_through(wsi, i - 1, t, final && !more))
 			return 1;
 		if (!more)
 			return 0;
@@ -364,7 +366,7 @@ int lws_ext_rx(struct libwebsocket *wsi, uint8_t *data, size_t len, int final)
 		return 1;
 	}
 	struct lws_tokens tok = {(char *)data, (int)len};
-	return rx_through(wsi, 0, tok, final);
+	return rx_through(wsi, wsi->num_ext - 1, tok, final);
 }
 
 int lws_ext_tx(struct libwebsocket *wsi, int opcode, int fin, uint8_t **buf, size_t *len,

@@ -79,6 +79,24 @@ int libwebsockets_serve_http_file_fragment(struct libwebsocket_context *context,
 	if (wsi->out.len > wsi->out.off || wsi->context->corked == wsi)
 		return 0;
 
+	while (wsi->ssl && wsi->file_left > 0) {
+		/* TLS cannot use sendfile: read a piece, encrypt it, and go on
+		 * only while the socket takes it all */
+		uint8_t piece[16384];
+		size_t want = wsi->file_left < (long long)sizeof piece ? (size_t)wsi->file_left
+								       : sizeof piece;
+		ssize_t n = pread(wsi->file_fd, piece, want, (off_t)wsi->file_off);
+		if (n <= 0) {
+			lwsl_err("fd %d: reading the file being served failed\n", wsi->fd);
+			return -1;
+		}
+		if (lws_out_send(wsi, piece, (size_t)n, NULL, 0))
+			return -1;
+		wsi->file_off += n;
+		wsi->file_left -= n;
+		if (wsi->out.len > wsi->out.off)
+			return wsi->file_left ? 0 : 1;
+	}
 	while (wsi->file_left > 0) {
 		off_t off = (off_t)wsi->file_off;
 		size_t chunk = wsi->file_left < LWS_SENDFILE_CHUNK ? (size_t)wsi->file_left

@@ -69,10 +69,25 @@ static ssize_t send_iov(int fd, struct iovec *iov, int count)
 	}
 }
 
+/* TLS has no gather-write: the pieces go one after the other */
+static ssize_t send_iov_tls(struct libwebsocket *wsi, struct iovec *iov, int count)
+{
+	size_t total = 0;
+	for (int i = 0; i < count; i++) {
+		ssize_t n = lws_tls_write(wsi, iov[i].iov_base, iov[i].iov_len);
+		if (n < 0)
+			return total ? (ssize_t)total : -1;
+		total += (size_t)n;
+		if ((size_t)n < iov[i].iov_len)
+			break;
+	}
+	return (ssize_t)total;
+}
+
 /* Send iov now; queue whatever the socket did not take. */
 static int send_or_queue(struct libwebsocket *wsi, struct iovec *iov, int count)
 {
-	ssize_t sent = send_iov(wsi->fd, iov, count);
+	ssize_t sent = wsi->ssl ? send_iov_tls(wsi, iov, count) : send_iov(wsi->fd, iov, count);
 	if (sent < 0) {
 		lwsl_info("fd %d: send: %s\n", wsi->fd, strerror(errno));
 		wsi->peer_gone = 1; /* epoll reports the error; the read side closes */
@@ -160,7 +175,7 @@ int lws_out_drain(struct libwebsocket *wsi)
 {
 	while (queued(wsi)) {
 		struct iovec iov = {wsi->out.buf + wsi->out.off, queued(wsi)};
-		ssize_t n = send_iov(wsi->fd, &iov, 1);
+		ssize_t n = wsi->ssl ? send_iov_tls(wsi, &iov, 1) : send_iov(wsi->fd, &iov, 1);
 		if (n < 0)
 			return -1;
 		if (n == 0)

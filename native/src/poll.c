@@ -120,6 +120,8 @@ static int64_t timer_due(struct libwebsocket_context *context)
 
 void lws_timer_update(struct libwebsocket_context *context)
 {
+	if (!context->timer.kind)
+		return; /* not created yet, or already gone */
 	int64_t due = timer_due(context);
 	if (due == context->timer_due)
 		return;

@@ -7,6 +7,7 @@
 #define PYLWS_PRIVATE_H
 
 #include <pthread.h>
+#include <sys/types.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -106,12 +107,21 @@ struct libwebsocket {
 	uint8_t established;    /* ESTABLISHED was called: CLOSED is owed */
 	uint8_t close_sent;
 	uint8_t closing;        /* lws_conn_close began: no more writes */
+	uint8_t peer_close_len; /* the peer's close payload, for CLOSED's in/len */
+	uint8_t peer_close[LWS_MAX_CONTROL_PAYLOAD];
 	uint8_t peer_gone;      /* EOF or socket error: nothing more to write */
 	uint8_t tx_in_message;  /* we sent a data frame without FIN */
 	uint8_t rx_final;       /* the RECEIVE being delivered ends its message */
 	uint8_t http_replied;   /* the HTTP callback wrote something */
 	uint8_t ietf_version;
 	uint8_t is_client;      /* we connected out: we mask, the peer must not */
+
+	/* TLS (tls.c): all bytes go through ssl when it is set */
+	struct ssl_st *ssl;
+	uint8_t tls_handshaking;
+	uint8_t tls_want_write;  /* the handshake waits for POLLOUT, not POLLIN */
+	uint8_t tls_more;        /* decrypted bytes wait inside OpenSSL */
+	uint8_t tls_allow_self_signed;
 	uint8_t rx_paused;      /* libwebsocket_rx_flow_control(wsi, 0) */
 	uint8_t close_after_file; /* HTTP: close once the file is sent */
 
@@ -186,6 +196,10 @@ struct libwebsocket_context {
 	int forked_child;              /* libwebsockets_fork_service_loop's child */
 	char canonical_hostname[256];
 
+	/* TLS (tls.c) */
+	struct ssl_ctx_st *ssl_ctx;        /* the listen socket's, NULL: plain */
+	struct ssl_ctx_st *ssl_client_ctx; /* for wss:// client connections */
+
 	/* every watched descriptor -> its owner (poll.c) */
 	void **fd_table;
 	size_t fd_table_size;
@@ -239,6 +253,8 @@ void lws_client_lookups_done(struct libwebsocket_context *context);
 void lws_client_report_failures(struct libwebsocket_context *context);
 void lws_client_free(struct libwebsocket *wsi);
 void lws_client_context_destroy(struct libwebsocket_context *context);
+/* TCP (and TLS) are up: send the opening handshake. */
+void lws_client_send_request(struct libwebsocket *wsi);
 /* 4 fresh mask bytes from the context's random pool */
 void lws_client_mask(struct libwebsocket_context *context, uint8_t mask[4]);
 
@@ -285,6 +301,20 @@ int lws_request_from_thread(struct libwebsocket_context *context,
 void lws_wake_requests(struct libwebsocket_context *context);
 void lws_wake_destroy(struct libwebsocket_context *context);
 
+/* ---- tls.c ---- */
+int lws_tls_server_init(struct libwebsocket_context *context, const char *cert,
+			const char *key, const char *ca);
+int lws_tls_accept_start(struct libwebsocket *wsi);
+int lws_tls_client_start(struct libwebsocket *wsi, int ssl_connection, const char *host);
+/* 1 done, 0 under way, -1 failed (why filled in) */
+int lws_tls_handshake(struct libwebsocket *wsi, char *why, size_t why_size);
+/* bytes read, 0 at the end, -1 on error, -2 when nothing is there yet */
+ssize_t lws_tls_read(struct libwebsocket *wsi, uint8_t *buf, size_t len);
+/* bytes written, 0 when it would block, -1 on error */
+ssize_t lws_tls_write(struct libwebsocket *wsi, const uint8_t *buf, size_t len);
+void lws_tls_free(struct libwebsocket *wsi);
+void lws_tls_context_destroy(struct libwebsocket_context *context);
+
 /* ---- http_file.c ---- */
 /* The socket can take more and a file is being sent: send the next part. */
 void lws_http_file_continue(struct libwebsocket *wsi);
@@ -302,6 +332,8 @@ void lws_canonical_hostname_init(struct libwebsocket_context *context);
 /* ---- conn.c: flow control ---- */
 void lws_conn_resume_rx(struct libwebsocket_context *context);
 void lws_conn_http_continue(struct libwebsocket *wsi);
+/* Advance a TLS handshake on wsi. */
+void lws_conn_tls_step(struct libwebsocket *wsi);
 /* A piece of a received message for the user's callback; nonzero = stop. */
 int lws_conn_deliver(struct libwebsocket *wsi, uint8_t *data, size_t len, int final);
 
