@@ -227,6 +227,47 @@ int libwebsocket_get_socket_fd(struct libwebsocket *wsi);
 const struct libwebsocket_protocols *libwebsockets_get_protocol(struct libwebsocket *wsi);
 void *libwebsocket_ensure_user_space(struct libwebsocket *wsi);
 
+/* ---- client connections ---- */
+struct libwebsocket *
+libwebsocket_client_connect(struct libwebsocket_context *context,
+                            const char *address, int port, int ssl_connection,
+                            const char *path, const char *host, const char *origin,
+                            const char *protocol, int ietf_version_or_minus_one);
+struct libwebsocket *
+libwebsocket_client_connect_extended(struct libwebsocket_context *context,
+                                     const char *address, int port, int ssl_connection,
+                                     const char *path, const char *host,
+                                     const char *origin, const char *protocol,
+                                     int ietf_version_or_minus_one, void *userdata);
+
+/* ---- extensions ---- */
+extern struct libwebsocket_extension libwebsocket_internal_extensions[];
+
+/* ---- external poll loops ---- */
+struct pollfd { int fd; short events; short revents; };
+#define POLLIN ...
+#define POLLOUT ...
+#define POLLERR ...
+#define POLLHUP ...
+int libwebsocket_service_fd(struct libwebsocket_context *context, struct pollfd *pollfd);
+
+/* ---- server services ---- */
+int libwebsockets_fork_service_loop(struct libwebsocket_context *context);
+const char *libwebsocket_canonical_hostname(struct libwebsocket_context *context);
+int libwebsocket_callback_on_writable_all_protocol(
+    const struct libwebsocket_protocols *protocol);
+int libwebsocket_rx_flow_control(struct libwebsocket *wsi, int enable);
+int libwebsockets_broadcast(const struct libwebsocket_protocols *protocol,
+                            unsigned char *buf, size_t len);
+void libwebsockets_hangup_on_client(struct libwebsocket_context *context, int fd);
+void libwebsockets_get_peer_addresses(int fd, char *name, int name_len,
+                                      char *rip, int rip_len);
+int libwebsockets_serve_http_file(struct libwebsocket_context *context,
+                                  struct libwebsocket *wsi, const char *file,
+                                  const char *content_type);
+int libwebsockets_serve_http_file_fragment(struct libwebsocket_context *context,
+                                           struct libwebsocket *wsi);
+
 /* ---- inside a RECEIVE callback ---- */
 int libwebsocket_is_final_fragment(struct libwebsocket *wsi);
 unsigned char libwebsocket_get_reserved_bits(struct libwebsocket *wsi);
@@ -246,17 +287,22 @@ const struct libwebsocket_protocols *lws_calling_protocol(struct libwebsocket_co
 int lws_write_unpadded(struct libwebsocket *wsi, const unsigned char *buf,
                        size_t len, enum libwebsocket_write_protocol protocol);
 
-/* ---- trampolines: C calls these, they call Python (pylws_ffi/_dispatch.py, _log.py) ---- */
+/* ---- trampolines: C calls these, they call Python (pylws_ffi/dispatch.py, log.py) ---- */
 extern "Python" int _pylws_protocol_callback(struct libwebsocket_context *,
                                              struct libwebsocket *,
                                              enum libwebsocket_callback_reasons,
                                              void *, void *, size_t);
+extern "Python" int _pylws_extension_callback(struct libwebsocket_context *,
+                                              struct libwebsocket_extension *,
+                                              struct libwebsocket *,
+                                              enum libwebsocket_extension_callback_reasons,
+                                              void *, void *, size_t);
 extern "Python" void _pylws_log_emit(const char *);
 """
 
 ffibuilder = cffi.FFI()
 ffibuilder.cdef(CDEF)
-ffibuilder.set_source("pylws_ffi._pylws_cffi", '#include "libwebsockets.h"')
+ffibuilder.set_source("pylws_ffi._pylws_cffi", '#include <poll.h>\n#include "libwebsockets.h"')
 
 
 def main(argv: list[str]) -> int:

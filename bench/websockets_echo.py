@@ -3,9 +3,11 @@
 
     python bench/websockets_echo.py --port 9000
 
-Every message received is sent back unchanged.  Compression is off, keepalive
-pings are off (they would add traffic to a benchmark), and max_size is large
-enough for every scenario of bench/run.py.  uvloop is used when installed.
+Every message received is sent back unchanged.  Compression is off (unless
+--compression deflate: permessage-deflate with websockets' defaults, for
+bench/deflate_bench.py), keepalive pings are off (they would add traffic to
+a benchmark), and max_size is large enough for every scenario of
+bench/run.py.  uvloop is used when installed.
 
 --frag-size N echoes each message as fragments of at most N bytes, and
 --ping-interval S sends a ping every S seconds: both exist to check that
@@ -49,7 +51,7 @@ async def main(args):
         echo,
         args.host,
         args.port,
-        compression=None,
+        compression=args.compression,
         max_size=args.max_size,
         max_queue=None if args.max_queue == 0 else args.max_queue,
         ping_interval=args.ping_interval,
@@ -81,6 +83,12 @@ if __name__ == "__main__":
         type=float,
         default=None,
         help="send a ping every S seconds (testing; default off)",
+    )
+    ap.add_argument(
+        "--compression",
+        choices=["deflate"],
+        default=None,
+        help="offer permessage-deflate (default: no compression)",
     )
     ap.add_argument("--no-uvloop", action="store_true")
     args = ap.parse_args()

@@ -7,10 +7,15 @@
  *
  *   echo_server [--port 7681] [--interface IF] [--debug LLL_BITS]
  *               [--max-message-size BYTES] [--handshake-timeout SECS]
- *               [--no-extensions]
+ *               [--no-extensions] [--ssl] [--cert FILE --key FILE]
+ *               [--ca FILE [--require-client-cert]]
  *
  * The built-in extensions (permessage-deflate) are offered unless
- * --no-extensions is given.
+ * --no-extensions is given.  --ssl serves wss:// (and https://) with --cert
+ * and --key, or without them a self-signed certificate for localhost made on
+ * first use in ~/.cache/pylws (example-tls.h); --ca names the CAs client
+ * certificates must chain to, --require-client-cert refuses clients without
+ * a valid one.
  *
  * Build: meson (executable 'echo_server' of the build), or against an
  * installed library:  cc echo_server.c $(pkg-config --cflags --libs pylws)
@@ -23,6 +28,8 @@
 #include <string.h>
 
 #include <libwebsockets.h>
+
+#include "example-tls.h"
 
 static volatile sig_atomic_t stop;
 
@@ -104,7 +111,8 @@ static void usage(const char *argv0)
 	fprintf(stderr,
 		"usage: %s [--port N] [--interface IF] [--debug LLL_BITS]\n"
 		"          [--max-message-size BYTES] [--handshake-timeout SECS]\n"
-		"          [--no-extensions]\n",
+		"          [--no-extensions] [--ssl] [--cert FILE --key FILE]\n"
+		"          [--ca FILE [--require-client-cert]]\n",
 		argv0);
 }
 
@@ -129,15 +137,21 @@ int main(int argc, char **argv)
 		{ "max-message-size", required_argument, NULL, 'm' },
 		{ "handshake-timeout", required_argument, NULL, 't' },
 		{ "no-extensions", no_argument, NULL, 'n' },
+		{ "ssl", no_argument, NULL, 's' },
+		{ "cert", required_argument, NULL, 'C' },
+		{ "key", required_argument, NULL, 'K' },
+		{ "ca", required_argument, NULL, 'A' },
+		{ "require-client-cert", no_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	long long port = 7681, debug = LLL_ERR | LLL_WARN, max_message = -1, hs_timeout = -1;
-	const char *interface = NULL;
+	const char *interface = NULL, *cert = NULL, *key = NULL, *ca = NULL;
 	struct libwebsocket_extension *extensions = libwebsocket_internal_extensions;
-	int c;
+	static char default_cert[PATH_MAX], default_key[PATH_MAX];
+	int c, use_ssl = 0, require_client_cert = 0;
 
-	while ((c = getopt_long(argc, argv, "p:i:d:m:t:nh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "p:i:d:m:t:nsh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			if (parse_int(optarg, "port", 0, &port) || port > 65535)
@@ -161,6 +175,25 @@ int main(int argc, char **argv)
 		case 'n':
 			extensions = NULL;
 			break;
+		case 's':
+			use_ssl = 1;
+			break;
+		case 'C':
+			cert = optarg;
+			use_ssl = 1;
+			break;
+		case 'K':
+			key = optarg;
+			use_ssl = 1;
+			break;
+		case 'A':
+			ca = optarg;
+			use_ssl = 1;
+			break;
+		case 'R':
+			require_client_cert = 1;
+			use_ssl = 1;
+			break;
 		case 'h':
 			usage(argv[0]);
 			return 0;
@@ -172,6 +205,20 @@ int main(int argc, char **argv)
 	if (optind < argc) {
 		usage(argv[0]);
 		return 2;
+	}
+	if (!cert != !key) {
+		fprintf(stderr, "echo_server: give both --cert and --key, or neither\n");
+		return 2;
+	}
+	if (require_client_cert && !ca) {
+		fprintf(stderr, "echo_server: --require-client-cert needs --ca\n");
+		return 2;
+	}
+	if (use_ssl && !cert) {
+		if (example_tls_default_certificate("echo_server", default_cert, default_key))
+			return 1;
+		cert = default_cert;
+		key = default_key;
 	}
 
 	lws_set_log_level((int)debug, NULL);
@@ -185,7 +232,8 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 
 	struct libwebsocket_context *context = libwebsocket_create_context(
-		(int)port, interface, protocols, extensions, NULL, NULL, NULL, -1, -1, 0, NULL);
+		(int)port, interface, protocols, extensions, cert, key, ca, -1, -1,
+		require_client_cert ? LWS_SERVER_OPTION_REQUIRE_VALID_OPENSSL_CLIENT_CERT : 0, NULL);
 	if (!context) {
 		perror("libwebsocket_create_context");
 		return 1;
@@ -195,7 +243,7 @@ int main(int argc, char **argv)
 	if (hs_timeout > 0)
 		lws_set_handshake_timeout(context, (int)hs_timeout);
 
-	fprintf(stderr, "echo server on port %lld\n", port);
+	fprintf(stderr, "echo server on port %lld%s\n", port, cert ? " (TLS)" : "");
 	int n = 0;
 	while (!stop && n >= 0)
 		n = libwebsocket_service(context, 1000);

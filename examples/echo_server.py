@@ -6,6 +6,13 @@ same message; plain HTTP requests get a short page; Ctrl-C / SIGTERM stop it.
 
     python examples/echo_server.py [--port 7681] [--interface IF] [--debug LLL_BITS]
                                    [--max-message-size BYTES] [--handshake-timeout SECS]
+                                   [--no-extensions] [--ssl] [--cert FILE --key FILE]
+                                   [--ca FILE [--require-client-cert]]
+
+--ssl serves wss:// (and https://): see examples/example_tls.py for the
+certificate it uses when --cert/--key are not given (a self-signed one for
+localhost, made on first use in ~/.cache/pylws).  --ca names the CAs client
+certificates must chain to; --require-client-cert refuses clients without one.
 """
 
 from __future__ import annotations
@@ -14,6 +21,8 @@ import argparse
 import signal
 import sys
 from typing import Any
+
+import example_tls  # examples/example_tls.py: --ssl, --cert, --key, the default certificate
 
 import pylws_ffi as lws
 from pylws_ffi import ffi, lib
@@ -74,7 +83,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--max-message-size", type=int, default=None)
     ap.add_argument("--handshake-timeout", type=int, default=None)
+    ap.add_argument(
+        "--no-extensions",
+        action="store_true",
+        help="do not offer the built-in extensions (permessage-deflate)",
+    )
+    example_tls.add_arguments(ap, client_certs=True)
     args = ap.parse_args(argv)
+    tls = example_tls.context_arguments(args, "echo_server")
 
     lws.lws_set_log_level(args.debug)
 
@@ -90,7 +106,10 @@ def main(argv: list[str] | None = None) -> int:
     # Autobahn names no subprotocol, so it lands on protocols[0]
     protocols = [("echo", callback_echo, 0)]
     try:
-        context = lws.libwebsocket_create_context(args.port, args.interface, protocols)
+        extensions = None if args.no_extensions else lws.libwebsocket_internal_extensions
+        context = lws.libwebsocket_create_context(
+            args.port, args.interface, protocols, extensions, **tls
+        )
     except OSError as e:
         print(f"echo_server: cannot start: {e}", file=sys.stderr)
         return 1
@@ -99,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.handshake_timeout is not None:
         lws.lws_set_handshake_timeout(context, args.handshake_timeout)
 
-    print(f"echo server on port {args.port}", file=sys.stderr)
+    print(f"echo server on port {args.port}{' (TLS)' if tls else ''}", file=sys.stderr)
     n = 0
     while not stop and n >= 0:
         n = lws.libwebsocket_service(context, 1000)

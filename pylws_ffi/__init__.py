@@ -5,14 +5,23 @@ same order; Python callables serve as protocol callbacks.  Every constant of
 libwebsockets.h is an attribute of this module.  ``ffi`` and ``lib`` give the
 raw cffi binding (``lib.<function>`` calls C with no Python wrapper).
 
-Module map: context (create/service/destroy), connection (write and the
-per-connection calls), dispatch (where C calls a Python callable), log,
-util (random, SHA-1, base64), constants, errors.
+Module map: context (create/service/destroy), extension (extensions written
+in Python: the payload hooks' helpers), client (client connections),
+connection (write and the per-connection calls), server (HTTP files,
+broadcast, flow control), poll (external poll loops), dispatch (where C
+calls a Python callable), log, util (random, SHA-1, base64), constants, errors.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ._pylws_cffi import ffi, lib
+from .client import (
+    libwebsocket_client_connect,
+    libwebsocket_client_connect_extended,
+    lws_append_handshake_header,
+)
 from .connection import (
     libwebsocket_callback_on_writable,
     libwebsocket_close_and_free_session,
@@ -39,7 +48,21 @@ from .context import (
     lws_set_max_message_size,
 )
 from .errors import LwsError
+from .extension import lws_tokens_payload, lws_tokens_replace
 from .log import lws_set_log_level, lwsl_log
+from .poll import libwebsocket_service_fd
+from .server import (
+    libwebsocket_callback_on_writable_all_protocol,
+    libwebsocket_canonical_hostname,
+    libwebsocket_rx_flow_control,
+    libwebsockets_broadcast,
+    libwebsockets_fork_service_loop,
+    libwebsockets_get_peer_addresses,
+    libwebsockets_hangup_on_client,
+    libwebsockets_serve_http_file,
+    libwebsockets_serve_http_file_fragment,
+    lws_get_protocols,
+)
 from .util import (
     libwebsockets_get_random,
     libwebsockets_SHA1,
@@ -47,11 +70,29 @@ from .util import (
     lws_b64_encode_string,
 )
 
+#: the built-in extensions (permessage-deflate), for create_context's
+#: ``extensions`` (alone, or inside a list with extensions written in Python)
+libwebsocket_internal_extensions = lib.libwebsocket_internal_extensions
+
 __all__ = [
+    "libwebsocket_internal_extensions",
+    "libwebsocket_service_fd",
+    "libwebsockets_serve_http_file",
+    "libwebsockets_serve_http_file_fragment",
+    "libwebsocket_callback_on_writable_all_protocol",
+    "libwebsocket_rx_flow_control",
+    "libwebsockets_broadcast",
+    "libwebsockets_fork_service_loop",
+    "libwebsocket_canonical_hostname",
+    "libwebsockets_get_peer_addresses",
+    "libwebsockets_hangup_on_client",
+    "lws_get_protocols",
     "LwsError",
     "ffi",
     "lib",
     "libwebsocket_callback_on_writable",
+    "libwebsocket_client_connect",
+    "libwebsocket_client_connect_extended",
     "libwebsocket_close_and_free_session",
     "libwebsocket_context_destroy",
     "libwebsocket_context_user",
@@ -67,6 +108,9 @@ __all__ = [
     "libwebsockets_get_protocol",
     "libwebsockets_get_random",
     "libwebsockets_remaining_packet_payload",
+    "lws_append_handshake_header",
+    "lws_tokens_payload",
+    "lws_tokens_replace",
     "lws_b64_decode_string",
     "lws_b64_encode_string",
     "lws_frame_is_binary",
@@ -76,5 +120,20 @@ __all__ = [
     "lws_set_max_message_size",
     "lwsl_log",
     "payload",
+    "aio",
     *_constant_names,
 ]
+
+
+if TYPE_CHECKING:
+    from . import aio
+
+
+def __getattr__(name: str) -> object:
+    # pylws_ffi.aio (asyncio integration) is imported on first use: asyncio
+    # is not loaded by programs that do not need it
+    if name == "aio":
+        import importlib
+
+        return importlib.import_module(".aio", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -30,7 +30,9 @@ def libwebsocket_write(wsi: Any, buf: Buffer, len: int, protocol: int) -> int:
       * raw cdata (``unsigned char *``): passed to the C
         ``libwebsocket_write`` unchanged, so the caller must leave
         LWS_SEND_BUFFER_PRE_PADDING bytes before it and
-        LWS_SEND_BUFFER_POST_PADDING after ``buf + len`` (zero copy).
+        LWS_SEND_BUFFER_POST_PADDING after ``buf + len`` (zero copy); on a
+        client connection the library masks those bytes in place, as the
+        classic API did, so refill the buffer before sending it again.
     ``protocol``: LWS_WRITE_TEXT/BINARY/CONTINUATION/HTTP/CLOSE/PING/PONG,
     optionally | LWS_WRITE_NO_FIN.
 
@@ -68,7 +70,9 @@ def libwebsocket_write(wsi: Any, buf: Buffer, len: int, protocol: int) -> int:
 
 def libwebsocket_callback_on_writable(context: Any, wsi: Any) -> int:
     """Ask for one LWS_CALLBACK_SERVER_WRITEABLE (CLIENT_WRITEABLE) on ``wsi``
-    when it can take more output.  Returns 0, or < 0 on failure."""
+    when it can take more output.  Returns 1 (the classic success value), or
+    < 0 when the connection is not an established WebSocket.  Safe to call
+    from any thread: off the loop's thread it is carried out by the loop."""
     return lib.libwebsocket_callback_on_writable(context, wsi)
 
 

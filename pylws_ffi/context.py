@@ -18,15 +18,33 @@ ProtocolSpec = Union[
 ]
 
 
+#: An extension given from Python: (name, extension_callback, per_session_data_size);
+#: the size may be left out (0).
+ExtensionSpec = Union[
+    tuple[str, Callable[..., Any], int],
+    tuple[str, Callable[..., Any]],
+]
+
+
 class _Record:
     """What a live context needs kept alive on the Python side."""
 
-    __slots__ = ("entries", "keepalive", "user_key")
+    __slots__ = ("clients", "entries", "ext_entries", "keepalive", "protocols", "user_key")
 
-    def __init__(self, entries: list[Any], keepalive: list[Any], user_key: int) -> None:
+    def __init__(
+        self,
+        entries: list[Any],
+        keepalive: list[Any],
+        user_key: int,
+        protocols: Any = None,
+        ext_entries: list[Any] | None = None,
+    ) -> None:
+        self.protocols = protocols  # the struct libwebsocket_protocols[] given to C
         self.entries = entries  # protocols[] entries registered in dispatch
+        self.ext_entries = ext_entries or []  # extensions[] entries registered in dispatch
         self.keepalive = keepalive  # cdata the C side points into
         self.user_key = user_key  # address of the handle of a Python `user`, or 0
+        self.clients: Any = None  # client.py's _ClientState, once it needs one
 
 
 #: context address -> its record
@@ -100,6 +118,127 @@ def _protocol_array(protocols: Any, keepalive: list[Any], entries: list[Any]) ->
     return arr
 
 
+#: characters RFC 7230 allows in a token (an extension name)
+_TOKEN_CHARS = frozenset(
+    b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+)
+#: how far a cdata pointer in an extension list is searched for its end
+_MAX_EXTENSIONS = 64
+
+
+def _extension_entries(item: Any, i: int) -> list[Any]:
+    """The entries a cdata item of an extension list stands for: a struct is
+    one entry; a pointer or array is a list ending at a NULL callback."""
+    ctype = ffi.typeof(item)
+    struct = ffi.typeof("struct libwebsocket_extension")
+    if ctype is struct:
+        if item.callback == ffi.NULL:
+            raise ValueError(f"extensions[{i}] has a NULL callback (that ends an array)")
+        return [item]
+    if ctype.kind not in ("pointer", "array") or ctype.item is not struct:
+        raise TypeError(
+            f"extensions[{i}] must be a struct libwebsocket_extension (an entry, a pointer "
+            f"or an array of them), not {ctype.cname}"
+        )
+    if item == ffi.NULL:
+        raise ValueError(f"extensions[{i}] is NULL")
+    limit = ctype.length if ctype.kind == "array" and ctype.length is not None else None
+    found = []
+    for n in range(limit if limit is not None else _MAX_EXTENSIONS + 1):
+        if item[n].callback == ffi.NULL:
+            return found
+        found.append(item[n])
+    if limit is not None:
+        return found
+    raise ValueError(
+        f"extensions[{i}]: no entry with a NULL callback ends it within {_MAX_EXTENSIONS}"
+    )
+
+
+def _extension_array(extensions: Any, keepalive: list[Any], ext_entries: list[Any]) -> Any:
+    """The struct libwebsocket_extension[] (NULL-callback terminated) for
+    create_context's ``extensions``: NULL, the cdata given, or one built
+    from a list."""
+    if extensions is None:
+        return ffi.NULL
+    if isinstance(extensions, ffi.CData):
+        keepalive.append(extensions)
+        return extensions
+    if isinstance(extensions, (str, bytes)) or not isinstance(extensions, Sequence):
+        raise TypeError(
+            "extensions must be None, a cdata struct libwebsocket_extension array, or a list "
+            "of (name, extension_callback, per_session_data_size) tuples and built-in "
+            f"extensions, not {type(extensions).__name__}"
+        )
+    # (name bytes, callback, size, per_context_private_data)
+    specs: list[tuple[bytes, Any, int, Any]] = []
+    for i, item in enumerate(extensions):
+        if isinstance(item, ffi.CData):
+            keepalive.append(item)
+            for entry in _extension_entries(item, i):
+                if entry.name == ffi.NULL:
+                    raise ValueError(f"extensions[{i}] has an entry without a name")
+                specs.append(
+                    (
+                        ffi.string(entry.name),
+                        entry.callback,
+                        entry.per_session_data_size,
+                        entry.per_context_private_data,
+                    )
+                )
+            continue
+        if not isinstance(item, tuple) or len(item) not in (2, 3):
+            raise TypeError(
+                f"extensions[{i}] must be a (name, extension_callback, per_session_data_size) "
+                f"tuple or a built-in extension (cdata), not {item!r}"
+            )
+        name, callback = item[0], item[1]
+        size = item[2] if len(item) == 3 else 0
+        if isinstance(name, str):
+            name = name.encode()
+        if not isinstance(name, bytes):
+            raise TypeError(f"extensions[{i}] name must be str, not {type(name).__name__}")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise ValueError(f"extensions[{i}] per_session_data_size must be an int >= 0")
+        if isinstance(callback, ffi.CData):
+            if callback == ffi.NULL:
+                raise ValueError(f"extensions[{i}] callback is NULL (that ends the array)")
+            keepalive.append(callback)
+        elif not callable(callback):
+            raise TypeError(f"extensions[{i}] callback must be callable, not {callback!r}")
+        specs.append((name, callback, size, ffi.NULL))
+    if not specs:
+        return ffi.NULL
+
+    seen: set[bytes] = set()
+    for name, *_ in specs:
+        shown = name.decode("utf-8", "replace")
+        if not name or not set(name) <= _TOKEN_CHARS:
+            raise ValueError(
+                f"extension name {shown!r} is not an HTTP token (letters, digits, "
+                "!#$%&'*+-.^_`|~; no blanks, commas, semicolons or '=')"
+            )
+        if name.lower() in seen:
+            raise ValueError(f"extension {shown!r} is given twice")
+        seen.add(name.lower())
+
+    arr = ffi.new("struct libwebsocket_extension[]", len(specs) + 1)
+    keepalive.append(arr)
+    for n, (name, callback, size, private) in enumerate(specs):
+        entry = arr + n
+        c_name = ffi.new("char[]", name)
+        keepalive.append(c_name)
+        entry.name = c_name
+        entry.per_session_data_size = size
+        entry.per_context_private_data = private
+        if isinstance(callback, ffi.CData):
+            entry.callback = callback
+        else:
+            entry.callback = lib._pylws_extension_callback
+            ext_entries.append((entry, callback))
+    return arr
+
+
 def libwebsocket_create_context(
     port: int,
     interf: str | bytes | None,
@@ -120,14 +259,38 @@ def libwebsocket_create_context(
     callback.  A Python callback is called as
     ``callback(context, wsi, reason, user, in_, len)`` and returns an int
     (None means 0); if it raises, the traceback is logged at LLL_ERR and the
-    connection closes.  ``extensions``: None or a cdata extension array.
+    connection closes.
+
+    ``extensions``: None (no extensions), a ready cdata ``struct
+    libwebsocket_extension[]`` ending in a NULL callback (e.g.
+    ``pylws_ffi.libwebsocket_internal_extensions``), or a list mixing
+      * ``(name, extension_callback, per_session_data_size)`` tuples (the
+        size may be left out): a Python ``extension_callback`` is called as
+        ``extension_callback(context, ext, wsi, reason, user, in_, len)`` with
+        an LWS_EXT_CALLBACK_* reason and returns an int (None means 0); if it
+        raises, the traceback is logged at LLL_ERR and the call returns -1
+        (for PACKET_RX_PREPARSE the core then closes the connection with
+        1007, for PACKET_TX_PRESEND the write fails, for CONSTRUCT the offer
+        is declined: see :mod:`pylws_ffi.extension`).  A cdata function
+        pointer works as the callback too;
+      * built-in extensions: ``pylws_ffi.libwebsocket_internal_extensions``
+        as a whole (any cdata pointer or array is read up to its entry with
+        a NULL callback) or one entry of it (``...[0]``).
+    The order of the list is the order in which they are offered (client)
+    and preferred.
     ``user``: None, a cdata pointer, or any Python object; the context keeps it
     and :func:`libwebsocket_context_user` returns it.  The binding keeps the
     callables and the arrays alive until :func:`libwebsocket_context_destroy`.
 
     Returns the context (a cdata pointer).  Raises OSError (with the core's
     errno, e.g. EADDRINUSE) when the core fails, LwsError when it fails
-    without an errno, TypeError/ValueError for bad arguments.
+    without an errno, TypeError/ValueError for bad arguments: TypeError for
+    an ``extensions`` that is not None/cdata/list, a list item that is not a
+    2- or 3-tuple or an extension cdata, a name that is not str/bytes or a
+    callback that is not callable; ValueError for an extension name that is
+    empty or not an HTTP token, a name given twice (names compare without
+    case), a negative size, a NULL callback or a cdata pointer with no
+    terminating entry within 64.
     """
     if not isinstance(port, int) or isinstance(port, bool):
         raise TypeError(f"port must be an int, not {type(port).__name__}")
@@ -143,13 +306,8 @@ def libwebsocket_create_context(
     entries: list[Any] = []
     c_interf = _c_string(interf, "interf", keepalive)
     c_protocols = _protocol_array(protocols, keepalive, entries)
-    if extensions is None:
-        c_extensions = ffi.NULL
-    elif isinstance(extensions, ffi.CData):
-        c_extensions = extensions
-        keepalive.append(extensions)
-    else:
-        raise TypeError("extensions must be None or a cdata struct libwebsocket_extension array")
+    ext_entries: list[Any] = []
+    c_extensions = _extension_array(extensions, keepalive, ext_entries)
     c_cert = _c_string(ssl_cert_filepath, "ssl_cert_filepath", keepalive)
     c_key = _c_string(ssl_private_key_filepath, "ssl_private_key_filepath", keepalive)
     c_ca = _c_string(ssl_ca_filepath, "ssl_ca_filepath", keepalive)
@@ -169,11 +327,19 @@ def libwebsocket_create_context(
     # The core may call back during create_context: register first.
     for entry, callback in entries:
         dispatch._by_entry[entry] = callback
+    for entry, callback in ext_entries:
+        dispatch._by_ext[entry] = callback
     context = lib.libwebsocket_create_context(
         port, c_interf, c_protocols, c_extensions, c_cert, c_key, c_ca, gid, uid, options, c_user
     )
     err = ffi.errno
-    record = _Record([entry for entry, _ in entries], keepalive, user_key)
+    record = _Record(
+        [entry for entry, _ in entries],
+        keepalive,
+        user_key,
+        c_protocols,
+        [entry for entry, _ in ext_entries],
+    )
     if context == ffi.NULL:
         _forget(record)
         dispatch.reraise_pending()
@@ -190,6 +356,8 @@ def libwebsocket_create_context(
 def _forget(record: _Record) -> None:
     for entry in record.entries:
         dispatch._by_entry.pop(entry, None)
+    for entry in record.ext_entries:
+        dispatch._by_ext.pop(entry, None)
     if record.user_key:
         _user_objects.pop(record.user_key, None)
 

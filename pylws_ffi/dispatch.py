@@ -1,4 +1,5 @@
-"""Where the C core calls a Python callable: the protocol callback trampoline.
+"""Where the C core calls a Python callable: the protocol and extension
+callback trampolines.
 
 Every protocols[] entry whose callback is a Python callable gets the one C
 function ``_pylws_protocol_callback`` as its callback.  When the core calls it,
@@ -10,6 +11,11 @@ pointer finds the entry directly.
 
 This runs for every event of every connection, so it does one C call, one
 dict lookup and the user's call, with everything it needs bound as locals.
+
+Extensions given as Python callables work the same way: every such
+extensions[] entry gets ``_pylws_extension_callback`` as its callback, and
+the core passes the entry itself as the ``ext`` argument, so ``_by_ext``
+(filled before create_context, emptied after destroy) finds the callable.
 """
 
 from __future__ import annotations
@@ -22,6 +28,9 @@ from .log import log_exception
 
 #: protocols[] entry (cdata pointer) -> the Python callable serving it
 _by_entry: dict[Any, Callable[..., Any]] = {}
+
+#: extensions[] entry (cdata pointer) -> the Python callable serving it
+_by_ext: dict[Any, Callable[..., Any]] = {}
 
 #: KeyboardInterrupt / SystemExit raised inside a callback: they cannot cross
 #: the C frames, so they wait here until the C call that led to the callback
@@ -53,6 +62,44 @@ def _pylws_protocol_callback(
     _calling: Callable[[Any], Any] = lib.lws_calling_protocol,
 ) -> int:
     return _lookup(_calling(context))(context, wsi, reason, user, in_, len_) or 0
+
+
+def _extension_failed(
+    exc_type: type[BaseException],
+    exc: BaseException,
+    tb: TracebackType | None,
+) -> int:
+    if not isinstance(exc, Exception):
+        _pending.append(exc)
+        return 0
+    # name the extension and the reason: the trampoline's frame is the
+    # outermost one of the traceback
+    what = "an extension callback"
+    try:
+        if tb is not None:
+            local = tb.tb_frame.f_locals
+            ext, reason = local.get("ext"), local.get("reason")
+            if ext is not None and ext != ffi.NULL and ext.name != ffi.NULL:
+                name = ffi.string(ext.name).decode("utf-8", "replace")
+                what = f"extension {name!r} (reason {reason})"
+    except Exception:  # pragma: no cover - the log line must not fail
+        pass
+    log_exception(f"exception in {what}; returning -1", exc_type, exc, tb)
+    return -1
+
+
+@ffi.def_extern(error=-1, onerror=_extension_failed)
+def _pylws_extension_callback(
+    context: Any,
+    ext: Any,
+    wsi: Any,
+    reason: int,
+    user: Any,
+    in_: Any,
+    len_: int,
+    _lookup: Callable[[Any], Callable[..., Any]] = _by_ext.__getitem__,
+) -> int:
+    return _lookup(ext)(context, ext, wsi, reason, user, in_, len_) or 0
 
 
 def reraise_pending() -> None:

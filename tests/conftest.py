@@ -57,3 +57,16 @@ def echo_server() -> Iterator[Callable[..., Server]]:
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def tls_certs(tmp_path_factory: pytest.TempPathFactory):
+    """The test CA and its certificates (tests/tls_certs.py), made once per
+    session with the ``openssl`` command line in a temporary folder."""
+    from tls_certs import make_certs, openssl_exe
+
+    if openssl_exe() is None:
+        if os.environ.get("CI"):
+            pytest.fail("the openssl command is missing (apt-get install openssl)")
+        pytest.skip("the openssl command is not installed")
+    return make_certs(tmp_path_factory.mktemp("tls-certs"))

@@ -119,15 +119,37 @@ class Server:
         return out
 
 
-def start_echo(kind: str, *args: str) -> Server:
-    """Start the C (sanitized) or Python echo example on a free port."""
+def start_echo(kind: str, *args: str, asan_options: str = "") -> Server:
+    """Start the C (sanitized) or Python echo example on a free port.
+    ``asan_options`` are appended to the C server's ASAN_OPTIONS."""
     port = free_port()
     env = dict(os.environ)
     if kind == "c":
         exe = asan_build() / "echo_server"
         argv = [str(exe), "--port", str(port), *args]
-        env["ASAN_OPTIONS"] = "detect_leaks=1:abort_on_error=0:exitcode=99"
+        env["ASAN_OPTIONS"] = "detect_leaks=1:abort_on_error=0:exitcode=99" + (
+            ":" + asan_options if asan_options else ""
+        )
         env["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1:exitcode=98"
     else:
         argv = [sys.executable, str(ROOT / "examples" / "echo_server.py"), "--port", str(port), *args]
     return Server(kind, argv, port, env)
+
+
+def start_demo(kind: str, *args: str, asan_options: str = "") -> Server:
+    """Start the C (sanitized) or Python demo (examples/test-server) on a free
+    port.  ``asan_options`` are appended to the C server's ASAN_OPTIONS (a test
+    that measures the server's memory wants a small quarantine)."""
+    port = free_port()
+    env = dict(os.environ)
+    if kind == "c":
+        exe = asan_build() / "test-server"
+        argv = [str(exe), "--port", str(port), *args]
+        env["ASAN_OPTIONS"] = "detect_leaks=1:abort_on_error=0:exitcode=99" + (
+            ":" + asan_options if asan_options else ""
+        )
+        env["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1:exitcode=98"
+    else:
+        script = ROOT / "examples" / "test-server.py"
+        argv = [sys.executable, str(script), "--port", str(port), *args]
+    return Server(f"demo-{kind}", argv, port, env)

@@ -217,6 +217,9 @@ void lws_conn_close(struct libwebsocket *wsi, int status, const char *reason)
 		return;
 	}
 	wsi->closing = 1; /* writes from the CLOSED callback must not follow the close */
+	if (wsi->num_ext)
+		/* informational: the close goes ahead whatever they answer */
+		lws_ext_broadcast(wsi, LWS_EXT_CALLBACK_CHECK_OK_TO_REALLY_CLOSE);
 	if (wsi->state == LWS_STATE_WS || wsi->state == LWS_STATE_WS_CLOSING)
 		send_close_frame(wsi, status, reason);
 	if (wsi->established) {
@@ -284,8 +287,9 @@ int lws_conn_deliver(struct libwebsocket *wsi, uint8_t *data, size_t len, int fi
 		lws_conn_close(wsi, LWS_CLOSE_STATUS_NOSTATUS, NULL);
 		return 1;
 	}
-	/* the callback may have closed or paused us */
-	return wsi->state != LWS_STATE_WS || wsi->rx_paused;
+	/* the callback may have closed us (a pause is the caller's business:
+	 * an extension still has output for bytes already taken from the parser) */
+	return wsi->state != LWS_STATE_WS;
 }
 
 static int on_data(void *ud, struct lws_frame_parser *p, uint8_t *data, size_t len,
@@ -298,7 +302,7 @@ static int on_data(void *ud, struct lws_frame_parser *p, uint8_t *data, size_t l
 	if (wsi->num_ext)
 		return lws_ext_rx(wsi, data, len, final) || wsi->state != LWS_STATE_WS ||
 		       wsi->rx_paused;
-	return lws_conn_deliver(wsi, data, len, final);
+	return lws_conn_deliver(wsi, data, len, final) || wsi->rx_paused;
 }
 
 static void on_close_frame(struct libwebsocket *wsi, uint8_t *payload, size_t len)
@@ -711,6 +715,8 @@ void lws_conn_writable(struct libwebsocket *wsi)
 
 	wsi->want_writable = 0;
 	context->corked = wsi;
+	if (wsi->num_ext)
+		lws_ext_broadcast(wsi, LWS_EXT_CALLBACK_IS_WRITEABLE);
 	if (lws_call(context, wsi->protocol, wsi,
 		     wsi->is_client ? LWS_CALLBACK_CLIENT_WRITEABLE : LWS_CALLBACK_SERVER_WRITEABLE,
 		     wsi->user_space, NULL, 0))

@@ -26,10 +26,14 @@
  *   input (token_len 0).  < 0 fails the connection with 1007.
  * - PACKET_TX_PRESEND: the same for data frames about to be sent; a return
  *   > 0 asks for RSV1 on the message's first frame (permessage-deflate).
- * - FLUSH_PENDING_TX, 1HZ, IS_WRITEABLE, CHECK_OK_TO_REALLY_CLOSE: called where
- *   the connection is about to write, once a second, when writable, and before
- *   a close (nonzero from the last asks to keep the connection: ignored when
- *   the peer is gone).
+ * - 1HZ: once a second while the connection is established.
+ * - IS_WRITEABLE: just before the protocol's WRITEABLE callback.
+ * - CHECK_OK_TO_REALLY_CLOSE: before the connection closes; informational
+ *   (the return value is ignored: the close goes ahead).
+ * - FLUSH_PENDING_TX, PACKET_TX_DO_SEND, EXTENDED_PAYLOAD_RX,
+ *   CAN_PROXY_CLIENT_CONNECTION, REQUEST_ON_WRITEABLE, PAYLOAD_TX/RX,
+ *   DESTROY_ANY_WSI_CLOSING: not delivered; this engine has no moment where
+ *   an extension could act on them (pending output is flushed by the library).
  * - DESTROY: the connection ends; free what the extension allocated.
  * Control frames never pass through extensions.
  */
@@ -90,8 +94,23 @@ void lws_ext_broadcast(struct libwebsocket *wsi, enum libwebsocket_extension_cal
 		ext_call(wsi, i, reason, NULL, 0);
 }
 
+void lws_ext_tick(struct libwebsocket_context *context, int64_t now)
+{
+	if (now < context->next_1hz)
+		return;
+	context->next_1hz = now + 1000;
+	struct libwebsocket *wsi = context->conns, *next;
+	for (; wsi; wsi = next) {
+		next = wsi->next;
+		if (wsi->num_ext && wsi->state == LWS_STATE_WS)
+			lws_ext_broadcast(wsi, LWS_EXT_CALLBACK_1HZ);
+	}
+}
+
 void lws_ext_destroy(struct libwebsocket *wsi)
 {
+	if (wsi->num_ext)
+		wsi->context->ext_conns--;
 	for (int i = 0; i < wsi->num_ext; i++) {
 		ext_call(wsi, i, LWS_EXT_CALLBACK_DESTROY, NULL, 0);
 		free(wsi->ext[i].user);
@@ -118,7 +137,10 @@ static int activate(struct libwebsocket *wsi, struct libwebsocket_extension *ext
 		a->user = NULL;
 		return -1;
 	}
-	wsi->num_ext++;
+	if (!wsi->num_ext++) {
+		wsi->context->ext_conns++;
+		lws_timer_update(wsi->context); /* LWS_EXT_CALLBACK_1HZ from now on */
+	}
 	wsi->parser.rsv_allowed |= lws_ext_rsv_claim(ext);
 	return 0;
 }

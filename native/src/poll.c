@@ -113,9 +113,14 @@ static int64_t timer_due(struct libwebsocket_context *context)
 {
 	if (context->client_failures || context->rx_resumes)
 		return 1; /* a moment in the past: at once */
+	int64_t due = 0;
 	if (context->timeouts_armed)
-		return context->next_timeout_check > 1 ? context->next_timeout_check : 1;
-	return 0;
+		due = context->next_timeout_check > 1 ? context->next_timeout_check : 1;
+	if (context->ext_conns) {
+		int64_t tick = context->next_1hz > 1 ? context->next_1hz : 1;
+		due = due && due < tick ? due : tick;
+	}
+	return due;
 }
 
 void lws_timer_update(struct libwebsocket_context *context)

@@ -189,6 +189,8 @@ struct libwebsocket_context {
 	struct lws_lookup *lookups;    /* name lookups in progress */
 	int client_failures;           /* connections with a failure to report */
 	int rx_resumes;                /* connections with stashed rx to parse */
+	int ext_conns;                 /* connections with extensions: 1 Hz ticks */
+	int64_t next_1hz;              /* monotonic ms of the next tick */
 
 	/* broadcast (broadcast.c): one socket pair per protocol */
 	struct lws_listener *broadcast;
@@ -275,6 +277,9 @@ int lws_ext_rx(struct libwebsocket *wsi, uint8_t *data, size_t len, int final);
 /* Payload to send through the extensions: may replace buf/len, add RSV bits. */
 int lws_ext_tx(struct libwebsocket *wsi, int opcode, int fin, uint8_t **buf, size_t *len,
 	       uint8_t *rsv);
+
+/* LWS_EXT_CALLBACK_1HZ to connections with extensions, when a second passed */
+void lws_ext_tick(struct libwebsocket_context *context, int64_t now);
 
 /* ---- ext_deflate.c: permessage-deflate ---- */
 /* The RSV bits a built-in extension uses (0 for others). */

@@ -95,6 +95,8 @@ static void dispatch(struct libwebsocket_context *context, void *owner, uint32_t
 /* What runs after every batch of events, whoever drives the loop. */
 static void after_events(struct libwebsocket_context *context)
 {
+	if (context->ext_conns)
+		lws_ext_tick(context, lws_now_ms());
 	if (context->timeouts_armed) {
 		int64_t now = lws_now_ms();
 		if (now >= context->next_timeout_check) {

@@ -1,0 +1,1036 @@
+"""pylws_ffi in an asyncio event loop.
+
+Two layers:
+
+* :func:`create_context` runs a context inside an asyncio loop (the default
+  one, uvloop, any loop with ``add_reader``/``add_writer``).  It takes the
+  arguments of :func:`pylws_ffi.libwebsocket_create_context` and wraps the
+  callback of ``protocols[0]``: the four poll reasons
+  (LWS_CALLBACK_ADD_POLL_FD / DEL_POLL_FD / SET_MODE_POLL_FD /
+  CLEAR_MODE_POLL_FD) become ``loop.add_reader`` / ``remove_reader`` /
+  ``add_writer`` / ``remove_writer`` of the descriptor, whose readiness calls
+  ``libwebsocket_service_fd`` for it; every other reason goes to your
+  callback.  No thread and no periodic call: the library's timer is one of
+  the descriptors, so an idle context costs no CPU.
+
+* :func:`serve` and :func:`connect`, a small Pythonic API built on the
+  C-style functions: a coroutine ``handler(conn)`` per connection, whole
+  messages (``str`` for text, ``bytes`` for binary) by ``async for message in
+  conn`` or ``await conn.recv()``, ``await conn.send(data)``,
+  ``await conn.close(code, reason)``::
+
+      async def echo(conn):
+          async for message in conn:
+              await conn.send(message)
+
+      async def main():
+          async with await pylws_ffi.aio.serve(echo, "127.0.0.1", 8765):
+              async with await pylws_ffi.aio.connect("ws://127.0.0.1:8765") as conn:
+                  await conn.send("hello")
+                  assert await conn.recv() == "hello"
+
+Everything here must be used from the loop's thread.  From other threads only
+the functions the C header names thread-safe may be called on a context
+(libwebsocket_callback_on_writable(_all_protocol), libwebsockets_broadcast,
+libwebsocket_close_and_free_session, libwebsocket_rx_flow_control); the loop
+carries their requests out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+import sys
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Generator, Sequence
+from types import TracebackType
+from typing import Any, Callable, Union
+from urllib.parse import urlsplit
+
+from . import dispatch
+from ._pylws_cffi import ffi, lib
+from .client import libwebsocket_client_connect
+from .context import (
+    _addr,
+    _contexts,
+    libwebsocket_context_destroy,
+    libwebsocket_create_context,
+    lws_set_max_message_size,
+)
+
+__all__ = [
+    "AioContext",
+    "Connection",
+    "ConnectionClosed",
+    "InvalidHandshake",
+    "Server",
+    "connect",
+    "create_context",
+    "serve",
+]
+
+log = logging.getLogger("pylws_ffi.aio")
+
+Data = Union[str, bytes]
+
+_POLLIN = lib.POLLIN
+_POLLOUT = lib.POLLOUT
+_ADD = lib.LWS_CALLBACK_ADD_POLL_FD
+_DEL = lib.LWS_CALLBACK_DEL_POLL_FD
+_SET = lib.LWS_CALLBACK_SET_MODE_POLL_FD
+_CLEAR = lib.LWS_CALLBACK_CLEAR_MODE_POLL_FD
+_POLL_REASONS = frozenset((_ADD, _DEL, _SET, _CLEAR))
+
+_service_fd = lib.libwebsocket_service_fd
+_NULL = ffi.NULL
+_intptr = ffi.typeof("intptr_t")
+_cast = ffi.cast
+
+
+# ---------------------------------------------------------------------------
+# the context in a loop
+# ---------------------------------------------------------------------------
+
+
+class AioContext:
+    """A libwebsockets context whose descriptors an asyncio loop watches.
+
+    Made by :func:`create_context`.  ``context`` is the context cdata, for
+    every C-style function (``None`` once closed); ``loop`` the event loop.
+    Close it with :meth:`close` (also as a context manager).
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.context: Any = None
+        #: fd -> the POLLIN/POLLOUT bits the loop watches it for
+        self.watched: dict[int, int] = {}
+        # the one pollfd every event is serviced with
+        self._pollfd = ffi.new("struct pollfd *")
+        self._depth = 0  # > 0 while the library is running callbacks
+        self._due_scheduled = False
+        self._closing = False
+        self._on_close: list[Callable[[], Any]] = []
+
+    # ---- the poll callbacks ----
+
+    def _wrap(self, callback: Any) -> Callable[..., Any]:
+        """protocols[0]'s callable: the poll reasons here, the rest to ``callback``
+        (a Python callable or a C function pointer cdata)."""
+        poll_reasons = _POLL_REASONS
+        poll_event = self._poll_event
+        cast, intptr = _cast, _intptr
+
+        def protocol0(context: Any, wsi: Any, reason: int, user: Any, in_: Any, len_: int) -> Any:
+            if reason in poll_reasons:
+                poll_event(reason, int(cast(intptr, user)), len_)
+                return 0
+            return callback(context, wsi, reason, user, in_, len_)
+
+        protocol0.__wrapped__ = callback  # type: ignore[attr-defined]
+        return protocol0
+
+    def _poll_event(self, reason: int, fd: int, bits: int) -> None:
+        old = self.watched.get(fd, 0)
+        if reason == _ADD:
+            new = bits & (_POLLIN | _POLLOUT)
+        elif reason == _SET:
+            new = old | (bits & (_POLLIN | _POLLOUT))
+        elif reason == _CLEAR:
+            new = old & ~bits
+        else:  # _DEL
+            self.watched.pop(fd, None)
+            self._unwatch(fd, old)
+            return
+        self.watched[fd] = new
+        loop = self.loop
+        if new & _POLLIN and not old & _POLLIN:
+            loop.add_reader(fd, self._readable, fd)
+        elif old & _POLLIN and not new & _POLLIN:
+            loop.remove_reader(fd)
+        if new & _POLLOUT and not old & _POLLOUT:
+            loop.add_writer(fd, self._writable, fd)
+        elif old & _POLLOUT and not new & _POLLOUT:
+            loop.remove_writer(fd)
+
+    def _unwatch(self, fd: int, bits: int) -> None:
+        # the library announces DEL before it closes the fd; a loop may still
+        # object (uvloop, for a descriptor it no longer knows): nothing to undo
+        try:
+            if bits & _POLLIN:
+                self.loop.remove_reader(fd)
+            if bits & _POLLOUT:
+                self.loop.remove_writer(fd)
+        except (OSError, ValueError):
+            pass
+
+    # ---- servicing ----
+
+    def _readable(self, fd: int) -> None:
+        self._service(fd, _POLLIN)
+
+    def _writable(self, fd: int) -> None:
+        self._service(fd, _POLLOUT)
+
+    def _service(self, fd: int, revents: int) -> None:
+        context = self.context
+        if context is None:
+            return
+        pollfd = self._pollfd
+        pollfd.fd = fd
+        pollfd.revents = revents
+        self._depth += 1
+        try:
+            n = _service_fd(context, pollfd)
+        finally:
+            self._depth -= 1
+        if dispatch._pending:
+            dispatch.reraise_pending()
+        if n < 0:
+            log.error("libwebsocket_service_fd failed (%d) for fd %d", n, fd)
+
+    def run_due(self) -> None:
+        """Soon (from the loop), let the library run what is due or deferred:
+        ``libwebsocket_service_fd(context, NULL)``.
+
+        Needed after a C call made *outside* a callback that arms a timeout
+        or defers work (``libwebsocket_client_connect``,
+        ``libwebsocket_rx_flow_control(wsi, 1)``, ``libwebsocket_set_timeout``,
+        ``libwebsocket_close_and_free_session``, a close frame): the core
+        re-arms its timer descriptor only at the end of a service call.
+        Calls coalesce; harmless when nothing is due.
+        """
+        if not self._due_scheduled and self.context is not None:
+            self._due_scheduled = True
+            self.loop.call_soon(self._service_due)
+
+    def _service_due(self) -> None:
+        self._due_scheduled = False
+        context = self.context
+        if context is None:
+            return
+        self._depth += 1
+        try:
+            _service_fd(context, _NULL)
+        finally:
+            self._depth -= 1
+        if dispatch._pending:
+            dispatch.reraise_pending()
+
+    # ---- closing ----
+
+    @property
+    def closed(self) -> bool:
+        """True once the context has been destroyed."""
+        return self.context is None
+
+    def close(self) -> None:
+        """Destroy the context: every connection gets CLOSED (and a going-away
+        close frame), every descriptor is removed from the loop.
+
+        Called from inside one of the context's callbacks, the destruction
+        happens as soon as the library has returned (the callback's caller
+        still uses the context).  Idempotent.
+        """
+        if self.context is None or self._closing:
+            return
+        if self._depth:
+            self._closing = True
+            self.loop.call_soon(self._destroy)
+            return
+        self._destroy()
+
+    destroy = close
+
+    def _destroy(self) -> None:
+        context = self.context
+        if context is None:
+            return
+        self._closing = True
+        try:
+            if _addr(context) in _contexts:  # not destroyed behind our back
+                libwebsocket_context_destroy(context)
+        finally:
+            self.context = None
+            # the core announced DEL for each; anything left is stale
+            for fd, bits in list(self.watched.items()):
+                self._unwatch(fd, bits)
+            self.watched.clear()
+            callbacks, self._on_close = self._on_close, []
+            for callback in callbacks:
+                callback()
+
+    def __enter__(self) -> AioContext:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.context is None else f"{len(self.watched)} fds watched"
+        return f"<AioContext {state}>"
+
+
+def _running_loop(loop: asyncio.AbstractEventLoop | None) -> asyncio.AbstractEventLoop:
+    if loop is not None:
+        return loop
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        raise RuntimeError(
+            "no running event loop: call this from a coroutine, or pass loop="
+        ) from None
+
+
+def create_context(
+    port: int,
+    interf: str | bytes | None,
+    protocols: Sequence[Any],
+    extensions: Any = None,
+    ssl_cert_filepath: Any = None,
+    ssl_private_key_filepath: Any = None,
+    ssl_ca_filepath: Any = None,
+    gid: int = -1,
+    uid: int = -1,
+    options: int = 0,
+    user: Any = None,
+    *,
+    loop: asyncio.AbstractEventLoop | None = None,
+) -> AioContext:
+    """:func:`pylws_ffi.libwebsocket_create_context` served by an asyncio loop.
+
+    Same arguments (``protocols`` as a list of ``(name, callback[,
+    per_session_data_size])`` tuples; protocols[0]'s callback may be a Python
+    callable or a C function pointer), plus ``loop`` (default: the running
+    loop).  protocols[0]'s callback does not see the four poll reasons: they
+    register the context's descriptors with the loop.  Callbacks then run in
+    the loop's thread, from its readiness callbacks.
+
+    Returns an :class:`AioContext`; its ``context`` is the cdata the C-style
+    functions take.  Raises what libwebsocket_create_context raises, and
+    RuntimeError when there is no running loop and none is given.
+    """
+    loop = _running_loop(loop)
+    if isinstance(protocols, ffi.CData) or not isinstance(protocols, Sequence) or not protocols:
+        raise TypeError(
+            "protocols must be a non-empty list of (name, callback, per_session_data_size) "
+            "tuples (aio wraps protocols[0]'s callback, which a cdata array does not allow)"
+        )
+    first = protocols[0]
+    if not isinstance(first, tuple) or len(first) not in (2, 3):
+        raise TypeError(f"protocols[0] must be a (name, callback[, size]) tuple, not {first!r}")
+    callback = first[1]
+    if not callable(callback) and not (
+        isinstance(callback, ffi.CData) and ffi.typeof(callback).kind == "function"
+    ):
+        raise TypeError(f"protocols[0] callback must be callable, not {callback!r}")
+    if isinstance(callback, ffi.CData) and callback == ffi.NULL:
+        raise ValueError("protocols[0] callback is NULL")
+
+    aio = AioContext(loop)
+    wrapped = [(first[0], aio._wrap(callback), *first[2:]), *protocols[1:]]
+    try:
+        aio.context = libwebsocket_create_context(
+            port, interf, wrapped, extensions, ssl_cert_filepath, ssl_private_key_filepath,
+            ssl_ca_filepath, gid, uid, options, user,
+        )  # fmt: skip
+    except BaseException:
+        # a failed creation announced DEL for what it had added
+        for fd, bits in list(aio.watched.items()):
+            aio._unwatch(fd, bits)
+        aio.watched.clear()
+        raise
+    return aio
+
+
+# ---------------------------------------------------------------------------
+# connections
+# ---------------------------------------------------------------------------
+
+_RECEIVE = lib.LWS_CALLBACK_RECEIVE
+_CLIENT_RECEIVE = lib.LWS_CALLBACK_CLIENT_RECEIVE
+_SERVER_WRITEABLE = lib.LWS_CALLBACK_SERVER_WRITEABLE
+_CLIENT_WRITEABLE = lib.LWS_CALLBACK_CLIENT_WRITEABLE
+_ESTABLISHED = lib.LWS_CALLBACK_ESTABLISHED
+_CLIENT_ESTABLISHED = lib.LWS_CALLBACK_CLIENT_ESTABLISHED
+_CLIENT_CONNECTION_ERROR = lib.LWS_CALLBACK_CLIENT_CONNECTION_ERROR
+_CLOSED = lib.LWS_CALLBACK_CLOSED
+_FILTER_PROTOCOL = lib.LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION
+_HTTP = lib.LWS_CALLBACK_HTTP
+_RECEIVES = frozenset((_RECEIVE, _CLIENT_RECEIVE))
+_WRITEABLES = frozenset((_SERVER_WRITEABLE, _CLIENT_WRITEABLE))
+
+_TEXT = lib.LWS_WRITE_TEXT
+_BINARY = lib.LWS_WRITE_BINARY
+_WRITE_CLOSE = lib.LWS_WRITE_CLOSE
+
+_write_unpadded = lib.lws_write_unpadded
+_choked = lib.lws_send_pipe_choked
+_is_final = lib.libwebsocket_is_final_fragment
+_is_binary = lib.lws_frame_is_binary
+_on_writable = lib.libwebsocket_callback_on_writable
+_flow = lib.libwebsocket_rx_flow_control
+_from_buffer = ffi.from_buffer
+_unpack = ffi.unpack
+_char_p = ffi.typeof("char *")
+
+#: default largest message received, as websockets (1 MiB)
+DEFAULT_MAX_SIZE = 2**20
+#: default count of received messages queued before reading pauses
+DEFAULT_MAX_QUEUE = 16
+
+
+class ConnectionClosed(Exception):
+    """The connection is closed (raised by ``recv``/``send`` after the end).
+
+    ``code``/``reason``: as :attr:`Connection.close_code` and
+    :attr:`Connection.close_reason`.
+    """
+
+    def __init__(self, code: int | None, reason: str) -> None:
+        self.code = code
+        self.reason = reason
+        super().__init__(f"connection closed (code {code}{', ' + reason if reason else ''})")
+
+
+class InvalidHandshake(ConnectionError):
+    """A client connection failed before it was established; the text says
+    why (the CLIENT_CONNECTION_ERROR message of the core)."""
+
+
+class Connection:
+    """One WebSocket connection, server or client side.
+
+    ``async for message in conn`` yields whole messages (``str`` for text,
+    ``bytes`` for binary) until the connection closes; ``await conn.recv()``
+    returns the next one; ``await conn.send(data)``; ``await conn.close()``.
+    Messages are reassembled from the pieces the library delivers; one larger
+    than ``max_size`` closes the connection with 1009.  When ``max_queue``
+    messages wait unread, reading from the socket pauses
+    (libwebsocket_rx_flow_control) until the handler catches up.
+    """
+
+    def __init__(
+        self,
+        endpoint: _Endpoint,
+        wsi: Any,
+        *,
+        is_client: bool,
+        subprotocol: str | None,
+        path: str,
+    ) -> None:
+        self._endpoint = endpoint
+        self._aio = endpoint.aio
+        self._loop = endpoint.aio.loop
+        self.wsi: Any = wsi
+        self.is_client = is_client
+        #: the subprotocol agreed on, None when none was asked for
+        self.subprotocol = subprotocol
+        #: the request path (server side: what the client asked for)
+        self.path = path
+        self.max_size = endpoint.max_size
+        self.max_queue = endpoint.max_queue
+        self._messages: deque[Data] = deque()
+        self._recv_waiter: asyncio.Future[None] | None = None
+        self._parts: bytearray | None = None
+        self._paused = False
+        self._send_lock = asyncio.Lock()
+        self._write_waiter: asyncio.Future[None] | None = None
+        self._closed = endpoint.aio.loop.create_future()
+        self._sent_code: int | None = None
+        self._sent_reason = ""
+        self._rcvd: tuple[int, str] | None = None
+
+    # ---- state ----
+
+    @property
+    def closed(self) -> bool:
+        """True once the library has reported the connection CLOSED."""
+        return self.wsi is None
+
+    @property
+    def close_code(self) -> int | None:
+        """The close code, once closed: the one the peer sent if the core
+        reports it, else the one this side sent (``close()``, 1009 for a too
+        large message, 1001 when the context goes away, 1011 when a server
+        handler raised); None while open, and after a close the peer began
+        (the classic API's CLOSED callback does not carry the peer's code)."""
+        if self.wsi is not None:
+            return None
+        if self._rcvd is not None:
+            return self._rcvd[0]
+        return self._sent_code
+
+    @property
+    def close_reason(self) -> str:
+        """The close reason that goes with :attr:`close_code` ("" if none)."""
+        if self.wsi is not None:
+            return ""
+        if self._rcvd is not None:
+            return self._rcvd[1]
+        return self._sent_reason if self._sent_code is not None else ""
+
+    def _exc(self) -> ConnectionClosed:
+        return ConnectionClosed(self.close_code, self.close_reason)
+
+    # ---- receiving ----
+
+    async def recv(self) -> Data:
+        """The next message: ``str`` (text) or ``bytes`` (binary).
+
+        Raises :class:`ConnectionClosed` once the connection has closed and
+        every message received before has been returned.
+        """
+        while not self._messages:
+            if self.wsi is None:
+                raise self._exc()
+            waiter = self._recv_waiter = self._loop.create_future()
+            try:
+                await waiter
+            finally:
+                self._recv_waiter = None
+        message = self._messages.popleft()
+        if self._paused and len(self._messages) <= self.max_queue // 2 and self.wsi is not None:
+            self._paused = False
+            _flow(self.wsi, 1)
+            self._aio.run_due()  # stashed input is parsed by deferred work
+        return message
+
+    def __aiter__(self) -> AsyncIterator[Data]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Data]:
+        while True:
+            try:
+                yield await self.recv()
+            except ConnectionClosed:
+                return
+
+    def _wake_reader(self) -> None:
+        waiter = self._recv_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _on_receive(self, wsi: Any, in_: Any, len_: int) -> int:
+        parts = self._parts
+        if parts is None and _is_final(wsi):
+            # the whole message in one piece: the usual case
+            data = _unpack(_cast(_char_p, in_), len_) if len_ else b""
+        else:
+            if parts is None:
+                parts = self._parts = bytearray()
+            if len(parts) + len_ > self.max_size:
+                return self._too_large(wsi)
+            if len_:
+                parts += ffi.buffer(in_, len_)
+            if not _is_final(wsi):
+                return 0
+            data = bytes(parts)
+            self._parts = None
+        if len(data) > self.max_size:
+            return self._too_large(wsi)
+        if _is_binary(wsi):
+            message: Data = data
+        else:
+            try:
+                message = data.decode()
+            except UnicodeDecodeError:  # the core checks UTF-8; never trust twice
+                self._sent_code = lib.LWS_CLOSE_STATUS_INVALID_PAYLOAD
+                lib.libwebsocket_close_and_free_session(
+                    self._aio.context, wsi, lib.LWS_CLOSE_STATUS_INVALID_PAYLOAD
+                )
+                return -1
+        self._messages.append(message)
+        if len(self._messages) >= self.max_queue and not self._paused:
+            self._paused = True
+            _flow(wsi, 0)
+        self._wake_reader()
+        return 0
+
+    def _too_large(self, wsi: Any) -> int:
+        self._parts = None
+        self._sent_code = lib.LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE
+        self._sent_reason = ""
+        lib.libwebsocket_close_and_free_session(
+            self._aio.context, wsi, lib.LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE
+        )
+        return -1
+
+    # ---- sending ----
+
+    async def send(self, data: str | bytes | bytearray | memoryview) -> None:
+        """Send one message: ``str`` as text, bytes-like as binary.
+
+        Returns once the library has taken it (it may still be queued for the
+        socket).  While the connection's output is choked
+        (``lws_send_pipe_choked``), waits for its WRITEABLE callback first;
+        concurrent sends go out in the order they were called.  Raises
+        :class:`ConnectionClosed` when the connection is closed or closing.
+        """
+        if isinstance(data, str):
+            payload: Any = data.encode()
+            kind = _TEXT
+        elif isinstance(data, (bytes, bytearray, memoryview)):
+            payload = data
+            kind = _BINARY
+        else:
+            raise TypeError(f"data must be str or bytes-like, not {type(data).__name__}")
+        wsi = self.wsi
+        if wsi is not None and not self._send_lock.locked() and not _choked(wsi):
+            self._write(wsi, payload, kind)  # the fast path: nobody waits, room now
+            return
+        async with self._send_lock:
+            while self.wsi is not None and _choked(self.wsi):
+                await self._writable()
+            if self.wsi is None:
+                raise self._exc()
+            self._write(self.wsi, payload, kind)
+
+    def _write(self, wsi: Any, payload: Any, kind: int) -> None:
+        if self._sent_code is not None:
+            raise ConnectionClosed(self._sent_code, self._sent_reason)
+        buf = _from_buffer(payload)
+        if _write_unpadded(wsi, buf, len(buf), kind) < 0:
+            raise self._exc()
+
+    async def _writable(self) -> None:
+        if self._sent_code is not None or _on_writable(self._aio.context, self.wsi) < 0:
+            raise ConnectionClosed(self._sent_code, self._sent_reason)
+        waiter = self._write_waiter = self._loop.create_future()
+        try:
+            await waiter
+        finally:
+            self._write_waiter = None
+
+    def _on_writeable(self) -> None:
+        waiter = self._write_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # ---- closing ----
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close: send a close frame with ``code`` and ``reason`` (UTF-8, at
+        most 123 bytes), then wait for the peer's close frame (the library
+        gives up after a few seconds).  Idempotent."""
+        self._start_close(code, reason)
+        await self.wait_closed()
+
+    def _start_close(self, code: int, reason: str) -> None:
+        wsi = self.wsi
+        if wsi is None or self._sent_code is not None:
+            return
+        if not (1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code < 5000):
+            raise ValueError(f"{code} is not a close code that may be sent")
+        payload = struct.pack("!H", code) + reason.encode()[:123]
+        self._sent_code, self._sent_reason = code, reason
+        if _write_unpadded(wsi, payload, len(payload), _WRITE_CLOSE) < 0:
+            lib.libwebsocket_close_and_free_session(self._aio.context, wsi, code)
+        self._aio.run_due()  # arms the wait for the peer's answer
+
+    async def wait_closed(self) -> None:
+        """Wait until the connection has closed."""
+        await asyncio.shield(self._closed)
+
+    def _on_closed(self, in_: Any, len_: int) -> None:
+        self.wsi = None
+        self._parts = None
+        if in_ != _NULL and len_ >= 2:  # a core that reports the peer's close frame
+            payload = ffi.buffer(in_, len_)[:]
+            self._rcvd = (
+                struct.unpack("!H", payload[:2])[0],
+                payload[2:].decode("utf-8", "replace"),
+            )
+        if not self._closed.done():
+            self._closed.set_result(None)
+        self._wake_reader()
+        waiter = self._write_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(self._exc())
+
+    async def __aenter__(self) -> Connection:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        side = "client" if self.is_client else "server"
+        state = "open" if self.wsi is not None else f"closed {self.close_code}"
+        return f"<Connection {side} {self.path!r} {state}>"
+
+
+# ---------------------------------------------------------------------------
+# what serve() and connect() share: one context and its connections
+# ---------------------------------------------------------------------------
+
+
+class _Endpoint:
+    """A context with one callback for all its protocols, mapping each wsi to
+    its Connection."""
+
+    def __init__(self, max_size: int | None, max_queue: int) -> None:
+        if max_size is not None and max_size <= 0:
+            raise ValueError("max_size must be > 0 or None")
+        if max_queue < 1:
+            raise ValueError("max_queue must be >= 1")
+        self.max_size = sys.maxsize if max_size is None else max_size
+        self.max_queue = max_queue
+        self.aio: AioContext = None  # type: ignore[assignment]
+        self.conns: dict[Any, Connection] = {}
+        self.subprotocols: list[str] = []
+
+    def start(self, port: int, interf: str | None, names: list[str], loop: Any) -> None:
+        callback = self.callback
+        self.aio = create_context(port, interf, [(name, callback, 0) for name in names], loop=loop)
+        self.subprotocols = names
+        # the core enforces it too, before a piece of a larger one is delivered
+        lws_set_max_message_size(
+            self.aio.context, 0 if self.max_size == sys.maxsize else self.max_size
+        )
+
+    def callback(self, context: Any, wsi: Any, reason: int, user: Any, in_: Any, len_: int) -> int:
+        if reason in _RECEIVES:
+            conn = self.conns.get(wsi)
+            return conn._on_receive(wsi, in_, len_) if conn is not None else 0
+        if reason in _WRITEABLES:
+            conn = self.conns.get(wsi)
+            if conn is not None:
+                conn._on_writeable()
+            return 0
+        if reason == _CLOSED:
+            conn = self.conns.pop(wsi, None)
+            if conn is not None:
+                conn._on_closed(in_, len_)
+                self.closed(conn)
+            return 0
+        return self.other(context, wsi, reason, user, in_, len_)
+
+    def other(self, context: Any, wsi: Any, reason: int, user: Any, in_: Any, len_: int) -> int:
+        return 0
+
+    def closed(self, conn: Connection) -> None:
+        pass
+
+    def protocol_name(self, wsi: Any) -> str:
+        return ffi.string(lib.libwebsockets_get_protocol(wsi).name).decode()
+
+
+# ---- the server ----
+
+Handler = Callable[[Connection], Awaitable[Any]]
+
+
+class Server(_Endpoint):
+    """A WebSocket server in the loop, made by :func:`serve`.
+
+    ``port``, ``connections`` (the open ones), ``context`` (the
+    :class:`AioContext`).  ``close()`` then ``await wait_closed()``, or use it
+    as an async context manager.  Plain HTTP requests get a 404.
+    """
+
+    def __init__(
+        self,
+        handler: Handler,
+        port: int,
+        max_size: int | None,
+        max_queue: int,
+        close_timeout: float,
+    ) -> None:
+        super().__init__(max_size, max_queue)
+        self.handler = handler
+        self.port = port
+        self.close_timeout = close_timeout
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._handshake: tuple[Any, str, bool] | None = None
+        self._shutdown: asyncio.Task[None] | None = None
+
+    @property
+    def context(self) -> AioContext:
+        return self.aio
+
+    @property
+    def connections(self) -> set[Connection]:
+        return set(self.conns.values())
+
+    def other(self, context: Any, wsi: Any, reason: int, user: Any, in_: Any, len_: int) -> int:
+        if reason == _FILTER_PROTOCOL:
+            # the request's path and whether a subprotocol was asked for;
+            # ESTABLISHED follows within the same call when all goes well
+            tokens = _cast("struct lws_tokens *", user)
+            uri, proto = tokens[lib.WSI_TOKEN_GET_URI], tokens[lib.WSI_TOKEN_PROTOCOL]
+            path = (
+                _unpack(uri.token, uri.token_len).decode("utf-8", "replace") if uri.token else "/"
+            )
+            self._handshake = (wsi, path, proto.token != _NULL)
+            return 0
+        if reason == _ESTABLISHED:
+            path, asked = "/", False
+            if self._handshake is not None and self._handshake[0] == wsi:
+                _, path, asked = self._handshake
+            self._handshake = None
+            conn = Connection(
+                self,
+                wsi,
+                is_client=False,
+                subprotocol=self.protocol_name(wsi) if asked else None,
+                path=path,
+            )
+            self.conns[wsi] = conn
+            task = self.aio.loop.create_task(self._run(conn))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return 0
+        if reason == _HTTP:
+            return 1  # nothing written: the library answers 404
+        return 0
+
+    async def _run(self, conn: Connection) -> None:
+        try:
+            await self.handler(conn)
+        except Exception:
+            log.exception("connection handler failed")
+            if not conn.closed:
+                conn._start_close(1011, "")
+        except asyncio.CancelledError:
+            if not conn.closed:
+                conn._start_close(1001, "")
+            raise
+        if not conn.closed:
+            await conn.close(1000, "")
+
+    # ---- closing ----
+
+    def close(self, code: int = 1001, reason: str = "") -> None:
+        """Stop: every open connection is sent a close frame (``code``,
+        ``reason``); once they have closed (or ``close_timeout`` has passed)
+        the context is destroyed (which stops listening) and the handlers are
+        awaited.  Returns at once; see :meth:`wait_closed`."""
+        if self._shutdown is None:
+            for conn in list(self.conns.values()):
+                conn._start_close(code, reason)
+            self._shutdown = self.aio.loop.create_task(self._close())
+
+    async def _close(self) -> None:
+        closing = [c.wait_closed() for c in self.conns.values()]
+        if closing:
+            await asyncio.wait(
+                [asyncio.ensure_future(c) for c in closing], timeout=self.close_timeout
+            )
+        self.aio.close()  # CLOSED for whatever is left
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=self.close_timeout)
+        for task in list(self._tasks):
+            task.cancel()
+
+    async def wait_closed(self) -> None:
+        """Wait until :meth:`close` has finished."""
+        if self._shutdown is None:
+            fut = self.aio.loop.create_future()
+            self.aio._on_close.append(lambda: fut.done() or fut.set_result(None))
+            if self.aio.closed:
+                return
+            await fut
+            return
+        await asyncio.shield(self._shutdown)
+
+    async def serve_forever(self) -> None:
+        """Serve until cancelled (then close)."""
+        try:
+            await self.aio.loop.create_future()
+        finally:
+            self.close()
+            await self.wait_closed()
+
+    async def __aenter__(self) -> Server:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+        await self.wait_closed()
+
+
+class _Serving:
+    """``await serve(...)`` or ``async with serve(...) as server``."""
+
+    def __init__(self, start: Callable[[], Awaitable[Server]]) -> None:
+        self._start = start
+        self._server: Server | None = None
+
+    def __await__(self) -> Generator[Any, None, Server]:
+        return self._start().__await__()
+
+    async def __aenter__(self) -> Server:
+        self._server = await self._start()
+        return self._server
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+
+
+def serve(
+    handler: Handler,
+    host: str | None,
+    port: int,
+    *,
+    subprotocols: Sequence[str] | None = None,
+    max_size: int | None = DEFAULT_MAX_SIZE,
+    max_queue: int = DEFAULT_MAX_QUEUE,
+    close_timeout: float = 5.0,
+    loop: asyncio.AbstractEventLoop | None = None,
+) -> _Serving:
+    """Serve WebSockets on ``host`` (an IP address or an interface name;
+    None: every interface) and ``port`` (1..65535), calling the coroutine
+    ``handler(conn)`` for each connection (the connection is closed with 1000
+    when it returns, 1011 when it raises).
+
+    ``subprotocols``: the ones served, in order (a client asking for none
+    gets the first without a Sec-WebSocket-Protocol answer; one asking only
+    for others is refused).  ``max_size``: largest message received (None:
+    no limit); ``max_queue``: messages kept unread before reading pauses.
+
+    ``await serve(...)`` gives the :class:`Server`; ``async with serve(...) as
+    server`` closes it at the end.  Raises OSError when the port is taken.
+    """
+    if not isinstance(port, int) or not 1 <= port <= 65535:
+        raise ValueError(f"port must be 1..65535, not {port!r}")
+    names = list(subprotocols) if subprotocols else [""]
+    if any(not isinstance(n, str) for n in names):
+        raise TypeError("subprotocols must be strings")
+
+    async def start() -> Server:
+        server = Server(handler, port, max_size, max_queue, close_timeout)
+        server.start(port, host, names, _running_loop(loop))
+        return server
+
+    return _Serving(start)
+
+
+# ---- the client ----
+
+
+class _Client(_Endpoint):
+    """One client connection and the context of its own that serves it."""
+
+    def __init__(self, max_size: int | None, max_queue: int, path: str, asked: bool) -> None:
+        super().__init__(max_size, max_queue)
+        self.path = path
+        self.asked = asked
+        self.opened: asyncio.Future[Connection] | None = None
+
+    def other(self, context: Any, wsi: Any, reason: int, user: Any, in_: Any, len_: int) -> int:
+        opened = self.opened
+        if reason == _CLIENT_ESTABLISHED:
+            conn = Connection(
+                self,
+                wsi,
+                is_client=True,
+                subprotocol=self.protocol_name(wsi) if self.asked else None,
+                path=self.path,
+            )
+            self.conns[wsi] = conn
+            if opened is not None and not opened.done():
+                opened.set_result(conn)
+            return 0
+        if reason == _CLIENT_CONNECTION_ERROR:
+            why = _unpack(_cast(_char_p, in_), len_).decode("utf-8", "replace") if len_ else ""
+            if opened is not None and not opened.done():
+                opened.set_exception(InvalidHandshake(why or "connection failed"))
+            self.aio.close()  # deferred: we are inside the library
+            return 0
+        return 0
+
+    def closed(self, conn: Connection) -> None:
+        self.aio.close()  # the context served only this connection
+
+
+def connect(
+    url: str,
+    *,
+    subprotocols: Sequence[str] | None = None,
+    origin: str | None = None,
+    max_size: int | None = DEFAULT_MAX_SIZE,
+    max_queue: int = DEFAULT_MAX_QUEUE,
+    open_timeout: float | None = 10.0,
+    loop: asyncio.AbstractEventLoop | None = None,
+) -> _Connecting:
+    """Open a WebSocket client connection to ``url`` (``ws://`` only for now).
+
+    ``await connect(url)`` gives the :class:`Connection` once established;
+    ``async with connect(url) as conn`` closes it at the end.
+    ``subprotocols``: asked for, in order; ``origin``: the Origin header;
+    ``open_timeout``: seconds for the whole opening (None: the library's own
+    handshake timeout).  Raises :class:`InvalidHandshake` (a ConnectionError)
+    when the connection fails, with the core's reason; TimeoutError
+    (asyncio's) on timeout; ValueError for a URL that is not ws://.
+    """
+    return _Connecting(url, subprotocols, origin, max_size, max_queue, open_timeout, loop)
+
+
+class _Connecting:
+    def __init__(
+        self,
+        url: str,
+        subprotocols: Sequence[str] | None,
+        origin: str | None,
+        max_size: int | None,
+        max_queue: int,
+        open_timeout: float | None,
+        loop: asyncio.AbstractEventLoop | None,
+    ) -> None:
+        parts = urlsplit(url)
+        if parts.scheme == "wss":
+            raise ValueError("wss:// is not available yet (the core has no TLS): use ws://")
+        if parts.scheme != "ws" or not parts.hostname:
+            raise ValueError(f"not a ws:// URL: {url!r}")
+        self.address = parts.hostname
+        self.port = parts.port or 80
+        self.path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        netloc = parts.netloc.rpartition("@")[2]
+        self.host = netloc
+        self.subprotocols = list(subprotocols or [])
+        self.origin = origin
+        self.max_size = max_size
+        self.max_queue = max_queue
+        self.open_timeout = open_timeout
+        self.loop = loop
+        self._conn: Connection | None = None
+
+    async def _open(self) -> Connection:
+        loop = _running_loop(self.loop)
+        client = _Client(self.max_size, self.max_queue, self.path, bool(self.subprotocols))
+        client.start(lib.CONTEXT_PORT_NO_LISTEN, None, self.subprotocols or [""], loop)
+        client.opened = loop.create_future()
+        try:
+            libwebsocket_client_connect(
+                client.aio.context, self.address, self.port, 0, self.path, self.host,
+                self.origin, ",".join(self.subprotocols) or None, -1,
+            )  # fmt: skip
+            client.aio.run_due()  # a failure found at once is reported by deferred work
+            if self.open_timeout is None:
+                return await client.opened
+            return await asyncio.wait_for(asyncio.shield(client.opened), self.open_timeout)
+        except BaseException:
+            if not client.opened.done():
+                client.opened.cancel()
+            client.aio.close()
+            raise
+
+    def __await__(self) -> Generator[Any, None, Connection]:
+        return self._open().__await__()
+
+    async def __aenter__(self) -> Connection:
+        self._conn = await self._open()
+        return self._conn
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._conn is not None
+        await self._conn.close()

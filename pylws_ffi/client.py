@@ -1,0 +1,325 @@
+"""Client connections: libwebsocket_client_connect and _extended.
+
+A client connection is served by the same context, service loop and protocol
+callbacks as a server connection; its events are the CLIENT_* reasons
+(CLIENT_ESTABLISHED, CLIENT_RECEIVE, CLIENT_RECEIVE_PONG, CLIENT_WRITEABLE,
+CLOSED, CLIENT_CONNECTION_ERROR).  The call returns the new connection at
+once; DNS, the TCP connect and the handshake complete in
+``libwebsocket_service``.
+
+CLIENT_RECEIVE goes through the same trampoline as RECEIVE (dispatch.py), so
+the receive path costs the same on both sides.  Only a context holding
+``userdata`` of ``libwebsocket_client_connect_extended`` has its callables
+wrapped (to let go of the userdata at CLOSED / CLIENT_CONNECTION_ERROR), and
+only while it holds some.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable
+
+from . import dispatch
+from ._pylws_cffi import ffi, lib
+from .context import _check_live, _contexts
+from .errors import LwsError
+
+#: the protocol versions the core speaks: -1 (= latest, 13), 7, 8, 13
+IETF_VERSIONS = (-1, 7, 8, 13)
+
+_CLOSED = lib.LWS_CALLBACK_CLOSED
+_CONNECTION_ERROR = lib.LWS_CALLBACK_CLIENT_CONNECTION_ERROR
+_CData = ffi.CData
+
+
+class _ClientState:
+    """Per context: the userdata cdata held for its client connections."""
+
+    __slots__ = ("connecting", "ended", "held", "originals")
+
+    def __init__(self) -> None:
+        self.held: dict[Any, Any] = {}  # wsi -> userdata cdata
+        self.originals: dict[Any, Callable[..., Any]] | None = None  # entry -> callable
+        self.connecting = 0  # > 0 while a client_connect call is on the stack
+        self.ended: set[Any] = set()  # wsi ended during that call
+
+
+def _arg_string(value: Any, what: str) -> Any:
+    """None -> NULL; str -> UTF-8 bytes; bytes as is (cffi passes them as char *)."""
+    if value is None:
+        return ffi.NULL
+    if isinstance(value, str):
+        data = value.encode()
+    elif isinstance(value, bytes):
+        data = value
+    else:
+        raise TypeError(f"{what} must be str, bytes or None, not {type(value).__name__}")
+    if b"\0" in data:
+        raise ValueError(f"{what} contains a NUL byte")
+    return data
+
+
+def _arg_int(value: Any, what: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{what} must be an int, not {type(value).__name__}")
+    return value
+
+
+def _check_args(
+    address: Any,
+    port: Any,
+    ssl_connection: Any,
+    path: Any,
+    host: Any,
+    origin: Any,
+    protocol: Any,
+    ietf_version_or_minus_one: Any,
+) -> tuple[Any, ...]:
+    if address is None:
+        raise TypeError("address must be str or bytes, not None")
+    c_address = _arg_string(address, "address")
+    if not c_address:
+        raise ValueError("address is empty")
+    _arg_int(port, "port")
+    if not 1 <= port <= 65535:
+        raise ValueError(f"port must be 1..65535, not {port}")
+    _arg_int(ssl_connection, "ssl_connection")
+    if ssl_connection not in (0, 1, 2):
+        raise ValueError(
+            "ssl_connection must be 0 (ws://), 1 (wss://) or 2 (wss://, self-signed "
+            f"certificates allowed), not {ssl_connection}"
+        )
+    _arg_int(ietf_version_or_minus_one, "ietf_version_or_minus_one")
+    if ietf_version_or_minus_one not in IETF_VERSIONS:
+        raise ValueError(
+            f"ietf_version_or_minus_one must be one of {IETF_VERSIONS}, "
+            f"not {ietf_version_or_minus_one}"
+        )
+    return (
+        c_address,
+        _arg_string(path, "path"),
+        _arg_string(host, "host"),
+        _arg_string(origin, "origin"),
+        _arg_string(protocol, "protocol"),
+    )
+
+
+def _failed(err: int, address: Any, port: int) -> Exception:
+    where = f"{address.decode(errors='replace')}:{port}"
+    if err:
+        return OSError(err, f"libwebsocket_client_connect to {where} failed: {os.strerror(err)}")
+    return LwsError(f"libwebsocket_client_connect to {where} failed")
+
+
+def libwebsocket_client_connect(
+    context: Any,
+    address: str | bytes,
+    port: int,
+    ssl_connection: int = 0,
+    path: str | bytes | None = None,
+    host: str | bytes | None = None,
+    origin: str | bytes | None = None,
+    protocol: str | bytes | None = None,
+    ietf_version_or_minus_one: int = -1,
+) -> Any:
+    """Open a client connection to ``address``:``port`` served by ``context``.
+
+    Returns the new connection (``struct libwebsocket *`` cdata) at once; the
+    DNS lookup, TCP connect and handshake complete in libwebsocket_service.
+    Its events go to the callback of the context's protocol named by the
+    first item of ``protocol`` (protocols[0] if the context has none of that
+    name), then of the protocol the server chose: CLIENT_ESTABLISHED,
+    CLIENT_RECEIVE, CLIENT_RECEIVE_PONG, CLIENT_WRITEABLE, CLOSED; or, when
+    the connection fails before it is established, one
+    CLIENT_CONNECTION_ERROR whose ``in_``/``len`` is a text describing why
+    (``ffi.string(in_)``).
+
+    ``address``: host name or IP address (str or bytes); ``port``: 1..65535;
+    ``ssl_connection``: 0 (ws://), 1 (wss://), 2 (wss://, self-signed
+    certificates accepted); ``path``: None means "/"; ``host``: the Host
+    header, None means ``address``; ``origin``: None sends no Origin;
+    ``protocol``: comma-separated subprotocols asked for, None or "" sends
+    none; ``ietf_version_or_minus_one``: -1 (the latest, 13), 7, 8 or 13.
+
+    Raises TypeError for an argument of the wrong type (or a ``context``
+    that is not a context cdata); ValueError for an empty address, a port
+    outside 1..65535, ``ssl_connection`` not 0/1/2, a version not in
+    (-1, 7, 8, 13), a string with a NUL byte, or a destroyed context;
+    OSError (errno from the core, e.g. EINVAL, ENOMEM, or ENOTSUP for wss://
+    while the core has no TLS) when the core refuses the connection, or
+    LwsError if it does so without an errno.
+    """
+    _check_live(context)
+    c_address, c_path, c_host, c_origin, c_protocol = _check_args(
+        address, port, ssl_connection, path, host, origin, protocol, ietf_version_or_minus_one
+    )
+    wsi = lib.libwebsocket_client_connect(
+        context, c_address, port, ssl_connection, c_path, c_host, c_origin, c_protocol,
+        ietf_version_or_minus_one,
+    )  # fmt: skip
+    err = ffi.errno
+    if dispatch._pending:
+        dispatch.reraise_pending()
+    if wsi == ffi.NULL:
+        raise _failed(err, c_address, port)
+    return wsi
+
+
+def libwebsocket_client_connect_extended(
+    context: Any,
+    address: str | bytes,
+    port: int,
+    ssl_connection: int = 0,
+    path: str | bytes | None = None,
+    host: str | bytes | None = None,
+    origin: str | bytes | None = None,
+    protocol: str | bytes | None = None,
+    ietf_version_or_minus_one: int = -1,
+    userdata: Any = None,
+) -> Any:
+    """libwebsocket_client_connect with ``userdata`` as the connection's
+    ``user`` area (the ``user`` argument of its callbacks) instead of one the
+    library allocates.
+
+    ``userdata``: a cdata pointer (e.g. ``ffi.new("struct my_session *")``)
+    or None (then the library allocates the protocol's per_session_data_size,
+    as libwebsocket_client_connect does).  The binding keeps the cdata alive
+    until the connection's CLOSED or CLIENT_CONNECTION_ERROR callback has
+    returned (for protocols whose callbacks are C function pointers, which
+    the binding does not see, until libwebsocket_context_destroy).  The
+    library never frees it.
+
+    Raises what libwebsocket_client_connect raises, and TypeError when
+    ``userdata`` is neither None nor a cdata pointer.
+    """
+    key = _check_live(context)
+    c_address, c_path, c_host, c_origin, c_protocol = _check_args(
+        address, port, ssl_connection, path, host, origin, protocol, ietf_version_or_minus_one
+    )
+    if userdata is None or (isinstance(userdata, _CData) and userdata == ffi.NULL):
+        c_user = ffi.NULL
+        state = None
+    elif isinstance(userdata, _CData) and ffi.typeof(userdata).kind in ("pointer", "array"):
+        c_user = userdata
+        state = _state(_contexts[key])
+    else:
+        raise TypeError(f"userdata must be a cdata pointer or None, not {userdata!r}")
+
+    if state is not None:
+        state.connecting += 1
+    try:
+        wsi = lib.libwebsocket_client_connect_extended(
+            context, c_address, port, ssl_connection, c_path, c_host, c_origin, c_protocol,
+            ietf_version_or_minus_one, c_user,
+        )  # fmt: skip
+        err = ffi.errno
+    finally:
+        if state is not None:
+            state.connecting -= 1
+    if state is not None and wsi != ffi.NULL:
+        if wsi in state.ended:
+            state.ended.discard(wsi)  # it ended inside the call: nothing to hold
+        else:
+            state.held[wsi] = c_user
+    if state is not None:
+        if not state.connecting:
+            state.ended.clear()
+        if not state.held:
+            _unwatch(_contexts.get(key))
+    if dispatch._pending:
+        dispatch.reraise_pending()
+    if wsi == ffi.NULL:
+        raise _failed(err, c_address, port)
+    return wsi
+
+
+# ---- keeping userdata alive until the connection ends ----
+
+
+def _state(record: Any) -> _ClientState:
+    """The context's client state, with its callables watching for the end
+    of connections (installed before the connect call: the core may call back
+    from inside it)."""
+    state = record.clients
+    if state is None:
+        state = record.clients = _ClientState()
+    if state.originals is None:
+        by_entry = dispatch._by_entry
+        state.originals = {}
+        for entry in record.entries:
+            original = by_entry[entry]
+            state.originals[entry] = original
+            by_entry[entry] = _releasing(original, state, record)
+    return state
+
+
+def _unwatch(record: Any) -> None:
+    """Put the context's own callables back (nothing held any more)."""
+    if record is None or record.clients is None:
+        return
+    state = record.clients
+    if state.originals is None or state.held or state.connecting:
+        return
+    by_entry = dispatch._by_entry
+    for entry, original in state.originals.items():
+        if entry in by_entry:
+            by_entry[entry] = original
+    state.originals = None
+
+
+def _releasing(
+    callback: Callable[..., Any], state: _ClientState, record: Any
+) -> Callable[..., Any]:
+    """``callback``, letting go of a connection's userdata after its last event."""
+    held = state.held
+
+    def watching(context: Any, wsi: Any, reason: int, user: Any, in_: Any, len_: int) -> Any:
+        if reason != _CLOSED and reason != _CONNECTION_ERROR:
+            return callback(context, wsi, reason, user, in_, len_)
+        try:
+            return callback(context, wsi, reason, user, in_, len_)
+        finally:
+            if held.pop(wsi, None) is None:
+                if state.connecting:
+                    state.ended.add(wsi)
+            elif not held:
+                _unwatch(record)
+
+    watching.__wrapped__ = callback  # type: ignore[attr-defined]
+    return watching
+
+
+def _held_userdata(context: Any) -> dict[Any, Any]:
+    """For tests: the userdata the binding holds for ``context``'s connections."""
+    record = _contexts.get(int(ffi.cast("uintptr_t", context)))
+    if record is None or record.clients is None:
+        return {}
+    return dict(record.clients.held)
+
+
+# ---- a helper for LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER ----
+
+
+def lws_append_handshake_header(in_: Any, len_: int, header: str | bytes) -> int:
+    """In a CLIENT_APPEND_HANDSHAKE_HEADER callback: append ``header`` (one or
+    more complete lines, each ending in CRLF: ``"Cookie: a=b\\r\\n"``) at the
+    write position ``in_`` (a ``char **``) and move it on, as C code does
+    with ``*p += sprintf(*p, ...)``.  Returns the count of bytes added.
+
+    Raises ValueError when the header does not fit in ``len_`` bytes or does
+    not end in CRLF, TypeError when ``header`` is not str or bytes.
+    """
+    if isinstance(header, str):
+        data = header.encode()
+    elif isinstance(header, (bytes, bytearray)):
+        data = bytes(header)
+    else:
+        raise TypeError(f"header must be str or bytes, not {type(header).__name__}")
+    if data and not data.endswith(b"\r\n"):
+        raise ValueError("a handshake header line must end in CRLF (\\r\\n)")
+    if len(data) > len_:
+        raise ValueError(f"header of {len(data)} bytes does not fit in the {len_} left")
+    pos = ffi.cast("char **", in_)
+    ffi.memmove(pos[0], data, len(data))
+    pos[0] += len(data)
+    return len(data)

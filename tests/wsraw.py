@@ -1,0 +1,231 @@
+"""A raw-socket WebSocket client for tests that need frames no library sends:
+RSV bits where they do not belong, hand-made DEFLATE data, extension offers
+with odd parameters.  Blocking sockets with timeouts, 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import socket
+import struct
+import time
+import zlib
+
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+TAIL = b"\x00\x00\xff\xff"
+
+OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0, 1, 2, 8, 9, 10
+RSV1 = 0x40
+
+
+class Closed(Exception):
+    """The TCP connection ended."""
+
+
+class RawWS:
+    """One client connection: the handshake done in the constructor (the
+    answer's status in ``status``, its headers in ``headers``, lower-case)."""
+
+    def __init__(
+        self,
+        port: int,
+        extensions: str | None = None,
+        protocol: str | None = None,
+        timeout: float = 10.0,
+        path: str = "/",
+    ) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.sock.settimeout(timeout)
+        key = base64.b64encode(os.urandom(16)).decode()
+        lines = [
+            f"GET {path} HTTP/1.1",
+            f"Host: 127.0.0.1:{port}",
+            "Upgrade: websocket",
+            "Connection: Upgrade",
+            f"Sec-WebSocket-Key: {key}",
+            "Sec-WebSocket-Version: 13",
+        ]
+        if protocol:
+            lines.append(f"Sec-WebSocket-Protocol: {protocol}")
+        if extensions is not None:
+            lines.append(f"Sec-WebSocket-Extensions: {extensions}")
+        self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        self.buf = b""
+        while b"\r\n\r\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise Closed("closed during the handshake")
+            self.buf += chunk
+        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        status, *rest = head.decode("latin-1").split("\r\n")
+        self.status = int(status.split()[1])
+        self.headers: dict[str, str] = {}
+        for line in rest:
+            k, _, v = line.partition(":")
+            k = k.strip().lower()
+            self.headers[k] = (self.headers[k] + ", " if k in self.headers else "") + v.strip()
+        if self.status == 101:
+            expect = base64.b64encode(hashlib.sha1(key.encode() + GUID).digest()).decode()
+            assert self.headers.get("sec-websocket-accept") == expect
+
+    @property
+    def extensions(self) -> str | None:
+        return self.headers.get("sec-websocket-extensions")
+
+    # ---- sending
+
+    def send_frame(
+        self, opcode: int, payload: bytes, fin: bool = True, rsv: int = 0, mask: bool = True
+    ) -> None:
+        self.sock.sendall(frame(opcode, payload, fin, rsv, mask))
+
+    def send_raw(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    # ---- receiving
+
+    def _fill(self, need: int, deadline: float) -> None:
+        while len(self.buf) < need:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("no frame in time")
+            self.sock.settimeout(left)
+            chunk = self.sock.recv(1 << 20)
+            if not chunk:
+                raise Closed("the server closed the TCP connection")
+            self.buf += chunk
+
+    def recv_frame(self, timeout: float = 10.0) -> tuple[bool, int, int, bytes]:
+        """(fin, rsv bits, opcode, payload) of the next frame."""
+        deadline = time.monotonic() + timeout
+        self._fill(2, deadline)
+        b0, b1 = self.buf[0], self.buf[1]
+        n, pos = b1 & 0x7F, 2
+        if n == 126:
+            self._fill(4, deadline)
+            n, pos = struct.unpack_from("!H", self.buf, 2)[0], 4
+        elif n == 127:
+            self._fill(10, deadline)
+            n, pos = struct.unpack_from("!Q", self.buf, 2)[0], 10
+        assert not b1 & 0x80, "a server frame is masked"
+        self._fill(pos + n, deadline)
+        payload = self.buf[pos : pos + n]
+        self.buf = self.buf[pos + n :]
+        return bool(b0 & 0x80), b0 & 0x70, b0 & 0x0F, payload
+
+    def recv_message(self, timeout: float = 10.0) -> tuple[int, int, list[bytes]]:
+        """The next data message: (opcode, RSV bits of its first frame, the
+        payloads of its frames).  Pings and pongs are skipped; a close frame
+        raises Closed with its code."""
+        deadline = time.monotonic() + timeout
+        parts: list[bytes] = []
+        opcode = rsv = None
+        while True:
+            fin, bits, op, payload = self.recv_frame(max(deadline - time.monotonic(), 0.01))
+            if op == OP_CLOSE:
+                raise Closed(f"close frame {close_code(payload)}")
+            if op in (OP_PING, OP_PONG):
+                continue
+            if opcode is None:
+                opcode, rsv = op, bits
+            parts.append(payload)
+            if fin:
+                return opcode, rsv or 0, parts
+
+    def close_code(self, timeout: float = 10.0) -> int | None:
+        """Read until the server's close frame: its code (1005 when it has
+        none), or None when TCP ended without one."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                _, _, op, payload = self.recv_frame(max(deadline - time.monotonic(), 0.01))
+            except (Closed, ConnectionResetError):
+                return None
+            if op == OP_CLOSE:
+                return close_code(payload)
+
+    def tcp_closed(self, timeout: float = 5.0) -> bool:
+        """True when the server ends the TCP connection within ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.sock.settimeout(max(deadline - time.monotonic(), 0.01))
+            try:
+                if not self.sock.recv(65536):
+                    return True
+            except ConnectionResetError:
+                return True
+            except (TimeoutError, socket.timeout):
+                return False
+        return False
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> RawWS:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def frame(opcode: int, payload: bytes, fin: bool = True, rsv: int = 0, mask: bool = True) -> bytes:
+    """One frame as a client sends it (masked unless told otherwise)."""
+    first = (0x80 if fin else 0) | rsv | opcode
+    n = len(payload)
+    bit = 0x80 if mask else 0
+    if n < 126:
+        head = struct.pack("!BB", first, bit | n)
+    elif n < 65536:
+        head = struct.pack("!BBH", first, bit | 126, n)
+    else:
+        head = struct.pack("!BBQ", first, bit | 127, n)
+    if not mask:
+        return head + payload
+    key = os.urandom(4)
+    return head + key + mask_bytes(payload, key)
+
+
+def mask_bytes(payload: bytes, key: bytes) -> bytes:
+    if not payload:
+        return b""
+    whole = (key * (len(payload) // 4 + 1))[: len(payload)]
+    return (int.from_bytes(payload, "big") ^ int.from_bytes(whole, "big")).to_bytes(
+        len(payload), "big"
+    )
+
+
+def close_code(payload: bytes) -> int:
+    return struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
+
+
+# ---- permessage-deflate by hand
+
+
+class Deflater:
+    """A message compressor as RFC 7692 wants it: raw DEFLATE, each message
+    sync-flushed with its 00 00 ff ff tail removed."""
+
+    def __init__(self, wbits: int = 15, takeover: bool = True) -> None:
+        self.wbits, self.takeover = wbits, takeover
+        self.z = zlib.compressobj(6, zlib.DEFLATED, -wbits)
+
+    def message(self, data: bytes) -> bytes:
+        out = self.z.compress(data) + self.z.flush(zlib.Z_SYNC_FLUSH)
+        assert out.endswith(TAIL)
+        if not self.takeover:
+            self.z = zlib.compressobj(6, zlib.DEFLATED, -self.wbits)
+        return out[:-4]
+
+
+class Inflater:
+    def __init__(self, takeover: bool = True) -> None:
+        self.takeover = takeover
+        self.z = zlib.decompressobj(-15)
+
+    def message(self, data: bytes) -> bytes:
+        out = self.z.decompress(data + TAIL)
+        if not self.takeover:
+            self.z = zlib.decompressobj(-15)
+        return out
