@@ -13,7 +13,8 @@ Most tests run twice, ``[python]`` and ``[c]``, with the same client code:
 
 * ``python``: a pylws_ffi context in this process, served by a background
   thread (``libwebsocket_service(ctx, 20)`` in a loop, which also runs the
-  "main loop" work between two service calls), with ``services_callback``.
+  "main loop" work between two service calls), with ``PyServices.callback``
+  (services_helper.c's callback, in Python).
 * ``c``: ``tests/c/services_helper.c`` built under AddressSanitizer/UBSan
   (build-asan, by servers.asan_build()), in a subprocess stopped by PID with
   SIGTERM; any sanitizer report, a crash or a nonzero exit fails the test.
@@ -591,6 +592,7 @@ class PyServices(Target):
         self.www = www
         self.conns: dict[int, Any] = {}  # fd -> wsi of established connections
         self.resume_at: dict[int, float] = {}
+        self.hang_others = False
         self.http_paths: dict[int, str] = {}  # wsi address -> path being served
         self.server = serve([(name, self.callback, 16) for name in PROTOCOL_NAMES], interf=interf)
         self.server.tick = self.resume_due
@@ -627,6 +629,12 @@ class PyServices(Target):
             p, payload = int(args[0]), args[1].encode()
             rc = lws.libwebsockets_broadcast(self.protocols[p], payload, len(payload))
             self._emit(f"ok broadcast {p} {rc}")
+        elif cmd == "broadcast-hangup":
+            p, payload = int(args[0]), args[1].encode()
+            self.hang_others = True
+            rc = lws.libwebsockets_broadcast(self.protocols[p], payload, len(payload))
+            self.hang_others = False
+            self._emit(f"ok broadcast-hangup {p} {rc}")
         elif cmd == "hangup":
             lws.libwebsockets_hangup_on_client(self.ctx, int(args[0]))
             self._emit(f"ok hangup {args[0]}")
@@ -669,6 +677,12 @@ class PyServices(Target):
             return self.write_line(wsi, f"writeable {name}")
         elif reason == lws.LWS_CALLBACK_BROADCAST:
             self._emit(f"broadcast {name} {fd} {len_}")
+            if self.hang_others:  # closes connections the broadcast has yet to reach
+                self.hang_others = False
+                mine = lws.libwebsockets_get_protocol(wsi)
+                for other, conn in list(self.conns.items()):
+                    if other != fd and lws.libwebsockets_get_protocol(conn) == mine:
+                        lws.libwebsockets_hangup_on_client(ctx, other)
             # in place, as C does: the buffer has the padding around it
             n = lws.libwebsocket_write(
                 wsi, ffi.cast("unsigned char *", in_), len_, lws.LWS_WRITE_TEXT
@@ -979,6 +993,35 @@ def test_keep_alive_serves_files_in_order_with_one_completion_each(
     assert len({m.group(1) for m in completions}) == 1, "not one connection"
 
 
+def test_upgrade_pipelined_behind_a_file_request(services: Any, www: Path) -> None:
+    """A file request, then a WebSocket upgrade and a frame, in one write:
+    the file, then the 101, then the echo."""
+    t = services()
+    key = base64.b64encode(os.urandom(16)).decode()
+    with socket.create_connection((LOCAL, t.port), timeout=10) as s:
+        s.sendall(
+            http_get("/mid.bin")
+            + (
+                f"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                f"Sec-WebSocket-Protocol: svc-a\r\n\r\n"
+            ).encode()
+            + text("behind a file")
+        )
+        buf = bytearray()
+        assert read_response(s, buf)[2] == (www / "mid.bin").read_bytes()
+        while b"\r\n\r\n" not in buf:
+            chunk = s.recv(4096)
+            assert chunk, bytes(buf)
+            buf += chunk
+        head, _, rest = bytes(buf).partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 101"), head
+        ws = RawWs(s, rest)
+        assert ws.next_text() == "behind a file"
+    t.wait_line(r"completion \d+ /mid\.bin")
+    t.wait_line(r"established svc-a \d+")
+
+
 def test_callback_returning_1_after_serve_closes_only_after_the_whole_file(
     services: Any, www: Path
 ) -> None:
@@ -1270,6 +1313,40 @@ def test_flow_disabled_at_established_then_enabled_by_the_main_loop(services: An
     ws.close()
 
 
+def test_flow_disabled_at_established_holds_frames_sent_with_the_handshake(
+    services: Any,
+) -> None:
+    """The handshake and 20 messages in one TCP write: the messages are read
+    with the request, but reception is disabled in ESTABLISHED, so none may be
+    delivered until the main loop enables it."""
+    t = services()
+    batch = msgs(0, 20)
+    sock = socket.create_connection((LOCAL, t.port), timeout=10)
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        (
+            f"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+            f"Sec-WebSocket-Protocol: svc-paused\r\n\r\n"
+        ).encode()
+        + b"".join(text(m) for m in batch)
+    )
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = sock.recv(4096)
+        assert chunk, head
+        head += chunk
+    head, _, rest = head.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101")
+    ws = RawWs(sock, rest)
+    fd = int(t.wait_line(r"established svc-paused (\d+)").group(1))
+    early = ws.frame_within(RESUME_AFTER - 0.2)
+    assert early is None, f"delivered while disabled: {early!r}"
+    assert ws.texts(20) == batch
+    t.wait_line(rf"resumed {fd} 0")
+    ws.close()
+
+
 def test_flow_paused_twice_in_one_read(services: Any) -> None:
     t = services()
     ws, fd = t.connect("svc-a")
@@ -1546,9 +1623,49 @@ def test_broadcast_reaches_every_connection_of_that_protocol_only(services: Any)
     for ws in others:
         assert ws.nothing_within(0.1), "a connection of another protocol got a broadcast"
     assert {m.group(1) for m in t.matching(r"broadcast (\S+) \d+ \d+")} == {"svc-a"}
+
+    # protocols[0]: its WebSocket gets it, an idle HTTP connection does not
+    idle = socket.create_connection((LOCAL, t.port), timeout=10)
+    idle.sendall(http_get("/small.txt"))
+    read_response(idle, bytearray())
+    t.command("broadcast 0 to-protocol-zero")
+    assert conns["http"][0][0].next_text() == "to-protocol-zero"
+    assert is_open(idle), "an HTTP connection got a broadcast, or was closed"
+    idle.sendall(http_get("/small.txt"))
+    assert read_response(idle, bytearray())[2] == b"hello, file\n"
+    idle.close()
     for group in conns.values():
         for ws, _ in group:
             ws.close()
+
+
+def test_broadcast_callback_hanging_up_the_other_connections(services: Any) -> None:
+    """The first BROADCAST callback hangs up the other connections of its
+    protocol, before the broadcast reaches them: they get no BROADCAST and
+    CLOSED once; another protocol's connection is untouched."""
+    t = services()
+    clients = [t.connect("svc-a") for _ in range(5)]
+    bystander, _ = t.connect("svc-b")
+    t.command("broadcast-hangup 1 last-words")
+    assert t.wait_line(r"ok broadcast-hangup 1 (-?\d+)").group(1) == "0"
+    first = t.wait_line(r"broadcast svc-a (\d+) 10")
+    for ws, fd in clients:
+        if str(fd) == first.group(1):
+            assert ws.next_text() == "last-words"
+            assert ws.nothing_within(0.2)
+        else:
+            frames = ws.frames_until_eof()
+            assert frames in ([], [(0x81, b"last-words")]), frames
+            t.wait_line(rf"closed svc-a {fd}")
+    time.sleep(0.2)
+    broadcast_fds = [m.group(1) for m in t.matching(r"broadcast svc-a (\d+) \d+")]
+    assert broadcast_fds == [first.group(1)], "BROADCAST for a connection hung up before it"
+    assert len(t.matching(r"closed .*")) == 4
+    bystander.send_text("fine")
+    assert bystander.next_text() == "fine"
+    for ws, _ in clients:
+        ws.close()
+    bystander.close()
 
 
 def test_broadcast_with_no_connections_and_bad_arguments(serve: Any) -> None:

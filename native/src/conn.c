@@ -445,6 +445,11 @@ int libwebsocket_callback_on_writable_all_protocol(const struct libwebsocket_pro
 void lws_conn_ws_receive(struct libwebsocket *wsi, uint8_t *buf, size_t len)
 {
 	struct lws_frame_parser *p = &wsi->parser;
+	if (wsi->rx_paused) {
+		/* e.g. frames that came with the handshake, ESTABLISHED paused us */
+		stash_rx(wsi, buf, len);
+		return;
+	}
 	size_t used = lws_frame_parse(p, buf, len, &frame_events, wsi);
 
 	if (p->error) {

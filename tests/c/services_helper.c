@@ -21,11 +21,13 @@
  *   broadcast P FD LEN | http FD PATH | serve FD PATH RC | completion FD PATH |
  *   fragment FD RC | paused FD | resumed FD RC | peer FD name=[..] rip=[..] |
  *   small FD NAMELEN RIPLEN name=[..] rip=[..] nul=N guard=N | ok CMD ... |
- *   hostname OPTIONS NAME | sent P N FAILURES | destroyed
+ *   hostname OPTIONS [NAME] | sent P N FAILURES | destroyed
  *
- * Commands on stdin, one a line, run by the main loop between two service
- * calls:  writable-all P | broadcast P PAYLOAD | hangup FD | flow FD 0|1 |
- * peer FD | small FD NAMELEN RIPLEN | timeout FD SECS | quit
+ * Commands on stdin, one a line, run by the main loop between two service calls:
+ *   writable-all P | broadcast P PAYLOAD | hangup FD | flow FD 0|1 | peer FD |
+ *   small FD NAMELEN RIPLEN | timeout FD SECS | quit |
+ *   broadcast-hangup P PAYLOAD (the first BROADCAST callback hangs up the other
+ *   connections of its protocol)
  * (broadcast-fork reads "go P" instead: broadcast N messages to protocol P).
  *
  * WebSocket text messages (handled inside the RECEIVE callback):
@@ -39,7 +41,7 @@
  *   timeout:N      libwebsocket_set_timeout(wsi, PENDING_TIMEOUT_AWAITING_PING, N)
  *   fragment       answer serve_http_file_fragment's result on this connection
  *   servefile      answer serve_http_file's result on this connection
- *   anything else  echoed back unchanged (text)
+ *   anything else  echoed back unchanged (text), each piece as it arrives
  * A BROADCAST is written to the connection unchanged (text), in place.
  * A WRITEABLE writes "writeable P".
  *
@@ -91,6 +93,9 @@ static const char *serve_dir = ".";
 /* established WebSocket connections by fd, and when to resume a paused one */
 static struct libwebsocket *conns[MAX_FDS];
 static long long resume_at[MAX_FDS]; /* monotonic ms, 0 = none */
+/* "broadcast-hangup": the next BROADCAST callback hangs up every other
+ * connection of its protocol */
+static int hang_others;
 
 static void on_term(int sig)
 {
@@ -372,6 +377,15 @@ static int callback(struct libwebsocket_context *ctx, struct libwebsocket *wsi,
 		return write_line(wsi, "writeable %s", proto_name(wsi)) < 0 ? -1 : 0;
 	case LWS_CALLBACK_BROADCAST:
 		printf("broadcast %s %d %zu\n", proto_name(wsi), fd, len);
+		if (hang_others) {
+			/* closes connections the broadcast has yet to reach */
+			hang_others = 0;
+			for (int other = 0; other < MAX_FDS; other++)
+				if (conns[other] && other != fd &&
+				    libwebsockets_get_protocol(conns[other]) ==
+					    libwebsockets_get_protocol(wsi))
+					libwebsockets_hangup_on_client(context, other);
+		}
 		/* in place: the library's or the caller's buffer has the padding */
 		return libwebsocket_write(wsi, in, len, LWS_WRITE_TEXT) < 0 ? -1 : 0;
 	case LWS_CALLBACK_HTTP:
@@ -397,6 +411,10 @@ static void run_command(char *line)
 		       libwebsocket_callback_on_writable_all_protocol(&protocols[p]));
 	} else if (sscanf(line, "broadcast %d %4095s", &p, payload) == 2 && valid_index(p)) {
 		printf("ok broadcast %d %d\n", p, broadcast_text(p, payload, strlen(payload)));
+	} else if (sscanf(line, "broadcast-hangup %d %4095s", &p, payload) == 2 && valid_index(p)) {
+		hang_others = 1;
+		printf("ok broadcast-hangup %d %d\n", p, broadcast_text(p, payload, strlen(payload)));
+		hang_others = 0;
 	} else if (sscanf(line, "hangup %d", &fd) == 1) {
 		libwebsockets_hangup_on_client(context, fd);
 		printf("ok hangup %d\n", fd);
