@@ -497,11 +497,11 @@ static int version_of(int ietf_version_or_minus_one)
 }
 
 /* Host header: the name, with the port unless it is the default one */
-static char *host_header(const char *host, int port)
+static char *host_header(const char *host, int port, int tls)
 {
 	char buf[300];
 	int literal_v6 = strchr(host, ':') != NULL;
-	if (port == 80)
+	if (port == (tls ? 443 : 80))
 		snprintf(buf, sizeof buf, literal_v6 ? "[%s]" : "%s", host);
 	else
 		snprintf(buf, sizeof buf, literal_v6 ? "[%s]:%d" : "%s:%d", host, port);
@@ -521,7 +521,7 @@ first_asked_protocol(struct libwebsocket_context *context, const char *list)
 
 static struct lws_client *new_client(const char *address, int port, const char *path,
 				     const char *host, const char *origin,
-				     const char *protocol, int version)
+				     const char *protocol, int version, int tls)
 {
 	struct lws_client *c = calloc(1, sizeof *c);
 	if (!c)
@@ -530,7 +530,7 @@ static struct lws_client *new_client(const char *address, int port, const char *
 	c->port = port;
 	c->version = version;
 	c->path = copy(path && *path ? path : "/");
-	c->host = host_header(host && *host ? host : address, port);
+	c->host = host_header(host && *host ? host : address, port, tls);
 	c->origin = origin && *origin ? copy(origin) : NULL;
 	c->protocols = copy(protocol ? protocol : "");
 	if (!c->address || !c->path || !c->host || !c->protocols ||
@@ -592,7 +592,8 @@ libwebsocket_client_connect_extended(struct libwebsocket_context *context,
 		errno = ENOMEM;
 		return NULL;
 	}
-	wsi->client = new_client(address, port, path, host, origin, protocol, version);
+	wsi->client =
+		new_client(address, port, path, host, origin, protocol, version, ssl_connection != 0);
 	if (wsi->client) {
 		wsi->client->ssl_connection = ssl_connection;
 		wsi->client->tls_name = copy(host && *host ? host : address);

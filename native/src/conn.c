@@ -77,27 +77,36 @@ void libwebsocket_set_timeout(struct libwebsocket *wsi, enum pending_timeout rea
 	lws_conn_set_timeout(wsi, reason, secs);
 }
 
+/* What epoll should watch on wsi now. */
+static uint32_t wanted_events(const struct libwebsocket *wsi)
+{
+	if (wsi->state == LWS_STATE_CLIENT_CONNECTING)
+		return EPOLLOUT;
+	if (wsi->tls_handshaking)
+		return wsi->tls_want_write ? EPOLLOUT : EPOLLIN;
+
+	size_t queued = wsi->out.len - wsi->out.off;
+	int sending_file = wsi->file_fd >= 0;
+	/* a server stops reading a peer that sends without reading our answers;
+	 * a client does not, or two of ours could deadlock on a big message */
+	int choked = !wsi->is_client && queued >= LWS_RX_PAUSE_QUEUED;
+	uint32_t want = 0;
+	/* not reading either while the user paused us, a file goes out (the
+	 * next request waits for it) or bytes already read wait to be parsed */
+	if (!choked && !wsi->rx_paused && !sending_file && !wsi->rx_stash)
+		want |= EPOLLIN;
+	if (queued || wsi->want_writable || sending_file)
+		want |= EPOLLOUT;
+	return want;
+}
+
 void lws_conn_update_events(struct libwebsocket *wsi)
 {
 	if (wsi->state == LWS_STATE_DEAD || wsi->fd < 0)
 		return;
-	size_t queued = wsi->out.len - wsi->out.off;
-	int sending_file = wsi->file_fd >= 0;
-	uint32_t want = 0;
-	if (wsi->tls_handshaking && wsi->state != LWS_STATE_CLIENT_CONNECTING)
-		want = wsi->tls_want_write ? EPOLLOUT : EPOLLIN;
-	else
-	/* not reading: output piling up, the user paused us, a file going
-	 * out (the next request waits for it), or a connect in progress */
-	if (queued < LWS_RX_PAUSE_QUEUED && !wsi->rx_paused && !sending_file &&
-	    !wsi->rx_stash && wsi->state != LWS_STATE_CLIENT_CONNECTING)
-		want |= EPOLLIN;
-	if (queued || wsi->want_writable || sending_file ||
-	    wsi->state == LWS_STATE_CLIENT_CONNECTING)
-		want |= EPOLLOUT;
+	uint32_t want = wanted_events(wsi);
 	if (want == wsi->epoll_events)
 		return;
-
 	uint32_t was = wsi->epoll_events;
 	wsi->epoll_events = want;
 	lws_poll_change(wsi->context, wsi->fd, wsi, was, want);
@@ -187,6 +196,14 @@ static void send_close_frame(struct libwebsocket *wsi, int status, const char *r
 	wsi->close_sent = 1;
 }
 
+/* Our last byte is out: TLS close_notify first, then the TCP FIN. */
+void lws_conn_shut_write(struct libwebsocket *wsi)
+{
+	if (wsi->ssl)
+		lws_tls_close_notify(wsi);
+	shutdown(wsi->fd, SHUT_WR);
+}
+
 /* No more callbacks: flush what is queued, send FIN, wait briefly for the
  * peer's FIN so our last bytes are not lost to a reset. */
 static void start_draining(struct libwebsocket *wsi)
@@ -204,7 +221,7 @@ static void start_draining(struct libwebsocket *wsi)
 	}
 	lws_conn_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_ACK, LWS_CLOSE_LINGER_SECS);
 	if (wsi->context->corked != wsi && wsi->out.len == wsi->out.off)
-		shutdown(wsi->fd, SHUT_WR);
+		lws_conn_shut_write(wsi);
 	lws_conn_update_events(wsi);
 }
 
@@ -702,7 +719,7 @@ void lws_conn_writable(struct libwebsocket *wsi)
 			return; /* still choked */
 	}
 	if (wsi->state == LWS_STATE_DRAINING) {
-		shutdown(wsi->fd, SHUT_WR);
+		lws_conn_shut_write(wsi);
 		lws_conn_update_events(wsi);
 		return;
 	}

@@ -167,7 +167,7 @@ void lws_out_uncork(struct libwebsocket_context *context)
 			send_or_queue(wsi, &iov, 1);
 	}
 	if (wsi->state == LWS_STATE_DRAINING && !queued(wsi))
-		shutdown(wsi->fd, SHUT_WR);
+		lws_conn_shut_write(wsi);
 	lws_conn_update_events(wsi);
 }
 

@@ -122,6 +122,7 @@ struct libwebsocket {
 	uint8_t tls_want_write;  /* the handshake waits for POLLOUT, not POLLIN */
 	uint8_t tls_more;        /* decrypted bytes wait inside OpenSSL */
 	uint8_t tls_allow_self_signed;
+	uint8_t tls_closed;      /* close_notify sent */
 	uint8_t rx_paused;      /* libwebsocket_rx_flow_control(wsi, 0) */
 	uint8_t close_after_file; /* HTTP: close once the file is sent */
 
@@ -201,6 +202,7 @@ struct libwebsocket_context {
 	/* TLS (tls.c) */
 	struct ssl_ctx_st *ssl_ctx;        /* the listen socket's, NULL: plain */
 	struct ssl_ctx_st *ssl_client_ctx; /* for wss:// client connections */
+	struct bio_method_st *bio_method;  /* sockets without SIGPIPE (tls.c) */
 
 	/* every watched descriptor -> its owner (poll.c) */
 	void **fd_table;
@@ -239,6 +241,8 @@ void lws_conn_close(struct libwebsocket *wsi, int status, const char *reason);
 /* Drop the socket now; the struct is freed at the end of service. */
 void lws_conn_kill(struct libwebsocket *wsi);
 void lws_conn_free(struct libwebsocket *wsi);
+/* TLS close_notify (if TLS) and the TCP FIN: nothing more will be sent. */
+void lws_conn_shut_write(struct libwebsocket *wsi);
 /* The handshake succeeded: frames from now on. */
 void lws_conn_start_ws(struct libwebsocket *wsi);
 void lws_conn_update_events(struct libwebsocket *wsi);
@@ -318,6 +322,8 @@ ssize_t lws_tls_read(struct libwebsocket *wsi, uint8_t *buf, size_t len);
 /* bytes written, 0 when it would block, -1 on error */
 ssize_t lws_tls_write(struct libwebsocket *wsi, const uint8_t *buf, size_t len);
 void lws_tls_free(struct libwebsocket *wsi);
+/* Send the TLS close_notify (once; best effort). */
+void lws_tls_close_notify(struct libwebsocket *wsi);
 void lws_tls_context_destroy(struct libwebsocket_context *context);
 
 /* ---- http_file.c ---- */

@@ -19,6 +19,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <sys/socket.h>
+
+#include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -43,6 +46,77 @@ static struct libwebsocket *wsi_of(X509_STORE_CTX *store)
 {
 	SSL *ssl = X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx());
 	return ssl ? SSL_get_app_data(ssl) : NULL;
+}
+
+/* ---- the socket BIO ----
+ * OpenSSL's own socket BIO writes with write(2): a peer that went away would
+ * raise SIGPIPE and kill the program.  A library must not change the
+ * process's signal handling, so TLS bytes go through this BIO, which sends
+ * with MSG_NOSIGNAL. */
+
+static int bio_fd(BIO *bio)
+{
+	return (int)(intptr_t)BIO_get_data(bio);
+}
+
+static int bio_write(BIO *bio, const char *buf, int len)
+{
+	BIO_clear_retry_flags(bio);
+	ssize_t n = send(bio_fd(bio), buf, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		BIO_set_retry_write(bio);
+	return (int)n;
+}
+
+static int bio_read(BIO *bio, char *buf, int len)
+{
+	BIO_clear_retry_flags(bio);
+	ssize_t n = recv(bio_fd(bio), buf, (size_t)len, MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		BIO_set_retry_read(bio);
+	return (int)n;
+}
+
+static long bio_ctrl(BIO *bio, int cmd, long num, void *ptr)
+{
+	(void)bio;
+	(void)num;
+	(void)ptr;
+	return cmd == BIO_CTRL_FLUSH || cmd == BIO_CTRL_DUP;
+}
+
+static int bio_create(BIO *bio)
+{
+	BIO_set_init(bio, 1);
+	return 1;
+}
+
+static BIO *socket_bio(struct libwebsocket_context *context, int fd)
+{
+	if (!context->bio_method) {
+		BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
+					     "pylws socket");
+		if (!m || !BIO_meth_set_write(m, bio_write) || !BIO_meth_set_read(m, bio_read) ||
+		    !BIO_meth_set_ctrl(m, bio_ctrl) || !BIO_meth_set_create(m, bio_create)) {
+			BIO_meth_free(m);
+			return NULL;
+		}
+		context->bio_method = m;
+	}
+	BIO *bio = BIO_new(context->bio_method);
+	if (bio)
+		BIO_set_data(bio, (void *)(intptr_t)fd);
+	return bio;
+}
+
+/* Attach the connection's socket to ssl through our BIO. */
+static int set_socket(struct libwebsocket *wsi, SSL *ssl)
+{
+	BIO *bio = socket_bio(wsi->context, wsi->fd);
+	if (!bio)
+		return -1;
+	SSL_set_bio(ssl, bio, bio); /* ssl owns it now (one reference for both) */
+	return 0;
 }
 
 /* ---- server ---- */
@@ -112,7 +186,7 @@ int lws_tls_server_init(struct libwebsocket_context *context, const char *cert,
 int lws_tls_accept_start(struct libwebsocket *wsi)
 {
 	SSL *ssl = SSL_new(wsi->context->ssl_ctx);
-	if (!ssl || SSL_set_fd(ssl, wsi->fd) != 1) {
+	if (!ssl || set_socket(wsi, ssl)) {
 		SSL_free(ssl);
 		return -1;
 	}
@@ -163,7 +237,7 @@ int lws_tls_client_start(struct libwebsocket *wsi, int ssl_connection, const cha
 {
 	SSL_CTX *ctx = client_ctx(wsi->context);
 	SSL *ssl = ctx ? SSL_new(ctx) : NULL;
-	if (!ssl || SSL_set_fd(ssl, wsi->fd) != 1) {
+	if (!ssl || set_socket(wsi, ssl)) {
 		SSL_free(ssl);
 		return -1;
 	}
@@ -190,7 +264,10 @@ int lws_tls_client_start(struct libwebsocket *wsi, int ssl_connection, const cha
 static const char *handshake_error(struct libwebsocket *wsi, char *buf, size_t size)
 {
 	long verify = SSL_get_verify_result(wsi->ssl);
-	if (verify != X509_V_OK)
+	int accepted = wsi->tls_allow_self_signed &&
+		       (verify == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT ||
+			verify == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN);
+	if (verify != X509_V_OK && !accepted)
 		snprintf(buf, size, "TLS: server certificate refused: %s",
 			 X509_verify_cert_error_string(verify));
 	else
@@ -263,12 +340,21 @@ ssize_t lws_tls_write(struct libwebsocket *wsi, const uint8_t *buf, size_t len)
 	return -1;
 }
 
+void lws_tls_close_notify(struct libwebsocket *wsi)
+{
+	if (!wsi->ssl || wsi->tls_closed || wsi->tls_handshaking || wsi->peer_gone)
+		return;
+	wsi->tls_closed = 1;
+	ERR_clear_error();
+	SSL_shutdown(wsi->ssl); /* best effort: a full socket just loses it */
+	ERR_clear_error();
+}
+
 void lws_tls_free(struct libwebsocket *wsi)
 {
 	if (!wsi->ssl)
 		return;
-	if (!wsi->tls_handshaking && !wsi->peer_gone)
-		SSL_shutdown(wsi->ssl); /* best effort close_notify */
+	lws_tls_close_notify(wsi);
 	SSL_free(wsi->ssl);
 	wsi->ssl = NULL;
 }
@@ -278,4 +364,6 @@ void lws_tls_context_destroy(struct libwebsocket_context *context)
 	SSL_CTX_free(context->ssl_ctx);
 	SSL_CTX_free(context->ssl_client_ctx);
 	context->ssl_ctx = context->ssl_client_ctx = NULL;
+	BIO_meth_free(context->bio_method);
+	context->bio_method = NULL;
 }
