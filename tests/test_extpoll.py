@@ -4,9 +4,9 @@ tests/test_demo.py, plus what an external poll loop relies on.
 
 Every test of test_demo.py runs here again against the extpoll servers: the
 tests that take the ``demo``/``demo_measured`` fixtures get this module's
-fixtures, and the command-line tests get this module's ``demo_argv`` (each is
-the same function with that one global rebound), so a check added there is
-made here too.
+fixtures, and the others get this module's ``demo_argv`` and ``start_demo``
+(each is the same function with those globals rebound), so a check added
+there is made here too.
 """
 
 from __future__ import annotations
@@ -38,12 +38,13 @@ def demo_argv(kind: str) -> tuple[list[str], dict[str, str]]:
     return [sys.executable, str(ROOT / "examples" / "test-server-extpoll.py")], env
 
 
-def start_extpoll(kind: str, asan_options: str = "") -> Server:
+def start_extpoll(kind: str, *args: str, asan_options: str = "") -> Server:
+    """servers.start_demo for the extpoll servers."""
     argv, env = demo_argv(kind)
     if asan_options and kind == "c":
         env["ASAN_OPTIONS"] += ":" + asan_options
     port = free_port()
-    return Server(f"extpoll-{kind}", [*argv, "--port", str(port)], port, env)
+    return Server(f"extpoll-{kind}", [*argv, "--port", str(port), *args], port, env)
 
 
 @pytest.fixture(scope="module", params=["c", "python"])
@@ -64,10 +65,11 @@ def demo_measured(request: pytest.FixtureRequest) -> Iterator[Server]:
 
 
 def _rebind(test: Callable[..., Any]) -> Callable[..., Any]:
-    """``test`` with this module's demo_argv (its fixtures come from here)."""
+    """``test`` starting the extpoll servers: its demo_argv and start_demo
+    globals rebound (its fixtures come from this module)."""
     clone = types.FunctionType(
         test.__code__,
-        {**test.__globals__, "demo_argv": demo_argv},
+        {**test.__globals__, "demo_argv": demo_argv, "start_demo": start_extpoll},
         test.__name__,
         test.__defaults__,
         test.__closure__,
@@ -264,3 +266,28 @@ def test_wake_from_another_thread_reaches_the_external_loop():
             timer.join()
     finally:
         loop.destroy()
+
+
+def test_c_tls_client_closing_first_does_not_kill_the_server():
+    """An HTTPS client that closes as soon as it has the page (urllib does):
+    the server's TLS close_notify meets a closed socket.  The C server must
+    survive it (Python programs ignore SIGPIPE anyway)."""
+    import ssl
+    import urllib.request
+
+    server = start_extpoll("c", "--ssl")
+    try:
+        tls = ssl.create_default_context()
+        tls.check_hostname = False
+        tls.verify_mode = ssl.CERT_NONE
+        url = f"https://127.0.0.1:{server.port}/"
+        for _ in range(3):
+            with urllib.request.urlopen(url, context=tls, timeout=10) as answer:
+                assert answer.status == 200 and answer.read()  # all of it, then close
+            time.sleep(0.3)
+            assert server.alive(), f"the server died: {server.proc.returncode} (-13: SIGPIPE)"
+    finally:
+        if server.alive():
+            server.stop()  # and the sanitizers' verdict
+        else:
+            server._log.close()
