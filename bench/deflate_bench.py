@@ -15,8 +15,12 @@ text (64 different records of words, numbers and tags, the same every run).
 Each server is first checked with a short run comparing every echoed byte;
 every cell runs with compression ("deflate") and, for comparison, without
 ("plain": the client offers nothing).  Printed: messages/s, MB/s of payload
-one way, and the wire ratio: TCP bytes both ways / payload bytes both ways
-(frame headers included; 1.00 = no compression).  Servers are started and
+one way, the wire ratio: TCP bytes both ways / payload bytes both ways
+(frame headers included; 1.00 = no compression), and the server's CPU: its
+time per echoed message and its share of its CPU during the run (below
+100 % the load generator, which compresses and inflates as much as the
+server does, is the limit, and the CPU time per message is the figure that
+compares the servers).  Servers are started and
 stopped by PID as bench/run.py does (whose helpers this uses).
 """
 
@@ -30,6 +34,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -77,7 +82,17 @@ def build_load(cc: str, builddir: str) -> str:
     return exe
 
 
-def load(exe, port, cpu, conns, inflight, size, deflate, duration, warmup, extra=()):
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far, in seconds."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load(exe, port, cpu, conns, inflight, size, deflate, duration, warmup, extra=(), pid=None):
     argv = [exe, "-q", "-p", str(port), "-c", str(conns), "-i", str(inflight), "-s", str(size)]
     argv += ["-d", str(duration), "-w", str(warmup), *extra]
     if not deflate:
@@ -85,10 +100,12 @@ def load(exe, port, cpu, conns, inflight, size, deflate, duration, warmup, extra
     if cpu is not None:
         argv = ["taskset", "-c", str(cpu)] + argv
     limit = warmup + duration + 40
+    cpu0, t0 = cpu_seconds(pid) if pid else None, time.monotonic()
     try:
         p = subprocess.run(argv, capture_output=True, text=True, timeout=limit)
     except subprocess.TimeoutExpired:
         return None, f"deflate_load timed out after {limit:.0f} s"
+    cpu1, t1 = cpu_seconds(pid) if pid else None, time.monotonic()
     m = run.RESULT_RE.search(p.stdout)
     if p.returncode != 0 or not m:
         err = p.stderr.strip().splitlines() or [f"exit {p.returncode}, no output"]
@@ -100,6 +117,9 @@ def load(exe, port, cpu, conns, inflight, size, deflate, duration, warmup, extra
             fields[k] = float(v) if "." in v else int(v)
         except ValueError:
             fields[k] = v
+    if cpu0 is not None and cpu1 is not None and fields.get("total_msgs"):
+        fields["server_us_per_msg"] = (cpu1 - cpu0) / fields["total_msgs"] * 1e6
+        fields["server_cpu_pct"] = (cpu1 - cpu0) / (t1 - t0) * 100
     return fields, None
 
 
@@ -182,7 +202,7 @@ def main() -> int:
                         deflate = mode == "deflate"
                         fields, err = load(
                             exe, srv.port, lcpu, conns, inflight, size, deflate,
-                            args.duration, args.warmup,
+                            args.duration, args.warmup, pid=srv.proc.pid,
                         )  # fmt: skip
                         if fields and (best is None or fields["msg_per_s"] > best["msg_per_s"]):
                             best = fields
@@ -197,16 +217,22 @@ def main() -> int:
             srv.stop()
 
     print()
-    print("| server | scenario | mode | msg/s | MB/s | wire ratio |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print(
+        "| server | scenario | mode | msg/s | MB/s | wire ratio | server CPU per msg | server CPU |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, scenario, mode, best, err in rows:
         if best:
+            us = best.get("server_us_per_msg")
+            pct = best.get("server_cpu_pct")
             print(
                 f"| {name} | {scenario} | {mode} | {run.fmt_rate(best['msg_per_s'])} "
-                f"| {run.fmt_mb(best['MB_per_s'])} | {best['ratio']:.3f} |"
+                f"| {run.fmt_mb(best['MB_per_s'])} | {best['ratio']:.3f} "
+                f"| {'-' if us is None else f'{us:.1f} µs'} "
+                f"| {'-' if pct is None else f'{pct:.0f} %'} |"
             )
         else:
-            print(f"| {name} | {scenario} | {mode} | failed: {err} | | |")
+            print(f"| {name} | {scenario} | {mode} | failed: {err} | | | | |")
     return 0 if all(best for *_, best, _ in rows) else 1
 
 

@@ -18,7 +18,8 @@
  * tcpi_bytes_acked / tcpi_bytes_received summed over the connections:
  * WebSocket frames, headers included), payload the message bytes both ways,
  * ratio = (wire_tx + wire_rx) / payload.  MB/s counts payload one way, as
- * bench/echo_load.c does.
+ * bench/echo_load.c does; total_msgs counts the echoes of the whole run
+ * (warm-up included), to relate to a server's CPU time.
  *
  * --no-deflate offers no extension (the same corpus, uncompressed).
  * Exits 1 on a connection failure, a wrong echo, a server close or a stall,
@@ -447,12 +448,12 @@ int main(int argc, char **argv)
 	uint64_t wire = (tx1 - tx0) + (rx1 - rx0);
 	printf("result conns=%lld inflight=%lld size=%lld deflate=%d msgs=%llu secs=%.4f "
 	       "msg_per_s=%.1f MB_per_s=%.2f wire_tx=%llu wire_rx=%llu payload=%llu "
-	       "ratio=%.4f errors=%lld\n",
+	       "ratio=%.4f total_msgs=%llu errors=%lld\n",
 	       opt.conns, opt.inflight, opt.size, opt.deflate, (unsigned long long)msgs, secs,
 	       secs > 0 ? msgs / secs : 0.0,
 	       secs > 0 ? msgs * (double)opt.size / secs / 1e6 : 0.0,
 	       (unsigned long long)(tx1 - tx0), (unsigned long long)(rx1 - rx0),
 	       (unsigned long long)payload, payload ? (double)wire / (double)payload : 0.0,
-	       errors);
+	       (unsigned long long)completed, errors);
 	return rc || errors ? 1 : 0;
 }

@@ -8,7 +8,8 @@ RSS; this measures what the server process itself keeps per connection.
 
 The C server is the release build made by bench/run.py
 (bench/build-release/echo_server); build it with
-`meson setup bench/build-release --buildtype=release -Dpython=false && meson compile -C bench/build-release`.
+`meson setup bench/build-release --buildtype=release -Dpython=false`, then
+`meson compile -C bench/build-release`.
 """
 
 from __future__ import annotations
@@ -116,7 +117,8 @@ def main() -> int:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, args.connections + 1000), hard))
 
-    print(f"{'server':<12} {'connections':>11} {'RSS before':>11} {'RSS after':>10} {'per conn':>9}")
+    header = ("server", "connections", "RSS before", "RSS after", "per conn")
+    print("{:<12} {:>11} {:>11} {:>10} {:>9}".format(*header))
     for kind in args.server or ["c", "python", "websockets"]:
         per, before, after = measure(kind, args.connections)
         print(

@@ -13,6 +13,10 @@
  *   result conns=100 inflight=10 size=64 type=binary msgs=N secs=S
  *          msg_per_s=X MB_per_s=Y errors=0
  *
+ * --ssl 1 connects with wss:// (the server's certificate checked against the
+ * system CAs and the address), --ssl 2 accepts a self-signed one too
+ * (bench/tls_bench.py uses 2 against a throwaway localhost certificate).
+ *
  * Exits 1 on a connection failure, an echo of the wrong length, a server
  * close or a stall of --timeout seconds; 2 on bad options.
  *
@@ -36,7 +40,7 @@ static struct {
 	const char *host, *path, *protocol;
 	long long port, conns, inflight, size;
 	double duration, warmup, timeout;
-	int text, busy, quiet;
+	int text, busy, quiet, ssl;
 } opt = {
 	.host = "127.0.0.1",
 	.path = "/",
@@ -159,7 +163,7 @@ static void usage(const char *argv0)
 	fprintf(stderr,
 		"usage: %s [-H HOST] [-p PORT] [--path P] [--protocol NAME] [-c CONNS]\n"
 		"          [-i INFLIGHT] [-s SIZE[k|m]] [-d SECS] [-w SECS] [-t|-b]\n"
-		"          [--timeout SECS] [--busy-poll] [-q]\n",
+		"          [--timeout SECS] [--busy-poll] [--ssl 0|1|2] [-q]\n",
 		argv0);
 }
 
@@ -238,11 +242,12 @@ int main(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "busy-poll", no_argument, NULL, 'B' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "ssl", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
-	while ((ch = getopt_long(argc, argv, "H:p:P:r:c:i:s:d:w:tbT:Bqh", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "H:p:P:r:c:i:s:d:w:tbT:BqS:h", opts, NULL)) != -1) {
 		int bad = 0;
 		switch (ch) {
 		case 'H': opt.host = optarg; break;
@@ -259,6 +264,12 @@ int main(int argc, char **argv)
 		case 'T': bad = parse_secs(optarg, 0.1, &opt.timeout); break;
 		case 'B': opt.busy = 1; break;
 		case 'q': opt.quiet = 1; break;
+		case 'S': {
+			long long v;
+			bad = parse_size(optarg, 0, 2, &v);
+			opt.ssl = (int)v;
+			break;
+		}
 		case 'h': usage(argv[0]); return 0;
 		default: usage(argv[0]); return 2;
 		}
@@ -298,7 +309,8 @@ int main(int argc, char **argv)
 	lws_set_handshake_timeout(context, (int)(opt.timeout + 0.5));
 
 	for (long long i = 0; i < opt.conns; i++) {
-		wsis[i] = libwebsocket_client_connect_extended(context, opt.host, (int)opt.port, 0,
+		wsis[i] = libwebsocket_client_connect_extended(context, opt.host, (int)opt.port,
+							       opt.ssl,
 							       opt.path, opt.host, NULL, opt.protocol,
 							       -1, &sessions[i]);
 		if (!wsis[i]) {
@@ -343,9 +355,9 @@ int main(int argc, char **argv)
 	double secs = t2 > t1 ? t2 - t1 : 0;
 	uint64_t msgs = at_end - at_start;
 	double rate = secs > 0 ? (double)msgs / secs : 0;
-	printf("result conns=%lld inflight=%lld size=%lld type=%s msgs=%llu secs=%.4f "
+	printf("result conns=%lld inflight=%lld size=%lld type=%s ssl=%d msgs=%llu secs=%.4f "
 	       "msg_per_s=%.1f MB_per_s=%.2f errors=%lld\n",
-	       opt.conns, opt.inflight, opt.size, opt.text ? "text" : "binary",
+	       opt.conns, opt.inflight, opt.size, opt.text ? "text" : "binary", opt.ssl,
 	       (unsigned long long)msgs, secs, rate, rate * (double)opt.size / 1e6, errors);
 	free(payload);
 	free(tx);

@@ -99,6 +99,11 @@ def default_certificate(prog: str) -> tuple[str, str]:
     return str(cert), str(key)
 
 
+def usage_error(message: str) -> None:
+    print(message, file=sys.stderr)
+    raise SystemExit(2)
+
+
 def context_arguments(args: argparse.Namespace, prog: str) -> dict:
     """The ssl_* arguments and options of libwebsocket_create_context."""
     ca = getattr(args, "ca", None)
@@ -106,9 +111,9 @@ def context_arguments(args: argparse.Namespace, prog: str) -> dict:
     if not (args.ssl or args.cert or args.key or ca or require):
         return {}
     if bool(args.cert) != bool(args.key):
-        raise SystemExit(f"{prog}: give both --cert and --key, or neither")
+        usage_error(f"{prog}: give both --cert and --key, or neither")
     if require and not ca:
-        raise SystemExit(f"{prog}: --require-client-cert needs --ca")
+        usage_error(f"{prog}: --require-client-cert needs --ca")
     cert, key = (args.cert, args.key) if args.cert else default_certificate(prog)
     return {
         "ssl_cert_filepath": cert,

@@ -18,7 +18,9 @@
  * the same array (service_fd returns 1 for those).
  *
  *   test-server-extpoll [--port 7681] [--interface IF] [--debug LLL_BITS]
- *                       [--resource-path DIR] [--ssl]
+ *                       [--resource-path DIR] [--ssl] [--cert FILE --key FILE]
+ *
+ * (the same command line as test-server: --ssl serves https:// and wss://.)
  */
 #include "test-server-protocols.h"
 
@@ -132,13 +134,14 @@ static struct libwebsocket_protocols protocols[] = DEMO_PROTOCOLS(callback_http_
 
 int main(int argc, char **argv)
 {
-	struct demo_options opt = { .port = 7681, .interface = NULL };
+	struct demo_options opt = { .port = 7681 };
 	int rc = demo_setup(argc, argv, &opt);
 	if (rc >= 0)
 		return rc;
 
-	struct libwebsocket_context *context = libwebsocket_create_context(
-		(int)opt.port, opt.interface, protocols, NULL, NULL, NULL, NULL, -1, -1, 0, NULL);
+	struct libwebsocket_context *context =
+		libwebsocket_create_context((int)opt.port, opt.interface, protocols, NULL, opt.cert,
+					    opt.key, NULL, -1, -1, 0, NULL);
 	if (!context) {
 		perror("libwebsocket_create_context");
 		free(pollfds);
@@ -147,10 +150,10 @@ int main(int argc, char **argv)
 	}
 
 	fprintf(stderr,
-		"pylws test server (external poll) on %s, port %ld: open http://127.0.0.1:%ld/\n"
+		"pylws test server (external poll) on %s, port %ld: open %s://127.0.0.1:%ld/\n"
 		"(serving %s; %d descriptors in the poll array)\n",
-		libwebsocket_canonical_hostname(context), opt.port, opt.port, resource_path,
-		count_pollfds);
+		libwebsocket_canonical_hostname(context), opt.port, opt.use_ssl ? "https" : "http",
+		opt.port, resource_path, count_pollfds);
 
 	/* our poll loop, and every TICK_MS a WRITEABLE for each counter */
 	long long next_tick = now_ms() + TICK_MS;

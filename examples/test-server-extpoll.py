@@ -10,7 +10,10 @@ program keeps them in a ``select.poll()`` object, and hands every ready one to
 is one of the descriptors.  The protocols are test-server.py's, imported.
 
     python examples/test-server-extpoll.py [--port 7681] [--interface IF]
-                                           [--debug LLL_BITS] [--resource-path DIR] [--ssl]
+                                           [--debug LLL_BITS] [--resource-path DIR]
+                                           [--ssl] [--cert FILE --key FILE]
+
+(the same command line as test-server.py: --ssl serves https:// and wss://.)
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+import example_tls  # examples/example_tls.py: --ssl, --cert, --key, the default certificate
 
 import pylws_ffi as lws
 from pylws_ffi import ffi
@@ -74,17 +79,15 @@ def callback_http_extpoll(
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     prog = Path(sys.argv[0]).name
-    if args.ssl:
-        print(
-            f"{prog}: --ssl: TLS is not available in pylws yet (it arrives later); "
-            "run without --ssl for http:// and ws://",
-            file=sys.stderr,
-        )
+    if bool(args.cert) != bool(args.key):
+        print(f"{prog}: give both --cert and --key, or neither", file=sys.stderr)
         return 2
     if not (args.resource_path / "test.html").is_file():
         print(f"{prog}: no test.html in {args.resource_path}", file=sys.stderr)
         return 1
     demo.resource_path = args.resource_path.resolve()
+
+    tls = example_tls.context_arguments(args, prog)
 
     lws.lws_set_log_level(args.debug)
 
@@ -103,14 +106,14 @@ def main(argv: list[str] | None = None) -> int:
         ("lws-mirror-protocol", demo.callback_lws_mirror, 0),
     ]
     try:
-        context = lws.libwebsocket_create_context(args.port, args.interface, protocols)
+        context = lws.libwebsocket_create_context(args.port, args.interface, protocols, **tls)
     except OSError as e:
         print(f"{prog}: cannot start: {e}", file=sys.stderr)
         return 1
 
     print(
         f"pylws test server (external poll) on {lws.libwebsocket_canonical_hostname(context)}, "
-        f"port {args.port}: open http://127.0.0.1:{args.port}/\n"
+        f"port {args.port}: open {'https' if tls else 'http'}://127.0.0.1:{args.port}/\n"
         f"(serving {demo.resource_path}; {len(watched)} descriptors polled)",
         file=sys.stderr,
     )
@@ -166,7 +169,7 @@ def parse_args(argv: list[str] | None) -> Any:
         default=demo.DEFAULT_RESOURCES,
         help="folder of test.html and its files (default: resources/ beside this script)",
     )
-    ap.add_argument("--ssl", action="store_true", help="TLS (not available yet)")
+    example_tls.add_arguments(ap)
     return ap.parse_args(argv)
 
 

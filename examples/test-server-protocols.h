@@ -5,9 +5,11 @@
  *   test-server-extpoll.c   its own poll() array, fed by the POLL_FD callbacks
  *
  * (test-server.c, the libwebsocket_service() variant, has the same code
- * inline for now.)  Include it once, in the file with main(): everything here
- * is static.  The includer defines protocols[] (see DEMO_PROTOCOLS below) and
- * may wrap callback_http to see the poll reasons too.
+ * inline for now: keep the two in step.)  Include it once, in the file with
+ * main(): everything here is static.  The includer defines protocols[] (see
+ * DEMO_PROTOCOLS below), may wrap callback_http to see the poll reasons too,
+ * and gets the command line (--ssl, --cert, --key: example-tls.h) from
+ * demo_setup().
  *
  *   "http-only" (protocols[0])   the page, its icon and images, from a fixed
  *                                list of names (anything else is a 404)
@@ -33,6 +35,8 @@
 #include <unistd.h>
 
 #include <libwebsockets.h>
+
+#include "example-tls.h"
 
 #define TICK_MS 50
 /* messages the mirror keeps for connections that have not sent them yet */
@@ -364,13 +368,15 @@ static void usage(const char *argv0)
 {
 	fprintf(stderr,
 		"usage: %s [--port N] [--interface IF] [--debug LLL_BITS]\n"
-		"          [--resource-path DIR] [--ssl]\n",
+		"          [--resource-path DIR] [--ssl] [--cert FILE --key FILE]\n",
 		argv0);
 }
 
 struct demo_options {
 	long port;
 	const char *interface;
+	int use_ssl;
+	const char *cert, *key; /* for libwebsocket_create_context; NULL: no TLS */
 };
 
 /*
@@ -385,11 +391,14 @@ static int demo_setup(int argc, char **argv, struct demo_options *opt)
 		{ "debug", required_argument, NULL, 'd' },
 		{ "resource-path", required_argument, NULL, 'r' },
 		{ "ssl", no_argument, NULL, 's' },
+		{ "cert", required_argument, NULL, 'C' },
+		{ "key", required_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	long debug = LLL_ERR | LLL_WARN;
-	const char *resources = NULL;
+	const char *resources = NULL, *cert = NULL, *key = NULL;
+	static char default_cert[PATH_MAX], default_key[PATH_MAX];
 	int c, use_ssl = 0;
 	char *end;
 
@@ -418,6 +427,14 @@ static int demo_setup(int argc, char **argv, struct demo_options *opt)
 		case 's':
 			use_ssl = 1;
 			break;
+		case 'C':
+			cert = optarg;
+			use_ssl = 1;
+			break;
+		case 'K':
+			key = optarg;
+			use_ssl = 1;
+			break;
 		case 'h':
 			usage(argv[0]);
 			return 0;
@@ -430,10 +447,8 @@ static int demo_setup(int argc, char **argv, struct demo_options *opt)
 		usage(argv[0]);
 		return 2;
 	}
-	if (use_ssl) {
-		fprintf(stderr, "%s: --ssl: TLS is not available in pylws yet (it arrives "
-				"later); run without --ssl for http:// and ws://\n",
-			argv[0]);
+	if (!cert != !key) {
+		fprintf(stderr, "%s: give both --cert and --key, or neither\n", argv[0]);
 		return 2;
 	}
 
@@ -449,6 +464,13 @@ static int demo_setup(int argc, char **argv, struct demo_options *opt)
 		return 1;
 	}
 
+	if (use_ssl && !cert) {
+		if (example_tls_default_certificate(argv[0], default_cert, default_key))
+			return 1;
+		cert = default_cert;
+		key = default_key;
+	}
+
 	lws_set_log_level((int)debug, NULL);
 
 	/* no SA_RESTART: the signal interrupts the wait (poll or service) */
@@ -459,6 +481,9 @@ static int demo_setup(int argc, char **argv, struct demo_options *opt)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 
+	opt->use_ssl = use_ssl;
+	opt->cert = cert;
+	opt->key = key;
 	return -1;
 }
 

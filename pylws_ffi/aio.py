@@ -191,16 +191,11 @@ class AioContext:
             log.error("libwebsocket_service_fd failed (%d) for fd %d", n, fd)
 
     def run_due(self) -> None:
-        """Soon (from the loop), let the library run what is due or deferred:
-        ``libwebsocket_service_fd(context, NULL)``.
-
-        Needed after a C call made *outside* a callback that arms a timeout
-        or defers work (``libwebsocket_client_connect``,
-        ``libwebsocket_rx_flow_control(wsi, 1)``, ``libwebsocket_set_timeout``,
-        ``libwebsocket_close_and_free_session``, a close frame): the core
-        re-arms its timer descriptor only at the end of a service call.
-        Calls coalesce; harmless when nothing is due.
-        """
+        """Soon (from the loop), let the library run whatever is due or
+        deferred: ``libwebsocket_service_fd(context, NULL)``.  Never needed for
+        correctness (the library arms its timer descriptor for deferred work,
+        even work queued between service calls); useful to have it done at the
+        next loop iteration rather than at the timer's.  Calls coalesce."""
         if not self._due_scheduled and self.context is not None:
             self._due_scheduled = True
             self.loop.call_soon(self._service_due)
@@ -451,11 +446,12 @@ class Connection:
 
     @property
     def close_code(self) -> int | None:
-        """The close code, once closed: the one the peer sent if the core
-        reports it, else the one this side sent (``close()``, 1009 for a too
-        large message, 1001 when the context goes away, 1011 when a server
-        handler raised); None while open, and after a close the peer began
-        (the classic API's CLOSED callback does not carry the peer's code)."""
+        """The close code, once closed: the one in the peer's close frame
+        (LWS_CALLBACK_CLOSED carries it), else the one this side sent
+        (``close()``, 1009 for a too large message, 1011 when a server handler
+        raised, 1001 when the server or the context closed it); None while
+        open, and when the connection ended with neither (dropped, or a close
+        frame without a code)."""
         if self.wsi is not None:
             return None
         if self._rcvd is not None:
@@ -493,8 +489,7 @@ class Connection:
         message = self._messages.popleft()
         if self._paused and len(self._messages) <= self.max_queue // 2 and self.wsi is not None:
             self._paused = False
-            _flow(self.wsi, 1)
-            self._aio.run_due()  # stashed input is parsed by deferred work
+            _flow(self.wsi, 1)  # what is stashed is parsed by deferred work
         return message
 
     def __aiter__(self) -> AsyncIterator[Data]:
@@ -627,7 +622,6 @@ class Connection:
         self._sent_code, self._sent_reason = code, reason
         if _write_unpadded(wsi, payload, len(payload), _WRITE_CLOSE) < 0:
             lib.libwebsocket_close_and_free_session(self._aio.context, wsi, code)
-        self._aio.run_due()  # arms the wait for the peer's answer
 
     async def wait_closed(self) -> None:
         """Wait until the connection has closed."""
@@ -636,12 +630,14 @@ class Connection:
     def _on_closed(self, in_: Any, len_: int) -> None:
         self.wsi = None
         self._parts = None
-        if in_ != _NULL and len_ >= 2:  # a core that reports the peer's close frame
+        if in_ != _NULL and len_ >= 2:  # the peer's close frame: code, reason
             payload = ffi.buffer(in_, len_)[:]
             self._rcvd = (
                 struct.unpack("!H", payload[:2])[0],
                 payload[2:].decode("utf-8", "replace"),
             )
+        elif self._sent_code is None and self._aio._closing:
+            self._sent_code = lib.LWS_CLOSE_STATUS_GOINGAWAY  # the context is destroyed
         if not self._closed.done():
             self._closed.set_result(None)
         self._wake_reader()
@@ -970,7 +966,8 @@ def connect(
     ``open_timeout``: seconds for the whole opening (None: the library's own
     handshake timeout).  Raises :class:`InvalidHandshake` (a ConnectionError)
     when the connection fails, with the core's reason; TimeoutError
-    (asyncio's) on timeout; ValueError for a URL that is not ws://.
+    (asyncio's) on timeout; ValueError for a URL that is not ws:// (wss:// is
+    not supported here yet).
     """
     return _Connecting(url, subprotocols, origin, max_size, max_queue, open_timeout, loop)
 
@@ -988,7 +985,10 @@ class _Connecting:
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme == "wss":
-            raise ValueError("wss:// is not available yet (the core has no TLS): use ws://")
+            raise ValueError(
+                "aio.connect speaks ws:// only for now; for wss:// use "
+                "libwebsocket_client_connect(..., ssl_connection=1) on an aio.create_context"
+            )
         if parts.scheme != "ws" or not parts.hostname:
             raise ValueError(f"not a ws:// URL: {url!r}")
         self.address = parts.hostname
@@ -1014,7 +1014,6 @@ class _Connecting:
                 client.aio.context, self.address, self.port, 0, self.path, self.host,
                 self.origin, ",".join(self.subprotocols) or None, -1,
             )  # fmt: skip
-            client.aio.run_due()  # a failure found at once is reported by deferred work
             if self.open_timeout is None:
                 return await client.opened
             return await asyncio.wait_for(asyncio.shield(client.opened), self.open_timeout)

@@ -145,8 +145,8 @@ def libwebsocket_client_connect(
     that is not a context cdata); ValueError for an empty address, a port
     outside 1..65535, ``ssl_connection`` not 0/1/2, a version not in
     (-1, 7, 8, 13), a string with a NUL byte, or a destroyed context;
-    OSError (errno from the core, e.g. EINVAL, ENOMEM, or ENOTSUP for wss://
-    while the core has no TLS) when the core refuses the connection, or
+    OSError (errno from the core, e.g. EINVAL, ENOMEM) when the core refuses
+    the connection, or
     LwsError if it does so without an errno.
     """
     _check_live(context)

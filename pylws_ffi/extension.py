@@ -17,15 +17,20 @@ as ``pylws_ffi.libwebsocket_internal_extensions``.  The callback is called as
   offer with these parameters; nonzero fails the connection.
 * ``HANDSHAKE_REPLY_TX`` (server): parameters may be appended to the answer
   as for CHECK_OK_TO_PROPOSE_EXTENSION.
-* ``ANY_WSI_ESTABLISHED``: the connection is established.  (The core's
-  contract also names ``FLUSH_PENDING_TX``, ``1HZ``, ``IS_WRITEABLE`` and
-  ``CHECK_OK_TO_REALLY_CLOSE``; this core does not call them yet.)
+* ``ANY_WSI_ESTABLISHED``: the connection is established.  ``1HZ``: once a
+  second while it is.  ``IS_WRITEABLE``: just before the protocol's
+  WRITEABLE callback.  ``CHECK_OK_TO_REALLY_CLOSE``: before it closes
+  (informational: the return value is ignored).  The other reasons of the
+  header are not delivered (native/src/ext.c says why).
 * ``PACKET_RX_PREPARSE``: ``in_`` is a ``struct lws_tokens *`` that points at
   a received data payload (a whole frame or a piece of one; control frames
-  never pass through extensions).  Read it with :func:`lws_tokens_payload`;
-  replace it with :func:`lws_tokens_replace`.  Return 0; < 0 closes the
-  connection with 1007; > 0 means "more output for this input": the core
-  delivers what ``in_`` points at and calls again with an empty input.
+  never pass through extensions).  Received data goes through the active
+  extensions in the reverse of the order they transform what is sent (the
+  order of the Sec-WebSocket-Extensions answer, RFC 6455 9.1).  Read it
+  with :func:`lws_tokens_payload`; replace it with :func:`lws_tokens_replace`.
+  Return 0; < 0 closes the connection with 1007; > 0 means "more output for
+  this input": the core delivers what ``in_`` points at and calls again
+  with an empty input.
   ``libwebsocket_is_final_fragment(wsi)`` and ``lws_frame_is_binary(wsi)``
   tell where in which message the piece is.
 * ``PACKET_TX_PRESEND``: the same for the payload of a data frame about to

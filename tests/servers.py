@@ -108,7 +108,7 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
-                raise AssertionError(f"{self.kind} server did not stop on SIGTERM")
+                raise AssertionError(f"{self.kind} server did not stop on SIGTERM") from None
         out = self.output()
         self._log.close()
         bad = [m for m in SANITIZER_MARKERS if m in out]
@@ -132,7 +132,8 @@ def start_echo(kind: str, *args: str, asan_options: str = "") -> Server:
         )
         env["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1:exitcode=98"
     else:
-        argv = [sys.executable, str(ROOT / "examples" / "echo_server.py"), "--port", str(port), *args]
+        script = ROOT / "examples" / "echo_server.py"
+        argv = [sys.executable, str(script), "--port", str(port), *args]
     return Server(kind, argv, port, env)
 
 

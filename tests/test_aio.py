@@ -174,13 +174,15 @@ def test_server_closes_with_its_code_and_reason(run):
         seen.append((conn.closed, conn.close_code, conn.close_reason))
 
     async def main() -> None:
-        async with aio.serve(handler, "127.0.0.1", port):
-            async with ws_connect(f"ws://127.0.0.1:{port}") as ws:
-                await ws.send("close please")
-                with pytest.raises(WsClosed):
-                    await ws.recv()
-                assert ws.close_code == 4001 and ws.close_reason == "bye"
-                assert ws.protocol.close_rcvd_then_sent  # a clean closing handshake
+        async with (
+            aio.serve(handler, "127.0.0.1", port),
+            ws_connect(f"ws://127.0.0.1:{port}") as ws,
+        ):
+            await ws.send("close please")
+            with pytest.raises(WsClosed):
+                await ws.recv()
+            assert ws.close_code == 4001 and ws.close_reason == "bye"
+            assert ws.protocol.close_rcvd_then_sent  # a clean closing handshake
 
     run(main())
     assert seen == [(True, 4001, "bye")]
@@ -294,14 +296,16 @@ def test_too_large_message_closes_1009(run):
     port = free_port()
 
     async def main() -> None:
-        async with aio.serve(echo, "127.0.0.1", port, max_size=1000):
-            async with ws_connect(f"ws://127.0.0.1:{port}", compression=None) as ws:
-                await ws.send("x" * 1000)
-                assert await ws.recv() == "x" * 1000
-                await ws.send(["x" * 600, "y" * 600])  # too large only when put together
-                with pytest.raises(WsClosed):
-                    await ws.recv()
-                assert ws.close_code == 1009
+        async with (
+            aio.serve(echo, "127.0.0.1", port, max_size=1000),
+            ws_connect(f"ws://127.0.0.1:{port}", compression=None) as ws,
+        ):
+            await ws.send("x" * 1000)
+            assert await ws.recv() == "x" * 1000
+            await ws.send(["x" * 600, "y" * 600])  # too large only when put together
+            with pytest.raises(WsClosed):
+                await ws.recv()
+            assert ws.close_code == 1009
 
     run(main())
 
@@ -373,10 +377,9 @@ def test_reading_pauses_when_the_handler_does_not_read(run):
     from pylws_ffi import aio
 
     port = free_port()
-    started = asyncio.Event
 
     async def main() -> None:
-        gate = started()
+        gate = asyncio.Event()
         got: list[Any] = []
 
         async def handler(conn: Any) -> None:
@@ -386,15 +389,17 @@ def test_reading_pauses_when_the_handler_does_not_read(run):
                 if len(got) == 300:
                     await conn.send("all")
 
-        async with aio.serve(handler, "127.0.0.1", port, max_queue=4) as server:
-            async with ws_connect(f"ws://127.0.0.1:{port}", compression=None) as ws:
-                for i in range(300):
-                    await ws.send(f"{i:04d}" + "." * 4000)
-                await asyncio.sleep(0.3)
-                (conn,) = server.connections
-                assert len(conn._messages) <= 4  # the rest waits in the socket / core
-                gate.set()
-                assert await asyncio.wait_for(ws.recv(), 10) == "all"
+        async with (
+            aio.serve(handler, "127.0.0.1", port, max_queue=4) as server,
+            ws_connect(f"ws://127.0.0.1:{port}", compression=None) as ws,
+        ):
+            for i in range(300):
+                await ws.send(f"{i:04d}" + "." * 4000)
+            await asyncio.sleep(0.3)
+            (conn,) = server.connections
+            assert len(conn._messages) <= 4  # the rest waits in the socket / core
+            gate.set()
+            assert await asyncio.wait_for(ws.recv(), 10) == "all"
         assert [m[:4] for m in got] == [f"{i:04d}" for i in range(300)]
 
     run(main())
@@ -518,6 +523,35 @@ def test_create_context_poll_reasons_stay_inside(run):
     assert lws.LWS_CALLBACK_ESTABLISHED in reasons and lws.LWS_CALLBACK_CLOSED in reasons
 
 
+def test_create_context_with_a_c_function_as_protocols0(run):
+    """protocols[0]'s callback may be a C function pointer: aio calls it for
+    every reason but the poll ones."""
+    import pylws_ffi as lws
+    from pylws_ffi import aio, ffi
+
+    port = free_port()
+    reasons: list[int] = []
+
+    @ffi.callback("callback_function *")
+    def c_callback(context: Any, wsi: Any, reason: int, user: Any, in_: Any, len_: int) -> int:
+        reasons.append(reason)
+        if reason == lws.LWS_CALLBACK_RECEIVE:
+            lws.libwebsocket_write(wsi, lws.payload(in_, len_), len_, lws.LWS_WRITE_BINARY)
+        return 0
+
+    async def main() -> None:
+        with aio.create_context(port, "127.0.0.1", [("c", c_callback, 0)]):
+            async with ws_connect(f"ws://127.0.0.1:{port}") as ws:
+                await ws.send(b"from C")
+                assert await ws.recv() == b"from C"
+
+    run(main())
+    assert lws.LWS_CALLBACK_RECEIVE in reasons
+    assert not set(reasons) & set(
+        range(lws.LWS_CALLBACK_ADD_POLL_FD, lws.LWS_CALLBACK_CLEAR_MODE_POLL_FD + 1)
+    )
+
+
 def test_create_context_needs_a_loop_and_a_list():
     from pylws_ffi import aio
 
@@ -594,6 +628,17 @@ IDLE_SERVER = textwrap.dedent(
 )
 
 
+def wakeups(pid: int) -> int:
+    """Context switches of every thread of a process (each sleep that ended)."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/status") as f:
+            for line in f:
+                if "ctxt_switches:" in line:  # voluntary_ and nonvoluntary_
+                    total += int(line.split()[1])
+    return total
+
+
 def cpu_seconds(pid: int) -> float:
     """utime + stime of a process, from /proc/PID/stat."""
     with open(f"/proc/{pid}/stat") as f:
@@ -602,12 +647,13 @@ def cpu_seconds(pid: int) -> float:
 
 
 @pytest.mark.parametrize("kind", LOOPS)
-def test_idle_server_uses_no_cpu(kind):
+def test_idle_server_uses_no_cpu(kind, tmp_path):
     """An aio server with an open, silent connection, idle for 3 s: well
     under 0.1 s of CPU (no polling, no periodic wakeup)."""
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-c", IDLE_SERVER, str(port), kind],
+        cwd=tmp_path,  # not the checkout: its pylws_ffi/ has no compiled module
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
@@ -616,13 +662,15 @@ def test_idle_server_uses_no_cpu(kind):
         with sync_connect(f"ws://127.0.0.1:{port}", open_timeout=10) as ws:
             ws.send("hello")
             assert ws.recv(timeout=10) == "hello"
-            before = cpu_seconds(proc.pid)
+            before, woken = cpu_seconds(proc.pid), wakeups(proc.pid)
             time.sleep(3)
             used = cpu_seconds(proc.pid) - before
+            woken = wakeups(proc.pid) - woken
             ws.send("still there")
             assert ws.recv(timeout=10) == "still there"
-        print(f"\nidle aio server ({kind}): {used * 1000:.1f} ms of CPU in 3 s")
+        print(f"\nidle aio server ({kind}): {used * 1000:.1f} ms of CPU, {woken} wakeups in 3 s")
         assert used < 0.1, f"{used:.3f} s of CPU while idle"
+        assert woken < 10, f"woken {woken} times while idle: something polls"
     finally:
         proc.terminate()
         try:

@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from websockets.asyncio.client import connect as aconnect
-
 from servers import ROOT, start_demo
+from tls_certs import start_example
+from websockets.asyncio.client import connect as aconnect
 
 CHROMIUM_FLAGS = [
     "--headless",
@@ -57,11 +57,11 @@ def find_chromium() -> str | None:
 class Chromium:
     """A headless Chromium process; ``url`` is its DevTools WebSocket."""
 
-    def __init__(self, exe: str, profile: Path) -> None:
+    def __init__(self, exe: str, profile: Path, extra_flags: tuple[str, ...] = ()) -> None:
         self.log_path = profile.parent / f"{profile.name}-stderr.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
+            [exe, *CHROMIUM_FLAGS, *extra_flags, f"--user-data-dir={profile}", "about:blank"],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=self._log,
@@ -219,14 +219,26 @@ class Page:
         )
 
 
-@pytest.fixture(scope="module")
-def chromium(tmp_path_factory):
+def start_chromium(tmp_path_factory, *extra_flags: str) -> Chromium:
     exe = find_chromium()
     if exe is None:
         if os.environ.get("CI"):
             pytest.fail("chromium is missing: .ci/run installs it (apt-get install chromium)")
         pytest.skip("chromium is not installed (apt-get install --no-install-recommends chromium)")
-    browser = Chromium(exe, tmp_path_factory.mktemp("chromium-profile"))
+    return Chromium(exe, tmp_path_factory.mktemp("chromium-profile"), extra_flags)
+
+
+@pytest.fixture(scope="module")
+def chromium(tmp_path_factory):
+    browser = start_chromium(tmp_path_factory)
+    yield browser
+    browser.stop()
+
+
+@pytest.fixture(scope="module")
+def chromium_tls(tmp_path_factory):
+    """A Chromium that takes the demo's self-signed certificate."""
+    browser = start_chromium(tmp_path_factory, "--ignore-certificate-errors")
     yield browser
     browser.stop()
 
@@ -238,14 +250,24 @@ def demo(request):
     server.stop()
 
 
+@pytest.fixture(params=["c", "python"])
+def demo_tls(request, tmp_path):
+    """The demo with --ssl and its default certificate (a self-signed one,
+    made in a temporary $XDG_CACHE_HOME)."""
+    server = start_example("test-server", request.param, "--ssl",
+                           env={"XDG_CACHE_HOME": str(tmp_path)})  # fmt: skip
+    yield server
+    server.stop()
+
+
 BOTH_OPEN = (
     "document.getElementById('dumb-status').dataset.state === 'open' &&"
     " document.getElementById('mirror-status').dataset.state === 'open'"
 )
 
 
-def test_demo_in_chromium(chromium, demo):
-    url = f"http://127.0.0.1:{demo.port}/"
+def exercise_demo(chromium: Chromium, url: str) -> bytes:
+    """Two pages of the demo at ``url``: the checks; a screenshot of page B."""
 
     async def go() -> bytes:
         devtools = DevTools(await aconnect(chromium.url, max_size=None, open_timeout=10))
@@ -340,6 +362,11 @@ def test_demo_in_chromium(chromium, demo):
 
     png = asyncio.run(asyncio.wait_for(go(), 90))
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 10_000
+    return png
+
+
+def test_demo_in_chromium(chromium, demo):
+    png = exercise_demo(chromium, f"http://127.0.0.1:{demo.port}/")
     (ROOT / "build-asan").mkdir(exist_ok=True)
     kind = demo.kind.split("-")[-1]  # "c" or "python"
     (ROOT / "build-asan" / f"demo-{kind}.png").write_bytes(png)
@@ -348,3 +375,12 @@ def test_demo_in_chromium(chromium, demo):
         docs.parent.mkdir(exist_ok=True)
         docs.write_bytes(png)
     assert demo.alive()
+
+
+def test_demo_over_tls_in_chromium(chromium_tls, demo_tls):
+    # https:// for the page, and the page's sockets on wss:// (location.protocol)
+    png = exercise_demo(chromium_tls, f"https://127.0.0.1:{demo_tls.port}/")
+    kind = demo_tls.kind.split("-")[-1]
+    (ROOT / "build-asan").mkdir(exist_ok=True)
+    (ROOT / "build-asan" / f"demo-tls-{kind}.png").write_bytes(png)
+    assert demo_tls.alive()

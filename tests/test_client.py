@@ -494,16 +494,22 @@ def test_connect_argument_errors(client: Client) -> None:
     assert lws.client._held_userdata(ctx) == {}
 
 
-def test_connect_tls_not_available_raises_oserror(client: Client) -> None:
-    # TLS is not in the core yet: C returns NULL with errno set
+def test_connect_tls_gives_a_connection(client: Client) -> None:
+    # wss:// (1, and 2: self-signed allowed) is a connection like ws://, whose
+    # failure (here: nothing listens) comes as CONNECTION_ERROR; TLS itself is
+    # tested in tests/test_tls.py
+    port = free_port()
     for ssl in (1, 2):
-        with pytest.raises(OSError) as info:
-            lws.libwebsocket_client_connect(client.ctx, LOCAL, 443, ssl)
-        assert info.value.errno
-    with pytest.raises(OSError):
-        lws.libwebsocket_client_connect_extended(
-            client.ctx, LOCAL, 443, 1, "/", None, None, None, -1, ffi.new("int *")
-        )
+        wsi = lws.libwebsocket_client_connect(client.ctx, LOCAL, port, ssl)
+        client.forget(wsi)
+        assert expect_failure(client, wsi)
+    mine = ffi.new("int *")
+    wsi = lws.libwebsocket_client_connect_extended(
+        client.ctx, LOCAL, port, 1, "/", None, None, None, -1, mine
+    )
+    client.forget(wsi)
+    assert lws.client._held_userdata(client.ctx) == {wsi: mine}
+    assert expect_failure(client, wsi)
     assert lws.client._held_userdata(client.ctx) == {}
 
 

@@ -5,8 +5,10 @@ without a browser: its page over HTTP, and its two protocols spoken to by the
 from __future__ import annotations
 
 import asyncio
+import http.client
 import os
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -14,11 +16,10 @@ import time
 from pathlib import Path
 
 import pytest
+from servers import ROOT, asan_build, free_port, start_demo, wait_listening
 from websockets.asyncio.client import connect as aconnect
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
-
-from servers import ROOT, asan_build, free_port, start_demo, wait_listening
 
 RESOURCES = ROOT / "examples" / "resources"
 DUMB = "dumb-increment-protocol"
@@ -365,16 +366,48 @@ def test_resource_path_option(kind, tmp_path):
 
 
 @pytest.mark.parametrize("kind", ["c", "python"])
-def test_ssl_says_tls_comes_later(kind):
+def test_ssl_serves_the_page_over_https(kind, tmp_path):
+    # --ssl without --cert/--key: a self-signed localhost certificate made in
+    # $XDG_CACHE_HOME/pylws (more in tests/test_tls.py)
     argv, env = demo_argv(kind)
+    env["XDG_CACHE_HOME"] = str(tmp_path)
+    port = free_port()
+    proc = subprocess.Popen(
+        [*argv, "--ssl", "--port", str(port), "--interface", "127.0.0.1"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_listening(port, proc)
+        cert = tmp_path / "pylws" / "localhost-cert.pem"
+        ctx = ssl.create_default_context(cafile=str(cert))
+        conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=10)
+        try:
+            conn.request("GET", "/")
+            body = conn.getresponse().read()
+        finally:
+            conn.close()
+        assert body == (ROOT / "examples" / "resources" / "test.html").read_bytes()
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=15)
+    assert proc.returncode == 0, err.decode(errors="replace")
+    assert f"https://127.0.0.1:{port}/" in err.decode()
+
+
+@pytest.mark.parametrize("kind", ["c", "python"])
+def test_ssl_with_a_missing_certificate_fails(kind, tmp_path):
+    argv, env = demo_argv(kind)
+    missing = tmp_path / "missing-cert.pem"
     proc = subprocess.run(
-        [*argv, "--ssl", "--port", str(free_port())],
+        [*argv, "--ssl", "--cert", str(missing), "--key", str(missing), "--port", str(free_port())],
         env=env,
         capture_output=True,
         timeout=30,
     )
-    assert proc.returncode == 2
-    assert b"TLS" in proc.stderr
+    assert proc.returncode == 1
+    assert str(missing).encode() in proc.stderr
 
 
 @pytest.mark.parametrize("kind", ["c", "python"])

@@ -7,11 +7,10 @@ import asyncio
 import os
 
 import pytest
+from servers import start_echo
 from websockets.asyncio.client import connect as aconnect
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
-
-from servers import start_echo
 
 SIZES = [0, 1, 125, 126, 127, 65535, 65536, 1 << 20, 16 << 20]
 

@@ -11,9 +11,8 @@ import struct
 import time
 
 import pytest
-from websockets.sync.client import connect
-
 from servers import start_echo
+from websockets.sync.client import connect
 
 GOOD_KEY = base64.b64encode(b"0123456789abcdef").decode()
 

@@ -20,7 +20,6 @@ import threading
 import time
 from typing import Any
 
-import pytest
 from servers import SANITIZER_MARKERS, asan_build, free_port, wait_listening
 from websockets.asyncio.client import connect
 
