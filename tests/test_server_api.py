@@ -32,15 +32,24 @@ from collections.abc import Iterator
 from typing import Any, Callable
 
 import pytest
+from rawws import (
+    LOCAL,
+    MIB,
+    RawWs,
+    addr,
+    close_code,
+    frame,
+    free_port,
+    ipv6_loopback,
+    read_to_eof,
+    wait_for,
+)
 from websockets.asyncio.client import connect as aconnect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect as sync_connect
 
 import pylws_ffi as lws
 from pylws_ffi import ffi
-
-MIB = 1 << 20
-LOCAL = "127.0.0.1"
 
 Callback = Callable[[Any, Any, int, Any, Any, int], Any]
 
@@ -56,24 +65,6 @@ POLL_REASONS = (
 # ====================================================================== helpers
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((LOCAL, 0))
-        return s.getsockname()[1]
-
-
-def addr(p: Any) -> int:
-    return int(ffi.cast("uintptr_t", p))
-
-
-def wait_for(cond: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.005)
-
-
 def ip_port(address: Any) -> tuple[str, int]:
     """(host, port) of a socket address, an IPv4-mapped IPv6 host as IPv4
     (with no interface the server listens dual-stack)."""
@@ -81,17 +72,6 @@ def ip_port(address: Any) -> tuple[str, int]:
     if host.startswith("::ffff:"):
         host = host[len("::ffff:") :]
     return host, port
-
-
-def ipv6_loopback() -> bool:
-    if not socket.has_ipv6:
-        return False
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
-            s.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
 
 
 def ws_client(url: str, **kw: Any) -> Any:
@@ -247,137 +227,6 @@ def echo_cb(ctx: Any, wsi: Any, reason: int, user: Any, in_: Any, len_: int) -> 
 # ---------------------------------------------------------------- raw sockets
 
 
-def mask_payload(payload: bytes, key: bytes) -> bytes:
-    n = len(payload)
-    if not n:
-        return b""
-    keys = (key * (n // 4 + 1))[:n]
-    return (int.from_bytes(payload, "little") ^ int.from_bytes(keys, "little")).to_bytes(
-        n, "little"
-    )
-
-
-def frame(opcode: int, payload: bytes, fin: bool = True, rsv: int = 0, mask: bool = True) -> bytes:
-    b0 = (0x80 if fin else 0) | rsv | opcode
-    n = len(payload)
-    m = 0x80 if mask else 0
-    if n < 126:
-        head = struct.pack("!BB", b0, m | n)
-    elif n < 65536:
-        head = struct.pack("!BBH", b0, m | 126, n)
-    else:
-        head = struct.pack("!BBQ", b0, m | 127, n)
-    if not mask:
-        return head + payload
-    key = os.urandom(4)
-    return head + key + mask_payload(payload, key)
-
-
-def parse_one(buf: bytearray) -> tuple[tuple[int, bytes], int] | None:
-    """The first unmasked server frame in buf: ((first byte, payload), bytes used)."""
-    if len(buf) < 2:
-        return None
-    first, n = buf[0], buf[1] & 0x7F
-    assert not buf[1] & 0x80, "the server masked a frame"
-    hdr = 2
-    if n == 126:
-        if len(buf) < 4:
-            return None
-        n, hdr = struct.unpack_from("!H", buf, 2)[0], 4
-    elif n == 127:
-        if len(buf) < 10:
-            return None
-        n, hdr = struct.unpack_from("!Q", buf, 2)[0], 10
-    if len(buf) < hdr + n:
-        return None
-    return (first, bytes(buf[hdr : hdr + n])), hdr + n
-
-
-def close_code(payload: bytes) -> int:
-    return struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
-
-
-class RawWs:
-    """A WebSocket client over a plain socket: frames exactly as we write them."""
-
-    def __init__(self, sock: socket.socket, leftover: bytes = b"") -> None:
-        self.sock = sock
-        self.buf = bytearray(leftover)
-        self.eof = False
-
-    @classmethod
-    def connect(
-        cls,
-        port: int,
-        *,
-        host: str = LOCAL,
-        path: str = "/",
-        protocol: str | None = None,
-        timeout: float = 10,
-    ) -> RawWs:
-        sock = socket.create_connection((host, port), timeout=timeout)
-        key = base64.b64encode(os.urandom(16)).decode()
-        extra = f"Sec-WebSocket-Protocol: {protocol}\r\n" if protocol else ""
-        sock.sendall(
-            (
-                f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
-                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                f"Sec-WebSocket-Version: 13\r\n{extra}\r\n"
-            ).encode()
-        )
-        head = b""
-        while b"\r\n\r\n" not in head:
-            chunk = sock.recv(4096)
-            assert chunk, f"closed during the handshake: {head!r}"
-            head += chunk
-        head, _, rest = head.partition(b"\r\n\r\n")
-        assert head.startswith(b"HTTP/1.1 101"), head
-        return cls(sock, rest)
-
-    def send(self, opcode: int, payload: bytes, **kw: Any) -> None:
-        self.sock.sendall(frame(opcode, payload, **kw))
-
-    def read_some(self, n: int = MIB) -> int:
-        try:
-            chunk = self.sock.recv(n)
-        except ConnectionResetError:
-            chunk = b""
-        if not chunk:
-            self.eof = True
-            return 0
-        self.buf += chunk
-        return len(chunk)
-
-    def pop_frame(self) -> tuple[int, bytes] | None:
-        got = parse_one(self.buf)
-        if got is None:
-            return None
-        del self.buf[: got[1]]
-        return got[0]
-
-    def next_frame(self) -> tuple[int, bytes] | None:
-        """The next frame, or None at EOF."""
-        while True:
-            f = self.pop_frame()
-            if f is not None:
-                return f
-            if self.eof or not self.read_some():
-                return None
-
-    def frames_until_eof(self, limit: float = 10.0) -> list[tuple[int, bytes]]:
-        frames = []
-        deadline = time.monotonic() + limit
-        while time.monotonic() < deadline:
-            f = self.next_frame()
-            if f is None:
-                return frames
-            frames.append(f)
-        raise AssertionError(f"no EOF after {frames!r}")
-
-    def close(self) -> None:
-        self.sock.close()
-
-
 def read_http_response(sock: socket.socket, buf: bytearray) -> tuple[int, dict[str, str], bytes]:
     """One HTTP response with a Content-Length from sock (leftover kept in buf)."""
     while b"\r\n\r\n" not in buf:
@@ -402,20 +251,6 @@ def read_http_response(sock: socket.socket, buf: bytearray) -> tuple[int, dict[s
     body = bytes(buf[:n])
     del buf[:n]
     return status, headers, body
-
-
-def read_to_eof(sock: socket.socket, limit: float = 10.0) -> bytes:
-    data = b""
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        try:
-            chunk = sock.recv(65536)
-        except ConnectionResetError:
-            return data
-        if not chunk:
-            return data
-        data += chunk
-    raise AssertionError(f"no EOF; got {data[:200]!r}")
 
 
 def http_page(body: bytes, close: bool = False) -> bytes:
