@@ -8,12 +8,13 @@ shadow it, so the checkout is taken off sys.path here.
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import pytest
 from servers import Server, start_echo
@@ -31,6 +32,32 @@ if not shutil.which("ninja") and "NINJA" not in os.environ:
         os.environ["NINJA"] = os.path.join(ninja.BIN_DIR, "ninja")
     except ImportError:
         pass
+
+
+# pytest-timeout's signal method fails a test that overruns by raising in the
+# main thread, which asyncio can swallow (the exception lands in a callback
+# and is only logged) and which cannot interrupt a wait inside C.  So that a
+# hung test can never hang the whole run, a second, hard limit sits behind it:
+# after twice the test's timeout plus a minute, faulthandler prints every
+# thread's stack to the real stderr (kept aside before capturing starts) and
+# ends the process.
+_watchdog_out: list[Any] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _watchdog_out.append(os.fdopen(os.dup(2), "w"))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    marker = item.get_closest_marker("timeout")
+    ini = item.config.getini("timeout")
+    limit = float(marker.args[0]) if marker and marker.args else float(ini or 120)
+    faulthandler.dump_traceback_later(2 * limit + 60, exit=True, file=_watchdog_out[0])
+    try:
+        yield
+    finally:
+        faulthandler.cancel_dump_traceback_later()
 
 
 @pytest.fixture

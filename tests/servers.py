@@ -8,6 +8,7 @@ the sanitizers reported anything.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
@@ -15,10 +16,28 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 ASAN_BUILD = ROOT / "build-asan"
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
+
+async def send_and_receive(ws: Any, message: str | bytes, timeout: float = 60) -> str | bytes:
+    """Send one message on a `websockets` asyncio connection and return the
+    next message, receiving while sending.
+
+    The echo servers echo each piece of a message as it arrives, so a large
+    message comes back while it is still being sent.  Receiving only after
+    ``send()`` returned deadlocks: the client stops reading after ``max_queue``
+    frames, the server then stops reading a peer that does not read its
+    replies, and ``send()`` never finishes."""
+    reply = asyncio.ensure_future(ws.recv())
+    try:
+        await asyncio.wait_for(ws.send(message), timeout)
+        return await asyncio.wait_for(reply, timeout)
+    finally:
+        reply.cancel()
 
 
 def meson_command() -> list[str]:

@@ -7,7 +7,7 @@ import asyncio
 import os
 
 import pytest
-from servers import start_echo
+from servers import send_and_receive, start_echo
 from websockets.asyncio.client import connect as aconnect
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
@@ -27,14 +27,12 @@ def client(url: str, **kw):
 
 
 def roundtrip(url: str, message: str | bytes) -> str | bytes:
-    """Send one message and return the echo.  The asyncio client reads while it
-    writes: large messages need that, since the server stops reading a peer that
-    does not read its replies (the sync client cannot do both at once)."""
+    """Send one message and return the echo, receiving while sending (see
+    send_and_receive; the sync client cannot do both at once)."""
 
     async def go() -> str | bytes:
         async with aconnect(url, max_size=None, compression=None, open_timeout=10) as ws:
-            await ws.send(message)
-            return await asyncio.wait_for(ws.recv(), 60)
+            return await send_and_receive(ws, message)
 
     return asyncio.run(go())
 
@@ -50,6 +48,21 @@ def test_text_echo(echo, size):
     # multi-byte characters, so pieces of the message split inside them
     text = ("aé€😀" * (size // 10 + 1))[: max(size // 2, 0)]
     assert roundtrip(echo.url, text) == text
+
+
+def test_echo_of_a_message_larger_than_every_buffer(echo):
+    """The echo of a 48 MiB message flows back while it is still being sent, to
+    a client that pauses reading after one queued frame: neither side's flow
+    control (the server stops reading a peer with 4 MiB of unread replies)
+    may stall the other for good."""
+    data = os.urandom(48 << 20)
+
+    async def go() -> str | bytes:
+        kw = dict(max_size=None, compression=None, open_timeout=10, max_queue=1)
+        async with aconnect(echo.url, **kw) as ws:
+            return await send_and_receive(ws, data, 90)
+
+    assert asyncio.run(go()) == data
 
 
 def test_fragmented_messages(echo):

@@ -40,7 +40,7 @@ from typing import Any, Callable
 
 import pytest
 from inproc import Echo, capture_log
-from servers import ROOT, asan_build, free_port
+from servers import ROOT, asan_build, free_port, send_and_receive
 from tls_certs import Certs, Pair, start_example
 from websockets.asyncio.client import connect as aconnect
 from websockets.asyncio.server import serve
@@ -236,8 +236,7 @@ def wss(url: str, ctx: ssl.SSLContext, **kw: Any) -> Any:
 def roundtrip(url: str, ctx: ssl.SSLContext, message: str | bytes, **kw: Any) -> str | bytes:
     async def go() -> str | bytes:
         async with wss(url, ctx, **kw) as ws:
-            await ws.send(message)
-            return await asyncio.wait_for(ws.recv(), 60)
+            return await send_and_receive(ws, message)
 
     return asyncio.run(asyncio.wait_for(go(), 90))
 
@@ -272,11 +271,7 @@ class Held:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     def echo(self, data: str | bytes) -> None:
-        async def go() -> Any:
-            await self.ws.send(data)
-            return await asyncio.wait_for(self.ws.recv(), 20)
-
-        assert self._call(go()) == data
+        assert self._call(send_and_receive(self.ws, data, 20)) == data
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
