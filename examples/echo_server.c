@@ -10,7 +10,7 @@
  *               [--no-extensions] [--ssl] [--cert FILE --key FILE]
  *               [--ca FILE [--require-client-cert]]
  *
- * The built-in extensions (permessage-deflate) are offered unless
+ * The built-in extensions (permessage-deflate, deflate-frame, deflate-stream) are offered unless
  * --no-extensions is given.  --ssl serves wss:// (and https://) with --cert
  * and --key, or without them a self-signed certificate for localhost made on
  * first use in ~/.cache/pylws (example-tls.h); --ca names the CAs client

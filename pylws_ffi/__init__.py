@@ -70,7 +70,8 @@ from .util import (
     lws_b64_encode_string,
 )
 
-#: the built-in extensions (permessage-deflate), for create_context's
+#: the built-in extensions (permessage-deflate, deflate-frame and its alias
+#: x-webkit-deflate-frame, deflate-stream), for create_context's
 #: ``extensions`` (alone, or inside a list with extensions written in Python)
 libwebsocket_internal_extensions = lib.libwebsocket_internal_extensions
 

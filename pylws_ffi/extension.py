@@ -35,7 +35,7 @@ as ``pylws_ffi.libwebsocket_internal_extensions``.  The callback is called as
   tell where in which message the piece is.
 * ``PACKET_TX_PRESEND``: the same for the payload of a data frame about to
   be sent.  Return 0 (> 0 asks for the RSV1 bit, which only the built-in
-  permessage-deflate may claim: a peer fails the connection on a bit no
+  compression extensions may claim: a peer fails the connection on a bit no
   extension of its own claims); < 0 makes that ``libwebsocket_write`` fail.
   Never write into the payload in place here: it may be the caller's
   ``bytes``.

@@ -405,7 +405,11 @@ def test_our_client_against_websockets_server(binary):
         many = [payload_of(n % 5000, binary) for n in range(0, 500 * 37, 37)]
         assert client.echo(many) == many
         # (the server's handler has run by now)
-        assert srv.offers == ["permessage-deflate; client_max_window_bits"]
+        # every built-in, in order; the server takes the one it knows
+        assert srv.offers == [
+            "permessage-deflate; client_max_window_bits, deflate-frame, "
+            "x-webkit-deflate-frame, deflate-stream"
+        ]
         # (websockets' defaults)
         assert srv.answers == [
             "permessage-deflate; server_max_window_bits=12; client_max_window_bits=12"

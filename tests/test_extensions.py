@@ -171,7 +171,7 @@ def test_raw_cdata_array_with_python_built_entries():
         ([("permessage-deflate", passthrough), lws.libwebsocket_internal_extensions], ValueError),
         ([("x-a", ffi.NULL)], ValueError),
         ([ffi.cast("struct libwebsocket_extension *", 0)], ValueError),
-        ([lws.libwebsocket_internal_extensions[1]], ValueError),  # the terminator
+        ([lws.libwebsocket_internal_extensions[4]], ValueError),  # the terminator
     ],
 )
 def test_malformed_extension_lists_raise(extensions, exc):

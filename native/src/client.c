@@ -432,7 +432,7 @@ static void established(struct libwebsocket *wsi, uint8_t *extra, size_t extra_l
 		return;
 	}
 	if (extra_len && wsi->state == LWS_STATE_WS)
-		lws_conn_ws_receive(wsi, extra, extra_len);
+		lws_conn_ws_input(wsi, extra, extra_len);
 }
 
 /* Bytes of the server's answer arrived (buf is in the receive buffer). */

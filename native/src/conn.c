@@ -411,9 +411,9 @@ void lws_conn_resume_rx(struct libwebsocket_context *context)
 	struct libwebsocket *wsi = context->conns, *next;
 	for (; wsi; wsi = next) {
 		next = wsi->next;
-		if (wsi->tls_more && !wsi->rx_stash && !wsi->rx_paused &&
+		if (wsi->rx_more && !wsi->rx_stash && !wsi->rx_paused &&
 		    wsi->state < LWS_STATE_DRAINING && wsi->state >= LWS_STATE_CLIENT_AWAIT_101) {
-			wsi->tls_more = 0;
+			wsi->rx_more = 0;
 			lws_conn_readable(wsi);
 			continue;
 		}
@@ -425,6 +425,8 @@ void lws_conn_resume_rx(struct libwebsocket_context *context)
 		lws_conn_ws_receive(wsi, data, len); /* may stash again if paused again */
 		lws_out_uncork(context);
 		free(block);
+		if (wsi->rx_more && !wsi->rx_paused)
+			context->rx_resumes++; /* the read layer still holds input */
 	}
 }
 
@@ -436,7 +438,7 @@ int libwebsocket_rx_flow_control(struct libwebsocket *wsi, int enable)
 	if (wsi->state >= LWS_STATE_DRAINING)
 		return -1;
 	wsi->rx_paused = !enable;
-	if (enable && wsi->rx_stash) {
+	if (enable && (wsi->rx_stash || wsi->rx_more)) {
 		wsi->context->rx_resumes++;
 		lws_timer_update(wsi->context);
 	}
@@ -456,6 +458,20 @@ int libwebsocket_callback_on_writable_all_protocol(const struct libwebsocket_pro
 		if (wsi->protocol == protocol && wsi->state == LWS_STATE_WS)
 			libwebsocket_callback_on_writable(context, wsi);
 	return 0;
+}
+
+void lws_conn_ws_input(struct libwebsocket *wsi, uint8_t *buf, size_t len)
+{
+	if (!wsi->ds_on) {
+		lws_conn_ws_receive(wsi, buf, len);
+		return;
+	}
+	if (lws_ds_hold(wsi, buf, len)) {
+		lws_conn_close(wsi, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
+		return;
+	}
+	wsi->rx_more = 1; /* inflated and parsed by the next turn of the loop */
+	wsi->context->rx_resumes++;
 }
 
 /* Parse received frames; payload is delivered straight from buf. */
@@ -491,6 +507,7 @@ void lws_conn_start_ws(struct libwebsocket *wsi)
 	p->allow_unmasked = !!(context->options & LWS_SERVER_OPTION_DEFEAT_CLIENT_MASK);
 	p->rsv_allowed = 0;
 	wsi->state = LWS_STATE_WS;
+	wsi->ds_on = wsi->ds != NULL; /* the handshake went out plain; the rest does not */
 	lws_conn_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
 }
 
@@ -574,7 +591,7 @@ static void http_receive(struct libwebsocket *wsi, uint8_t *data, size_t len)
 	wsi->head_len = 0;
 
 	if (extra && wsi->state == LWS_STATE_WS)
-		lws_conn_ws_receive(wsi, after, extra);
+		lws_conn_ws_input(wsi, after, extra);
 	else if (extra && wsi->state == LWS_STATE_HTTP_HEAD && wsi->file_fd >= 0)
 		stash_rx(wsi, after, extra); /* the next requests wait for the file */
 	else if (extra && wsi->state == LWS_STATE_HTTP_HEAD)
@@ -651,11 +668,22 @@ void lws_conn_readable(struct libwebsocket *wsi)
 		return;
 	}
 	ssize_t n;
-	if (wsi->ssl) {
+	if (wsi->ds_on && (wsi->state == LWS_STATE_WS || wsi->state == LWS_STATE_WS_CLOSING)) {
+		n = lws_ds_read(wsi, buf, LWS_RX_BUFFER_SIZE);
+		if (wsi->rx_more)
+			context->rx_resumes++; /* read again soon: more is waiting */
+		if (n == -2)
+			return;
+		if (n == -3) {
+			lws_conn_close(wsi, LWS_CLOSE_STATUS_INVALID_PAYLOAD,
+				       "deflate-stream: bad compressed data");
+			return;
+		}
+	} else if (wsi->ssl) {
 		n = lws_tls_read(wsi, buf, LWS_RX_BUFFER_SIZE);
 		if (n == -2)
 			return;
-		if (wsi->tls_more)
+		if (wsi->rx_more)
 			context->rx_resumes++; /* read again soon: OpenSSL holds more */
 	} else {
 		n = recv(wsi->fd, buf, LWS_RX_BUFFER_SIZE, 0);

@@ -25,7 +25,8 @@
  *   for this input": the library delivers it and calls again with an empty
  *   input (token_len 0).  < 0 fails the connection with 1007.
  * - PACKET_TX_PRESEND: the same for data frames about to be sent; a return
- *   > 0 asks for RSV1 on the message's first frame (permessage-deflate).
+ *   > 0 asks for RSV1: on the message's first frame (permessage-deflate), on
+ *   this frame (deflate-frame).
  * - 1HZ: once a second while the connection is established.
  * - IS_WRITEABLE: just before the protocol's WRITEABLE callback.
  * - CHECK_OK_TO_REALLY_CLOSE: before the connection closes; informational
@@ -118,6 +119,7 @@ void lws_ext_destroy(struct libwebsocket *wsi)
 	}
 	wsi->num_ext = 0;
 	wsi->parser.rsv_allowed = 0;
+	wsi->parser.text_unchecked = 0;
 }
 
 /* Make ext active on wsi: its area allocated, CONSTRUCT called.  0 = active. */
@@ -141,7 +143,13 @@ static int activate(struct libwebsocket *wsi, struct libwebsocket_extension *ext
 		wsi->context->ext_conns++;
 		lws_timer_update(wsi->context); /* LWS_EXT_CALLBACK_1HZ from now on */
 	}
-	wsi->parser.rsv_allowed |= lws_ext_rsv_claim(ext);
+	unsigned flags = lws_ext_builtin_flags(ext);
+	if (flags & LWS_EXTF_RSV1) {
+		wsi->parser.rsv_allowed |= LWS_RSV1;
+		/* frame by frame: a message mixes transformed and plain frames */
+		if (!(flags & LWS_EXTF_PER_MESSAGE))
+			wsi->parser.text_unchecked = 1;
+	}
 	return 0;
 }
 
@@ -200,11 +208,22 @@ find_extension(struct libwebsocket_context *context, const char *name, size_t le
 	return NULL;
 }
 
+/* Is ext, or another compression extension (they exclude each other), active? */
 static int is_active(struct libwebsocket *wsi, const struct libwebsocket_extension *ext)
 {
+	unsigned compression = lws_ext_builtin_flags(ext) & LWS_EXTF_COMPRESSION;
 	for (int i = 0; i < wsi->num_ext; i++)
 		if (wsi->ext[i].ext == ext ||
-		    (lws_ext_rsv_claim(wsi->ext[i].ext) & lws_ext_rsv_claim(ext)))
+		    (compression & lws_ext_builtin_flags(wsi->ext[i].ext)))
+			return 1;
+	return 0;
+}
+
+/* Does an active extension compress whole messages (RSV1 on first frames only)? */
+static int per_message_active(struct libwebsocket *wsi)
+{
+	for (int i = 0; i < wsi->num_ext; i++)
+		if (lws_ext_builtin_flags(wsi->ext[i].ext) & LWS_EXTF_PER_MESSAGE)
 			return 1;
 	return 0;
 }
@@ -329,7 +348,7 @@ const char *lws_ext_client_accept(struct libwebsocket *wsi, const struct lws_htt
 static int deliver(struct libwebsocket *wsi, uint8_t *data, size_t len, int final)
 {
 	struct lws_frame_parser *p = &wsi->parser;
-	if (p->msg_rsv) {
+	if (p->msg_rsv || p->text_unchecked) {
 		/* transformed text: the parser could not check it, we do */
 		wsi->ext_msg_size += len;
 		if (p->max_message_size && wsi->ext_msg_size > p->max_message_size) {
@@ -382,8 +401,9 @@ static int rx_through(struct libwebsocket *wsi, int i, struct lws_tokens tok, in
 int lws_ext_rx(struct libwebsocket *wsi, uint8_t *data, size_t len, int final)
 {
 	struct lws_frame_parser *p = &wsi->parser;
-	/* RFC 7692 5.1/6.1: RSV1 marks a message, never a continuation frame */
-	if (p->opcode == LWS_OP_CONTINUATION && p->rsv) {
+	/* RFC 7692 5.1/6.1: RSV1 marks a message, never a continuation frame
+	 * (deflate-frame marks frames, continuations too) */
+	if (p->opcode == LWS_OP_CONTINUATION && p->rsv && per_message_active(wsi)) {
 		lws_conn_close(wsi, LWS_CLOSE_STATUS_PROTOCOL_ERR, "RSV1 on a continuation frame");
 		return 1;
 	}
@@ -401,7 +421,9 @@ int lws_ext_tx(struct libwebsocket *wsi, int opcode, int fin, uint8_t **buf, siz
 		int n = ext_call(wsi, i, LWS_EXT_CALLBACK_PACKET_TX_PRESEND, &t, 0);
 		if (n < 0)
 			return -1;
-		if (n > 0 && opcode != LWS_OP_CONTINUATION)
+		unsigned f = lws_ext_builtin_flags(wsi->ext[i].ext);
+		int per_frame = (f & LWS_EXTF_RSV1) && !(f & LWS_EXTF_PER_MESSAGE);
+		if (n > 0 && (opcode != LWS_OP_CONTINUATION || per_frame))
 			*rsv |= LWS_RSV1;
 		*buf = (uint8_t *)t.token;
 		*len = (size_t)t.token_len;

@@ -1,6 +1,7 @@
 /*
- * ext_deflate.c - permessage-deflate (RFC 7692), a built-in extension written
- * against the same extension callback as users' extensions (see ext.c).
+ * ext_deflate.c - permessage-deflate (RFC 7692) and the older deflate-frame
+ * (alias x-webkit-deflate-frame), built-in extensions written against the
+ * same extension callback as users' extensions (see ext.c).
  *
  * A compressed message has RSV1 on its first frame; its payload is a raw
  * DEFLATE stream flushed with Z_SYNC_FLUSH, the final 00 00 ff ff removed.
@@ -9,6 +10,14 @@
  * output is handed on in chunks of LWS_PMD_CHUNK bytes, so a small message
  * that inflates to gigabytes never occupies more than one chunk here; the
  * host closes it with 1009 once it passes the maximum message size.
+ *
+ * deflate-frame (draft-tyoshino-hybi-websocket-perframe-deflate) is the same
+ * compression applied to each data frame on its own: RSV1 on every
+ * compressed frame, continuations included, each frame's 00 00 ff ff
+ * removed; the window carries over between frames unless the peer asked for
+ * no_context_takeover.  Parameters: no_context_takeover and
+ * max_window_bits=N, which bind the compressor of the side that receives
+ * them.
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -172,13 +181,14 @@ static int rx_start(struct pmd *pmd)
 }
 
 /*
- * One step of inflating a compressed message: the input (if any) goes in,
- * at most one chunk comes out in tok.  Returns 1 when more output is due for
- * this input (call again with an empty one), 0 when done, -1 on bad data.
+ * One step of inflating compressed data: the input (if any) goes in, at most
+ * one chunk comes out in tok.  final: the input ends the compressed unit (a
+ * message, or a frame for deflate-frame), whose removed tail is fed after it.
+ * Returns 1 when more output is due for this input (call again with an empty
+ * one), 0 when done, -1 on bad data.
  */
-static int inflate_step(struct libwebsocket *wsi, struct pmd *pmd, struct lws_tokens *tok)
+static int inflate_step(struct pmd *pmd, struct lws_tokens *tok, int final)
 {
-	int final = libwebsocket_is_final_fragment(wsi);
 	if (rx_start(pmd))
 		return -1;
 	if (tok->token_len > 0) {
@@ -237,34 +247,42 @@ static int tx_room(struct pmd *pmd, size_t need)
 }
 
 /*
+ * Deflate len bytes with a sync flush into pmd->tx_out, after 4 bytes of room
+ * (for a held tail); returns the end of the output there, 0 on failure.
+ */
+static size_t compress_sync(struct pmd *pmd, const uint8_t *data, size_t len)
+{
+	if (tx_start(pmd) || tx_room(pmd, 4 + deflateBound(&pmd->tx, (uLong)len) + 16))
+		return 0;
+	pmd->tx.next_in = (Bytef *)data;
+	pmd->tx.avail_in = (uInt)len;
+	size_t end = 4;
+	for (;;) {
+		pmd->tx.next_out = pmd->tx_out + end;
+		pmd->tx.avail_out = (uInt)(pmd->tx_cap - end);
+		int rc = deflate(&pmd->tx, Z_SYNC_FLUSH);
+		if (rc != Z_OK && rc != Z_BUF_ERROR) /* BUF_ERROR: nothing new to flush */
+			return 0;
+		end = pmd->tx_cap - pmd->tx.avail_out;
+		if (pmd->tx.avail_out)
+			return end; /* all in, flushed */
+		if (tx_room(pmd, pmd->tx_cap * 2))
+			return 0;
+	}
+}
+
+/*
  * Compress one data frame's payload into pmd->tx_out; tok points at it after.
  * Each fragment is sync-flushed, so it ends in 00 00 ff ff.  The message's
  * last such tail is implied (RFC 7692 7.2.1) and must not be sent; since the
  * final fragment may compress to nothing, every fragment's tail is held back
  * and sent at the front of the next one, and dropped at the message's end.
  */
-static int deflate_frame(struct libwebsocket *wsi, struct pmd *pmd, struct lws_tokens *tok)
+static int pmd_deflate(struct libwebsocket *wsi, struct pmd *pmd, struct lws_tokens *tok)
 {
-	if (tx_start(pmd))
+	size_t end = compress_sync(pmd, (const uint8_t *)tok->token, (size_t)tok->token_len);
+	if (!end)
 		return -1;
-	size_t len = (size_t)tok->token_len;
-	if (tx_room(pmd, 4 + deflateBound(&pmd->tx, (uLong)len) + 16))
-		return -1;
-	pmd->tx.next_in = (Bytef *)tok->token;
-	pmd->tx.avail_in = (uInt)len;
-	size_t end = 4; /* room for a held tail in front */
-	for (;;) {
-		pmd->tx.next_out = pmd->tx_out + end;
-		pmd->tx.avail_out = (uInt)(pmd->tx_cap - end);
-		int rc = deflate(&pmd->tx, Z_SYNC_FLUSH);
-		if (rc != Z_OK && rc != Z_BUF_ERROR) /* BUF_ERROR: nothing new to flush */
-			return -1;
-		end = pmd->tx_cap - pmd->tx.avail_out;
-		if (pmd->tx.avail_out)
-			break; /* all in, flushed */
-		if (tx_room(pmd, pmd->tx_cap * 2))
-			return -1;
-	}
 	size_t start = 4;
 	if (pmd->tx_tail_held) {
 		start = 0;
@@ -328,9 +346,9 @@ static int pmd_callback(struct libwebsocket_context *context, struct libwebsocke
 	case LWS_EXT_CALLBACK_PACKET_RX_PREPARSE:
 		if (!(wsi->parser.msg_rsv & LWS_RSV1))
 			return 0; /* an uncompressed message passes as it is */
-		return inflate_step(wsi, pmd, in);
+		return inflate_step(pmd, in, libwebsocket_is_final_fragment(wsi));
 	case LWS_EXT_CALLBACK_PACKET_TX_PRESEND:
-		return deflate_frame(wsi, pmd, in);
+		return pmd_deflate(wsi, pmd, in);
 	case LWS_EXT_CALLBACK_DESTROY:
 		pmd_free(pmd);
 		return 0;
@@ -339,12 +357,104 @@ static int pmd_callback(struct libwebsocket_context *context, struct libwebsocke
 	}
 }
 
+/* ---- deflate-frame ---- */
+
+/* "no_context_takeover; max_window_bits=10" (blanks removed): what the peer
+ * asks of our compressor.  0, or -1 when the offer is not acceptable. */
+static int frame_params(struct pmd *pmd, const char *s)
+{
+	int takeover_seen = 0, bits_seen = 0;
+	pmd->tx_window_bits = 15;
+	while (*s) {
+		size_t n = strcspn(s, ";");
+		if (n == 19 && !strncmp(s, "no_context_takeover", n) && !takeover_seen++) {
+			pmd->tx_no_takeover = 1;
+		} else if (n > 16 && !strncmp(s, "max_window_bits=", 16) && !bits_seen++) {
+			const char *v = s + 16;
+			size_t vlen = n - 16;
+			if (vlen > 2 && v[0] == '"' && v[vlen - 1] == '"') {
+				v++;
+				vlen -= 2;
+			}
+			/* 9..15: zlib cannot make a raw stream with a 256-byte window */
+			if (vlen == 1 && v[0] == '9')
+				pmd->tx_window_bits = 9;
+			else if (vlen == 2 && v[0] == '1' && v[1] >= '0' && v[1] <= '5')
+				pmd->tx_window_bits = (uint8_t)(10 + v[1] - '0');
+			else
+				return -1;
+		} else {
+			return -1;
+		}
+		s += n + (s[n] == ';');
+	}
+	return 0;
+}
+
+/* Compress one frame's payload on its own; 1 = RSV1 (compressed), 0 = as is. */
+static int frame_deflate(struct pmd *pmd, struct lws_tokens *tok)
+{
+	if (tok->token_len <= 0)
+		return 0; /* nothing to gain: an empty frame goes plain */
+	size_t end = compress_sync(pmd, (const uint8_t *)tok->token, (size_t)tok->token_len);
+	if (!end)
+		return -1;
+	if (end - 4 >= 4 && !memcmp(pmd->tx_out + end - 4, deflate_tail, 4))
+		end -= 4; /* implied, as in permessage-deflate */
+	if (pmd->tx_no_takeover)
+		deflateReset(&pmd->tx);
+	tok->token = (char *)pmd->tx_out + 4;
+	tok->token_len = (int)(end - 4);
+	return 1;
+}
+
+static int frame_callback(struct libwebsocket_context *context,
+			  struct libwebsocket_extension *ext, struct libwebsocket *wsi,
+			  enum libwebsocket_extension_callback_reasons reason, void *user, void *in,
+			  size_t len)
+{
+	struct pmd *pmd = user;
+	(void)context;
+	(void)ext;
+	(void)len;
+	switch (reason) {
+	case LWS_EXT_CALLBACK_CONSTRUCT:        /* the client's offer binds us */
+	case LWS_EXT_CALLBACK_CLIENT_CONSTRUCT: /* the server's answer binds us */
+		return frame_params(pmd, in);
+	case LWS_EXT_CALLBACK_PACKET_RX_PREPARSE:
+		if (!(wsi->parser.rsv & LWS_RSV1))
+			return 0; /* a plain frame passes as it is */
+		/* each compressed frame ends in the removed tail */
+		return inflate_step(pmd, in, libwebsockets_remaining_packet_payload(wsi) == 0);
+	case LWS_EXT_CALLBACK_PACKET_TX_PRESEND:
+		return frame_deflate(pmd, in);
+	case LWS_EXT_CALLBACK_DESTROY:
+		pmd_free(pmd);
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * The built-ins, in the order a client offers them (a server takes the first
+ * compression extension the client offers that it has: one per connection).
+ */
 struct libwebsocket_extension libwebsocket_internal_extensions[] = {
 	{"permessage-deflate", pmd_callback, sizeof(struct pmd), NULL},
+	{"deflate-frame", frame_callback, sizeof(struct pmd), NULL},
+	{"x-webkit-deflate-frame", frame_callback, sizeof(struct pmd), NULL},
+	{"deflate-stream", lws_ds_callback, 0, NULL}, /* its state: wsi->ds */
 	{NULL, NULL, 0, NULL},
 };
 
-uint8_t lws_ext_rsv_claim(const struct libwebsocket_extension *ext)
+unsigned lws_ext_builtin_flags(const struct libwebsocket_extension *ext)
 {
-	return ext->callback == pmd_callback ? LWS_RSV1 : 0;
+	if (ext->callback == pmd_callback)
+		return LWS_EXTF_RSV1 | LWS_EXTF_PER_MESSAGE | LWS_EXTF_COMPRESSION;
+	if (ext->callback == frame_callback)
+		return LWS_EXTF_RSV1 | LWS_EXTF_COMPRESSION;
+	if (ext->callback == lws_ds_callback)
+		return LWS_EXTF_STREAM | LWS_EXTF_COMPRESSION;
+	return 0;
 }

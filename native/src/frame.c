@@ -186,7 +186,7 @@ static size_t gather_header(struct lws_frame_parser *p, const uint8_t *in,
 			return used;
 		p->hdr_need = (uint8_t)header_size(p->hdr[1]);
 	}
-	while (used < avail && p->hdr_have < p->hdr_need)
+	while (used < avail && p->hdr_have < p->hdr_need && p->hdr_have < sizeof p->hdr)
 		p->hdr[p->hdr_have++] = in[used++];
 	if (p->hdr_have == p->hdr_need) {
 		p->hdr_have = p->hdr_need = 0;
@@ -230,7 +230,7 @@ static int check_text(struct lws_frame_parser *p, const uint8_t *data,
 {
 	uint32_t state;
 
-	if (p->msg_opcode != LWS_OP_TEXT || p->msg_rsv)
+	if (p->msg_opcode != LWS_OP_TEXT || p->msg_rsv || p->text_unchecked)
 		return 1;
 	state = lws_utf8_validate(p->utf8_state, data, len);
 	if (state == LWS_UTF8_REJECT)
@@ -332,6 +332,7 @@ void lws_frame_parser_reset(struct lws_frame_parser *p)
 	p->expect_masked = config.expect_masked;
 	p->allow_unmasked = config.allow_unmasked;
 	p->rsv_allowed = config.rsv_allowed;
+	p->text_unchecked = config.text_unchecked;
 }
 
 size_t lws_frame_parse(struct lws_frame_parser *p, uint8_t *buf, size_t len,

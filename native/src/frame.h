@@ -37,6 +37,9 @@ struct lws_frame_parser {
 	uint8_t expect_masked;     /* 1: frames must be masked (we are a server) */
 	uint8_t allow_unmasked;    /* with expect_masked: accept unmasked too */
 	uint8_t rsv_allowed;       /* RSV bits (LWS_RSV*) an active extension claims */
+	uint8_t text_unchecked;    /* an extension transforms frames one by one
+				    * (deflate-frame): it checks all text, even
+				    * the frames it leaves as they are */
 
 	/* ---- state: private to frame.c except where noted ---- */
 	uint8_t state;             /* where in the frame the next byte goes */

@@ -118,6 +118,17 @@ int lws_out_send(struct libwebsocket *wsi, const uint8_t *a, size_t alen,
 
 	if (wsi->state == LWS_STATE_DEAD || wsi->peer_gone)
 		return -1;
+	if (wsi->ds_on) {
+		/* deflate-stream: what goes out is the compressed stream */
+		const uint8_t *z;
+		size_t zlen;
+		if (lws_ds_deflate(wsi, a, alen, b, blen, &z, &zlen))
+			return -1;
+		a = z;
+		alen = zlen;
+		b = NULL;
+		blen = 0;
+	}
 
 	if (queued(wsi)) {
 		/* choked: everything goes behind what is waiting */

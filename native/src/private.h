@@ -120,7 +120,8 @@ struct libwebsocket {
 	struct ssl_st *ssl;
 	uint8_t tls_handshaking;
 	uint8_t tls_want_write;  /* the handshake waits for POLLOUT, not POLLIN */
-	uint8_t tls_more;        /* decrypted bytes wait inside OpenSSL */
+	uint8_t rx_more;         /* the read layer holds more input (OpenSSL's decrypted
+				  * bytes, deflate-stream's inflation): read again soon */
 	uint8_t tls_allow_self_signed;
 	uint8_t tls_closed;      /* close_notify sent */
 	uint8_t rx_paused;      /* libwebsocket_rx_flow_control(wsi, 0) */
@@ -139,6 +140,8 @@ struct libwebsocket {
 	uint8_t num_ext;
 	uint8_t tx_opcode, tx_fin;  /* the frame extensions are asked to transform */
 	uint32_t ext_utf8;          /* UTF-8 state of transformed text */
+	struct lws_ds *ds;          /* deflate-stream's state, when negotiated */
+	uint8_t ds_on;              /* ... and the handshake is over */
 	uint64_t ext_msg_size;      /* transformed bytes of the message so far */
 
 	/* client connections until established (client.c) */
@@ -285,9 +288,30 @@ int lws_ext_tx(struct libwebsocket *wsi, int opcode, int fin, uint8_t **buf, siz
 /* LWS_EXT_CALLBACK_1HZ to connections with extensions, when a second passed */
 void lws_ext_tick(struct libwebsocket_context *context, int64_t now);
 
-/* ---- ext_deflate.c: permessage-deflate ---- */
-/* The RSV bits a built-in extension uses (0 for others). */
-uint8_t lws_ext_rsv_claim(const struct libwebsocket_extension *ext);
+/* ---- ext_deflate.c, ext_deflate_stream.c: the built-in extensions ---- */
+/* What the host must know of a built-in extension (0 for users' ones). */
+#define LWS_EXTF_RSV1 0x01        /* it sets RSV1 on the frames it transforms */
+#define LWS_EXTF_PER_MESSAGE 0x02 /* ... and only on a message's first frame */
+#define LWS_EXTF_COMPRESSION 0x04 /* one compression extension per connection */
+#define LWS_EXTF_STREAM 0x08      /* it transforms the byte stream below frames */
+unsigned lws_ext_builtin_flags(const struct libwebsocket_extension *ext);
+
+/*
+ * deflate-stream: every byte after the handshake, each way, is one DEFLATE
+ * stream.  wsi->ds is its state, set when it was negotiated; wsi->ds_on once
+ * the handshake is over (the 101 itself is not compressed).
+ */
+struct lws_ds;
+int lws_ds_callback(struct libwebsocket_context *context, struct libwebsocket_extension *ext,
+		    struct libwebsocket *wsi, enum libwebsocket_extension_callback_reasons reason,
+		    void *user, void *in, size_t len);
+/* Read and inflate: like recv(), but -2 = nothing to parse yet, -3 = bad data. */
+ssize_t lws_ds_read(struct libwebsocket *wsi, uint8_t *buf, size_t cap);
+/* Bytes of the stream that came with the handshake: inflated on the next read. */
+int lws_ds_hold(struct libwebsocket *wsi, const uint8_t *data, size_t len);
+/* Deflate a then b (one frame) with a sync flush; *out is the state's buffer. */
+int lws_ds_deflate(struct libwebsocket *wsi, const uint8_t *a, size_t alen, const uint8_t *b,
+		   size_t blen, const uint8_t **out, size_t *out_len);
 
 /* ---- poll.c ---- */
 int lws_poll_add(struct libwebsocket_context *context, int fd, void *owner,
@@ -371,5 +395,8 @@ int lws_send_control(struct libwebsocket *wsi, int opcode, const uint8_t *payloa
 /* ---- conn.c: receiving ---- */
 /* Frames arrived on an established connection (buf has pre-padding room). */
 void lws_conn_ws_receive(struct libwebsocket *wsi, uint8_t *buf, size_t len);
+/* Bytes that came in with the handshake: parsed now, or (deflate-stream)
+ * inflated with the next read. */
+void lws_conn_ws_input(struct libwebsocket *wsi, uint8_t *buf, size_t len);
 
 #endif /* PYLWS_PRIVATE_H */

@@ -322,7 +322,7 @@ ssize_t lws_tls_read(struct libwebsocket *wsi, uint8_t *buf, size_t len)
 			return 0; /* close_notify */
 		return err == SSL_ERROR_SYSCALL && !ERR_peek_error() ? 0 : -1;
 	}
-	wsi->tls_more = got == len && SSL_pending(wsi->ssl) > 0;
+	wsi->rx_more = got == len && SSL_pending(wsi->ssl) > 0;
 	return got ? (ssize_t)got : -2;
 }
 

@@ -1,0 +1,197 @@
+/*
+ * ext_deflate_stream.c - deflate-stream, the oldest built-in extension (the
+ * hybi drafts before frames could carry RSV bits): after the handshake every
+ * byte each way is one raw DEFLATE stream.  It sits below the frame layer:
+ * conn.c reads through lws_ds_read() instead of recv(), and output.c passes
+ * everything it sends through lws_ds_deflate().  Each send is sync-flushed,
+ * so the peer can always inflate all that was sent.
+ *
+ * Inflation is bounded: one read inflates into the receive buffer at most,
+ * and what does not fit waits (wsi->rx_more) for the next turn of the loop,
+ * where the frame parser's message limit applies as usual.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <zlib.h>
+
+#include "private.h"
+
+#define DS_IN_SIZE (16 * 1024)
+#define DS_LEVEL 6
+#define DS_MEM_LEVEL 8
+
+struct lws_ds {
+	z_stream rx, tx;
+	uint8_t rx_ready, tx_ready;
+	uint8_t tls_more; /* OpenSSL held more when the socket was last read */
+	uint8_t *in;      /* compressed bytes read, in[in_off..in_len) not inflated */
+	size_t in_off, in_len, in_cap;
+	uint8_t *out;     /* deflated output of the last send */
+	size_t out_cap;
+};
+
+static void ds_free(struct lws_ds *ds)
+{
+	if (ds->rx_ready)
+		inflateEnd(&ds->rx);
+	if (ds->tx_ready)
+		deflateEnd(&ds->tx);
+	free(ds->in);
+	free(ds->out);
+	free(ds);
+}
+
+int lws_ds_callback(struct libwebsocket_context *context, struct libwebsocket_extension *ext,
+		    struct libwebsocket *wsi, enum libwebsocket_extension_callback_reasons reason,
+		    void *user, void *in, size_t len)
+{
+	(void)context;
+	(void)ext;
+	(void)user;
+	(void)in;
+	switch (reason) {
+	case LWS_EXT_CALLBACK_CONSTRUCT:
+	case LWS_EXT_CALLBACK_CLIENT_CONSTRUCT:
+		if (len || wsi->ds)
+			return -1; /* it has no parameters */
+		wsi->ds = calloc(1, sizeof *wsi->ds);
+		return wsi->ds ? 0 : -1;
+	case LWS_EXT_CALLBACK_DESTROY:
+		if (wsi->ds)
+			ds_free(wsi->ds);
+		wsi->ds = NULL;
+		wsi->ds_on = 0;
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+static int in_room(struct lws_ds *ds, size_t need)
+{
+	if (need <= ds->in_cap)
+		return 0;
+	uint8_t *buf = realloc(ds->in, need);
+	if (!buf)
+		return -1;
+	ds->in = buf;
+	ds->in_cap = need;
+	return 0;
+}
+
+int lws_ds_hold(struct libwebsocket *wsi, const uint8_t *data, size_t len)
+{
+	struct lws_ds *ds = wsi->ds;
+	size_t have = ds->in_len - ds->in_off;
+	if (in_room(ds, have + len > DS_IN_SIZE ? have + len : DS_IN_SIZE))
+		return -1;
+	memmove(ds->in, ds->in + ds->in_off, have);
+	memcpy(ds->in + have, data, len);
+	ds->in_off = 0;
+	ds->in_len = have + len;
+	return 0;
+}
+
+/* Compressed bytes from the socket (or TLS) into ds->in: as recv(), -2 = none. */
+static ssize_t read_compressed(struct libwebsocket *wsi, struct lws_ds *ds)
+{
+	if (in_room(ds, DS_IN_SIZE))
+		return -1;
+	ds->in_off = ds->in_len = 0;
+	ssize_t n;
+	if (wsi->ssl) {
+		n = lws_tls_read(wsi, ds->in, ds->in_cap);
+		ds->tls_more = wsi->rx_more;
+	} else {
+		n = recv(wsi->fd, ds->in, ds->in_cap, 0);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			n = -2;
+	}
+	if (n > 0)
+		ds->in_len = (size_t)n;
+	return n;
+}
+
+ssize_t lws_ds_read(struct libwebsocket *wsi, uint8_t *buf, size_t cap)
+{
+	struct lws_ds *ds = wsi->ds;
+	if (ds->in_off == ds->in_len) {
+		ssize_t n = read_compressed(wsi, ds);
+		if (n <= 0)
+			return n;
+	}
+	if (!ds->rx_ready) {
+		if (inflateInit2(&ds->rx, -15) != Z_OK)
+			return -1;
+		ds->rx_ready = 1;
+	}
+	ds->rx.next_in = ds->in + ds->in_off;
+	ds->rx.avail_in = (uInt)(ds->in_len - ds->in_off);
+	ds->rx.next_out = buf;
+	ds->rx.avail_out = (uInt)cap;
+	int rc = inflate(&ds->rx, Z_SYNC_FLUSH);
+	/* the stream never ends while the connection lives */
+	if (rc != Z_OK && rc != Z_BUF_ERROR)
+		return -3;
+	ds->in_off = ds->in_len - ds->rx.avail_in;
+	size_t got = cap - ds->rx.avail_out;
+	/* input left, output that did not fit, or TLS records: read again soon */
+	wsi->rx_more = ds->in_off < ds->in_len || !ds->rx.avail_out || ds->tls_more;
+	return got ? (ssize_t)got : -2;
+}
+
+static int out_room(struct lws_ds *ds, size_t need)
+{
+	if (need <= ds->out_cap)
+		return 0;
+	uint8_t *buf = realloc(ds->out, need);
+	if (!buf)
+		return -1;
+	ds->out = buf;
+	ds->out_cap = need;
+	return 0;
+}
+
+/* Feed data to the compressor, growing the output as needed; end tracks it. */
+static int deflate_into(struct lws_ds *ds, const uint8_t *data, size_t len, int flush,
+			size_t *end)
+{
+	ds->tx.next_in = (Bytef *)data;
+	ds->tx.avail_in = (uInt)len;
+	for (;;) {
+		ds->tx.next_out = ds->out + *end;
+		ds->tx.avail_out = (uInt)(ds->out_cap - *end);
+		int rc = deflate(&ds->tx, flush);
+		if (rc != Z_OK && rc != Z_BUF_ERROR)
+			return -1;
+		*end = ds->out_cap - ds->tx.avail_out;
+		if (ds->tx.avail_out && !ds->tx.avail_in)
+			return 0;
+		if (out_room(ds, ds->out_cap * 2))
+			return -1;
+	}
+}
+
+int lws_ds_deflate(struct libwebsocket *wsi, const uint8_t *a, size_t alen, const uint8_t *b,
+		   size_t blen, const uint8_t **out, size_t *out_len)
+{
+	struct lws_ds *ds = wsi->ds;
+	if (!ds->tx_ready) {
+		if (deflateInit2(&ds->tx, DS_LEVEL, Z_DEFLATED, -15, DS_MEM_LEVEL,
+				 Z_DEFAULT_STRATEGY) != Z_OK)
+			return -1;
+		ds->tx_ready = 1;
+	}
+	if (out_room(ds, deflateBound(&ds->tx, (uLong)(alen + blen)) + 16))
+		return -1;
+	size_t end = 0;
+	if (deflate_into(ds, a, alen, Z_NO_FLUSH, &end) ||
+	    deflate_into(ds, b, blen, Z_SYNC_FLUSH, &end))
+		return -1;
+	*out = ds->out;
+	*out_len = end;
+	return 0;
+}
