@@ -86,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--no-extensions",
         action="store_true",
-        help="do not offer the built-in extensions (permessage-deflate, deflate-frame, deflate-stream)",
+        help="do not offer the built-in extensions "
+        "(permessage-deflate, deflate-frame, deflate-stream)",
     )
     example_tls.add_arguments(ap, client_certs=True)
     args = ap.parse_args(argv)

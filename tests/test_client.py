@@ -803,6 +803,20 @@ def test_request_headers_given(client: Client) -> None:
     assert [p.strip() for p in h["sec-websocket-protocol"].split(",")] == ["test", "other"]
 
 
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("example.test", "example.test:{port}"),
+        ("example.test:8080", "example.test:8080"),  # a port given is kept
+        ("::1", "[::1]:{port}"),  # a bare IPv6 address gets brackets
+        ("[::1]:9", "[::1]:9"),
+    ],
+)
+def test_host_header_exact(client: Client, host: str, expected: str) -> None:
+    h = fake_request(client, host=host)
+    assert h["host"] == expected.format(port=h[":port"])
+
+
 def test_empty_protocol_sends_none(client: Client) -> None:
     assert "sec-websocket-protocol" not in fake_request(client, protocol="")
 
@@ -891,6 +905,23 @@ def test_append_handshake_header_adds_a_cookie() -> None:
     assert len(appends) == 1
     user, name, room = appends[0]
     assert user == ffi.NULL and name == "zero" and room >= 100
+
+
+def test_append_handshake_header_return_value_is_ignored() -> None:
+    """The specification's example returns 1 when it has no room and adds
+    nothing: the handshake goes ahead without the header, as in the classic
+    library."""
+    c = Client()
+    c.hooks[APPEND] = lambda context, wsi, user, in_, len_: 1
+    try:
+        with ws_server(echo_handler) as server:
+            wsi = open_connection(c, server.port)
+            c.send(wsi, "still here")
+            c.run(lambda: c.messages[wsi], what="the echo")
+            close_connection(c, wsi)
+    finally:
+        c.destroy()
+    assert not c.problems, c.problems
 
 
 def test_append_handshake_header_helper_checks() -> None:

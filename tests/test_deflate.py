@@ -669,6 +669,28 @@ def test_fallback_offers(echo, offer, answer):
         assert rsv == RSV1 and i.message(b"".join(parts)) == BLOCK.encode()
 
 
+def test_reserved_bits_of_a_compressed_message():
+    """libwebsocket_get_reserved_bits in RECEIVE: the frame's RSV bits in
+    place, as the classic library kept them (RSV1 = 0x40)."""
+    bits: list[int] = []
+
+    def record(context, wsi, reason, user, in_, len_):
+        if reason == lws.LWS_CALLBACK_RECEIVE:
+            bits.append(lws.libwebsocket_get_reserved_bits(wsi))
+            data = lws.payload(in_, len_)
+            lws.libwebsocket_write(wsi, data, len(data), lws.LWS_WRITE_TEXT)
+        return 0
+
+    with thread_server([("echo", record, 0)], lws.libwebsocket_internal_extensions) as srv:
+        with connect(f"ws://127.0.0.1:{srv.port}", compression="deflate") as ws:
+            ws.send(BLOCK)
+            assert ws.recv(timeout=10) == BLOCK
+        with connect(f"ws://127.0.0.1:{srv.port}", compression=None) as ws:
+            ws.send("plain")
+            assert ws.recv(timeout=10) == "plain"
+    assert bits == [0x40, 0]
+
+
 # ====================================================================== protocols[0] decides
 
 

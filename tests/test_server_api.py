@@ -1026,8 +1026,17 @@ def test_subprotocol_picks_the_callback_and_its_zeroed_per_session_data(serve: A
 
     established = [e for e in log if e[1] == "established"]
     others = [e for e in log if e[1] == "other"]
-    # FILTER_* go to protocols[0] only; "second" sees nothing but its own connections
-    assert all(e[0] == "first" for e in others), others
+    # protocols[0] gets the poll and network-filter reasons; "second" sees nothing but
+    # its own connections, whose FILTER_PROTOCOL_CONNECTION comes to it (as classically)
+    assert all(
+        e[0] == "first" or e[2] == lws.LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION for e in others
+    ), others
+    assert [e[0] for e in others if e[2] == lws.LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION] == [
+        "second",
+        "first",
+        "second",
+        "first",
+    ]
     assert [e[0] for e in established] == ["second", "first", "second", "first"]
     for name, _, has_user, same, area, pname, index, owner in established:
         assert has_user and same
@@ -1200,20 +1209,31 @@ def _token(toks: Any, i: int) -> bytes | None:
 
 def test_filter_protocol_connection_sees_the_handshake_headers(serve: Any) -> None:
     seen: list[dict[int, bytes | None]] = []
+    called: list[str] = []
 
-    def cb(ctx: Any, wsi: Any, reason: int, user: Any, in_: Any, len_: int) -> int:
-        if reason == lws.LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
-            toks = ffi.cast("struct lws_tokens *", user)
-            seen.append({i: _token(toks, i) for i in range(lws.WSI_TOKEN_COUNT)})
-        return 0
+    def filter_for(name: str) -> Any:
+        def cb(ctx: Any, wsi: Any, reason: int, user: Any, in_: Any, len_: int) -> int:
+            if reason == lws.LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+                called.append(name)
+                toks = ffi.cast("struct lws_tokens *", user)
+                seen.append({i: _token(toks, i) for i in range(lws.WSI_TOKEN_COUNT)})
+                # each token is also a C string, as classic programs print them
+                for i in range(lws.WSI_TOKEN_COUNT):
+                    if toks[i].token != ffi.NULL:
+                        assert ffi.string(toks[i].token) == _token(toks, i)
+            return 0
 
-    server = serve([("p", cb, 0), ("chat", cb, 0)])
+        return cb
+
+    server = serve([("p", filter_for("p"), 0), ("chat", filter_for("chat"), 0)])
     with ws_client(
         f"{server.url}/chat/room?id=7", origin="http://example.test", subprotocols=["chat"]
     ) as ws:
         assert ws.subprotocol == "chat"
     with ws_client(server.url):
         pass
+    # the protocol the connection is handed to decides (protocols[0] without one)
+    assert called == ["chat", "p"]
     assert len(seen) == 2
     full, bare = seen
     assert full[lws.WSI_TOKEN_GET_URI] == b"/chat/room?id=7"
@@ -1433,3 +1453,33 @@ def test_three_hundred_concurrent_clients_each_exchange_ten_messages(serve: Any)
     assert not server.open, f"{len(server.open)} connections still open"
     # no connection left behind: every server socket was closed
     wait_for(lambda: _open_fds() <= before, timeout=20, what="the sockets to close")
+
+
+def test_output_beyond_the_queue_limit_cuts_the_connection(
+    serve: Any, log_lines: list[str]
+) -> None:
+    """A peer that never reads: writes queue up to the 256 MiB limit; the
+    write that would pass it fails, and rather than leave a torn frame on the
+    wire the connection is cut and gets its CLOSED (no half-written frame,
+    no silent loss followed by more frames)."""
+    results: list[int] = []
+    chunk = b"q" * (1 << 20)
+
+    def cb(ctx: Any, wsi: Any, reason: int, user: Any, in_: Any, len_: int) -> int:
+        if reason == lws.LWS_CALLBACK_ESTABLISHED:
+            for _ in range(400):
+                n = lws.libwebsocket_write(wsi, chunk, len(chunk), lws.LWS_WRITE_BINARY)
+                results.append(n)
+                if n < 0:
+                    break
+        return 0
+
+    server = serve([("p", cb, 0)])
+    ws = RawWs.connect(server.port)  # reads nothing from now on
+    try:
+        wait_for(lambda: server.closed["p"] == 1, timeout=30, what="CLOSED after the overflow")
+    finally:
+        ws.close()
+    assert results[-1] == -1 and all(n == len(chunk) for n in results[:-1])
+    assert 256 <= len(results) - 1 < 400  # the queue took 256 MiB, then no more
+    assert any("output queue limit" in line for line in log_lines), log_lines

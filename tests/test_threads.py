@@ -13,15 +13,22 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import concurrent.futures
 import os
+import select
 import socket
 import subprocess
 import threading
 import time
 from typing import Any
 
+import pytest
+from rawws import RawWs, addr
 from servers import SANITIZER_MARKERS, asan_build, free_port, wait_listening
 from websockets.asyncio.client import connect
+
+import pylws_ffi as lws
+from pylws_ffi import ffi
 
 CLIENTS = 100
 THREADS = 8
@@ -282,3 +289,78 @@ def test_python_threads_with_libwebsocket_service_in_the_main_thread():
     assert len(results) == PY_CLIENTS
     for got in results:
         check_numbering(got, PY_THREADS, PY_BROADCASTS, PY_WRITES)
+
+
+def test_a_request_for_a_closed_connection_never_reaches_its_successor() -> None:
+    """A close asked from another thread for connection A, carried out after
+    A closed and a new connection B took A's memory: B is left alone (a
+    request names the connection it was made for, not just its address).
+    The loop is driven through service_fd so the order is ours."""
+    watched: dict[int, int] = {}
+    established: list[Any] = []
+    closed: list[int] = []
+
+    def cb(ctx: Any, wsi: Any, reason: int, user: Any, in_: Any, len_: int) -> int:
+        fd = int(ffi.cast("intptr_t", user))
+        if reason == lws.LWS_CALLBACK_ADD_POLL_FD:
+            watched[fd] = len_
+        elif reason == lws.LWS_CALLBACK_DEL_POLL_FD:
+            watched.pop(fd, None)
+        elif reason == lws.LWS_CALLBACK_SET_MODE_POLL_FD:
+            watched[fd] |= len_
+        elif reason == lws.LWS_CALLBACK_CLEAR_MODE_POLL_FD:
+            watched[fd] &= ~len_
+        elif reason == lws.LWS_CALLBACK_ESTABLISHED:
+            established.append(wsi)
+        elif reason == lws.LWS_CALLBACK_CLOSED:
+            closed.append(addr(wsi))
+        elif reason == lws.LWS_CALLBACK_RECEIVE:
+            data = lws.payload(in_, len_)
+            lws.libwebsocket_write(wsi, data, len(data), lws.LWS_WRITE_TEXT)
+        return 0
+
+    port = free_port()
+    ctx = lws.libwebsocket_create_context(port, "127.0.0.1", [("p", cb, 0)])
+    wake = [fd for fd in watched if os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:[eventfd]"]
+    assert len(wake) == 1, watched
+
+    def pump(until: Any, what: str) -> None:
+        """Serve every ready descriptor but the wake one until ``until()``."""
+        deadline = time.monotonic() + 10
+        while not until():
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            poller = select.poll()
+            for fd, events in watched.items():
+                if fd != wake[0]:
+                    poller.register(fd, events)
+            for fd, revents in poller.poll(20):
+                assert lws.libwebsocket_service_fd(ctx, fd, revents=revents) >= 0
+
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    try:
+        first = pool.submit(RawWs.connect, port)
+        pump(lambda: first.done() and established, "A")
+        a_client, wsi_a = first.result(), established[0]
+        # another thread asks to close A; the loop does not see it yet
+        pool.submit(
+            lws.libwebsocket_close_and_free_session, ctx, wsi_a, lws.LWS_CLOSE_STATUS_NORMAL
+        ).result()
+        a_client.close()  # A ends by itself first
+        pump(lambda: closed == [addr(wsi_a)], "A's CLOSED")
+        lws.libwebsocket_service_fd(ctx, None)  # A's memory is freed
+        second = pool.submit(RawWs.connect, port)
+        pump(lambda: second.done() and len(established) == 2, "B")
+        b_client, wsi_b = second.result(), established[1]
+        if addr(wsi_b) != addr(wsi_a):
+            pytest.skip("the allocator did not reuse A's memory for B")
+        # now the loop carries out the old request
+        assert lws.libwebsocket_service_fd(ctx, wake[0], revents=select.POLLIN) >= 0
+        b_client.send_text("still open")
+        result = pool.submit(b_client.next_text)
+        pump(result.done, "B's echo")
+        assert result.result() == "still open"
+        assert closed == [addr(wsi_a)]
+        b_client.close()
+    finally:
+        pool.shutdown(wait=False)
+        lws.libwebsocket_context_destroy(ctx)

@@ -24,6 +24,22 @@ class Closed(Exception):
     """The TCP connection ended."""
 
 
+def parse_response_head(head: bytes, key: str) -> tuple[int, dict[str, str]]:
+    """The status and headers (lower-case names, repeats joined with ", ") of
+    a handshake answer's head; a 101's Sec-WebSocket-Accept is checked."""
+    status, *lines = head.decode("latin-1").split("\r\n")
+    code = int(status.split()[1])
+    headers: dict[str, str] = {}
+    for line in lines:
+        k, _, v = line.partition(":")
+        k = k.strip().lower()
+        headers[k] = (headers[k] + ", " if k in headers else "") + v.strip()
+    if code == 101:
+        expect = base64.b64encode(hashlib.sha1(key.encode() + GUID).digest()).decode()
+        assert headers.get("sec-websocket-accept") == expect
+    return code, headers
+
+
 class RawWS:
     """One client connection: the handshake done in the constructor (the
     answer's status in ``status``, its headers in ``headers``, lower-case)."""
@@ -59,16 +75,7 @@ class RawWS:
                 raise Closed("closed during the handshake")
             self.buf += chunk
         head, self.buf = self.buf.split(b"\r\n\r\n", 1)
-        status, *rest = head.decode("latin-1").split("\r\n")
-        self.status = int(status.split()[1])
-        self.headers: dict[str, str] = {}
-        for line in rest:
-            k, _, v = line.partition(":")
-            k = k.strip().lower()
-            self.headers[k] = (self.headers[k] + ", " if k in self.headers else "") + v.strip()
-        if self.status == 101:
-            expect = base64.b64encode(hashlib.sha1(key.encode() + GUID).digest()).decode()
-            assert self.headers.get("sec-websocket-accept") == expect
+        self.status, self.headers = parse_response_head(head, key)
 
     @property
     def extensions(self) -> str | None:

@@ -40,8 +40,12 @@ enum lws_log_levels {
 };
 
 /* printf-style logging into the library's log (pylws provides the later macros) */
-LWS_EXTERN void _lws_log(int filter, const char *format, ...)
-	__attribute__((format(printf, 2, 3)));
+#if defined(__GNUC__) || defined(__clang__)
+#define LWS_FORMAT_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define LWS_FORMAT_PRINTF(f, a)
+#endif
+LWS_EXTERN void _lws_log(int filter, const char *format, ...) LWS_FORMAT_PRINTF(2, 3);
 #define lwsl_err(...) _lws_log(LLL_ERR, __VA_ARGS__)
 #define lwsl_warn(...) _lws_log(LLL_WARN, __VA_ARGS__)
 #define lwsl_notice(...) _lws_log(LLL_WARN, __VA_ARGS__)

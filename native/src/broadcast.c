@@ -6,7 +6,9 @@
  * at once.  Called in another process forked from it (by
  * libwebsockets_fork_service_loop or any fork), it is sent as one datagram
  * through the protocol's broadcast socket (broadcast_socket_user_fd), which the
- * loop reads and dispatches in turn.  The socket is one end of a UNIX
+ * loop reads and dispatches in turn.  A datagram holds BROADCAST_INLINE_MAX
+ * bytes at most; a larger message is written to a memfd whose descriptor
+ * travels instead (SCM_RIGHTS), so any size "just works".  The socket is one end of a UNIX
  * socketpair, not a TCP port: only processes forked from the context's can
  * reach it, so no other local user can inject broadcasts (broadcast_socket_port
  * is therefore 0).
@@ -18,12 +20,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "private.h"
+
+/* well inside a UNIX datagram socket's default send buffer */
+#define BROADCAST_INLINE_MAX (64 * 1024)
 
 int lws_broadcast_init(struct libwebsocket_context *context)
 {
@@ -68,6 +75,95 @@ static void dispatch_broadcast(struct libwebsocket_context *context,
 	}
 }
 
+static int send_inline(int fd, const unsigned char *buf, size_t len)
+{
+	ssize_t n;
+	do
+		n = send(fd, buf, len, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n >= 0 && (size_t)n != len)
+		errno = EMSGSIZE;
+	return n >= 0 && (size_t)n == len ? 0 : -1;
+}
+
+/* The message in a memfd; the datagram carries its length and descriptor. */
+static int send_by_memfd(int fd, const unsigned char *buf, size_t len)
+{
+	if (len > LWS_MAX_QUEUED_OUTPUT) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	int mfd = memfd_create("pylws-broadcast", MFD_CLOEXEC);
+	if (mfd < 0)
+		return -1;
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n = write(mfd, buf + done, len - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			close(mfd);
+			return -1;
+		}
+		done += (size_t)n;
+	}
+	uint64_t size = len;
+	struct iovec iov = {&size, sizeof size};
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} control;
+	memset(&control, 0, sizeof control);
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1,
+			     .msg_control = control.buf, .msg_controllen = sizeof control.buf};
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &mfd, sizeof mfd);
+	ssize_t n;
+	do
+		n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	int err = errno;
+	close(mfd); /* the loop holds its own copy now */
+	errno = err;
+	return n == (ssize_t)sizeof size ? 0 : -1;
+}
+
+/* A large broadcast's memfd: read into padded memory and dispatched. */
+static void dispatch_memfd(struct libwebsocket_context *context,
+			   const struct libwebsocket_protocols *protocol, int mfd, uint64_t len)
+{
+	struct stat st;
+	if (fstat(mfd, &st) || (uint64_t)st.st_size < len || len > LWS_MAX_QUEUED_OUTPUT) {
+		lwsl_err("broadcast: a large message came with a bad memfd\n");
+		return;
+	}
+	unsigned char *block =
+		malloc(LWS_SEND_BUFFER_PRE_PADDING + (size_t)len + LWS_SEND_BUFFER_POST_PADDING);
+	if (!block) {
+		lwsl_err("broadcast: out of memory for a %llu-byte message\n",
+			 (unsigned long long)len);
+		return;
+	}
+	unsigned char *buf = block + LWS_SEND_BUFFER_PRE_PADDING;
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n = pread(mfd, buf + done, (size_t)len - done, (off_t)done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		done += (size_t)n;
+	}
+	if (done == len)
+		dispatch_broadcast(context, protocol, buf, (size_t)len);
+	else
+		lwsl_err("broadcast: cannot read a large message\n");
+	free(block);
+}
+
 int libwebsockets_broadcast(const struct libwebsocket_protocols *protocol,
 			    unsigned char *buf, size_t len)
 {
@@ -84,28 +180,44 @@ int libwebsockets_broadcast(const struct libwebsocket_protocols *protocol,
 		return 0;
 	}
 	/* another process: through the socket, as one message */
-	ssize_t n;
-	do
-		n = send(protocol->broadcast_socket_user_fd, buf, len, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	if (n < 0 || (size_t)n != len) {
-		lwsl_err("broadcast from another process failed: %s\n",
-			 n < 0 ? strerror(errno) : "short send");
-		return -1;
-	}
-	return 0;
+	int rc = len <= BROADCAST_INLINE_MAX
+			 ? send_inline(protocol->broadcast_socket_user_fd, buf, len)
+			 : send_by_memfd(protocol->broadcast_socket_user_fd, buf, len);
+	if (rc)
+		lwsl_err("broadcast from another process failed: %s\n", strerror(errno));
+	return rc;
 }
 
 void lws_broadcast_readable(struct libwebsocket_context *context, struct lws_listener *l)
 {
 	unsigned char *buf = context->rx + LWS_SEND_BUFFER_PRE_PADDING;
 	/* a few messages per wakeup, so broadcasts cannot starve connections */
+	const struct libwebsocket_protocols *protocol = &context->protocols[l->protocol_index];
 	for (int i = 0; i < 16; i++) {
-		ssize_t n = recv(l->fd, buf, LWS_RX_BUFFER_SIZE, MSG_DONTWAIT);
+		union {
+			struct cmsghdr align;
+			char buf[CMSG_SPACE(sizeof(int))];
+		} control;
+		struct iovec iov = {buf, LWS_RX_BUFFER_SIZE};
+		struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1,
+				     .msg_control = control.buf,
+				     .msg_controllen = sizeof control.buf};
+		ssize_t n = recvmsg(l->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 		if (n < 0)
 			return;
-		dispatch_broadcast(context, &context->protocols[l->protocol_index], buf,
-				   (size_t)n);
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+		if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+			int mfd;
+			memcpy(&mfd, CMSG_DATA(cm), sizeof mfd);
+			uint64_t len;
+			if (n == (ssize_t)sizeof len) {
+				memcpy(&len, buf, sizeof len);
+				dispatch_memfd(context, protocol, mfd, len);
+			}
+			close(mfd);
+			continue;
+		}
+		dispatch_broadcast(context, protocol, buf, (size_t)n);
 	}
 }
 

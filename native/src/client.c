@@ -279,11 +279,18 @@ void lws_client_context_destroy(struct libwebsocket_context *context)
 static int append_headers(struct libwebsocket *wsi, char **p, char *end)
 {
 	struct libwebsocket_context *context = wsi->context;
+	char *start = *p;
 	/* the user's headers, as the specification shows: in is a char **, len
-	 * the room left */
-	return lws_call(context, &context->protocols[0], wsi,
-			LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER, NULL, p,
-			(size_t)(end - *p));
+	 * the room left.  Its return value means nothing (the example returns 1
+	 * when it has no room and adds nothing), as in the classic library. */
+	if (lws_call(context, &context->protocols[0], wsi,
+		     LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER, NULL, p, (size_t)(end - *p)))
+		lwsl_info("APPEND_HANDSHAKE_HEADER returned nonzero (ignored)\n");
+	if (*p < start || *p > end) {
+		lwsl_err("APPEND_HANDSHAKE_HEADER moved the write position out of the buffer\n");
+		return -1;
+	}
+	return 0;
 }
 
 static int send_request(struct libwebsocket *wsi)
@@ -314,7 +321,7 @@ static int send_request(struct libwebsocket *wsi)
 			      c->protocols);
 	if (p >= end || lws_ext_client_offer(wsi, &p, end))
 		return -1;
-	if (append_headers(wsi, &p, end) || p > end)
+	if (append_headers(wsi, &p, end))
 		return -1;
 	memcpy(p, "\r\n", 2);
 	p += 2;
@@ -496,16 +503,38 @@ static int version_of(int ietf_version_or_minus_one)
 	}
 }
 
-/* Host header: the name, with the port unless it is the default one */
+/*
+ * Host header: the name, with the port unless it is the default one.  A host
+ * that names its port already ("name:8080", "[::1]:8080") is sent as it is;
+ * a bare IPv6 address (two colons or more) gets its brackets.
+ */
 static char *host_header(const char *host, int port, int tls)
 {
 	char buf[300];
-	int literal_v6 = strchr(host, ':') != NULL;
+	const char *colon = strchr(host, ':');
+	if (host[0] == '[' || (colon && !strchr(colon + 1, ':')))
+		return strdup(host);
+	int literal_v6 = colon != NULL;
 	if (port == (tls ? 443 : 80))
 		snprintf(buf, sizeof buf, literal_v6 ? "[%s]" : "%s", host);
 	else
 		snprintf(buf, sizeof buf, literal_v6 ? "[%s]:%d" : "%s:%d", host, port);
 	return strdup(buf);
+}
+
+/* The name a server certificate must carry: host without port or brackets. */
+static char *tls_name_of(const char *host)
+{
+	const char *colon = strchr(host, ':');
+	size_t len = strlen(host);
+	if (host[0] == '[') {
+		const char *close = strchr(host, ']');
+		host++;
+		len = close ? (size_t)(close - host) : len - 1;
+	} else if (colon && !strchr(colon + 1, ':')) {
+		len = (size_t)(colon - host); /* "name:port" */
+	}
+	return strndup(host, len);
 }
 
 static const struct libwebsocket_protocols *
@@ -596,7 +625,7 @@ libwebsocket_client_connect_extended(struct libwebsocket_context *context,
 		new_client(address, port, path, host, origin, protocol, version, ssl_connection != 0);
 	if (wsi->client) {
 		wsi->client->ssl_connection = ssl_connection;
-		wsi->client->tls_name = copy(host && *host ? host : address);
+		wsi->client->tls_name = tls_name_of(host && *host ? host : address);
 	}
 	if (!wsi->client || !wsi->client->tls_name) {
 		lws_client_free(wsi);
@@ -608,6 +637,7 @@ libwebsocket_client_connect_extended(struct libwebsocket_context *context,
 	wsi->fd = -1;
 	wsi->file_fd = -1;
 	wsi->context = context;
+	wsi->serial = atomic_fetch_add(&context->next_serial, 1);
 	wsi->is_client = 1;
 	wsi->ietf_version = (uint8_t)version;
 	wsi->state = LWS_STATE_CLIENT_RESOLVING;

@@ -25,6 +25,7 @@ struct libwebsocket *lws_conn_new(struct libwebsocket_context *context, int fd)
 	wsi->kind = LWS_FD_CONN;
 	wsi->fd = fd;
 	wsi->context = context;
+	wsi->serial = atomic_fetch_add(&context->next_serial, 1);
 	wsi->state = LWS_STATE_HTTP_HEAD;
 	wsi->protocol = &context->protocols[0];
 	wsi->file_fd = -1;
@@ -95,7 +96,7 @@ static uint32_t wanted_events(const struct libwebsocket *wsi)
 	 * next request waits for it) or bytes already read wait to be parsed */
 	if (!choked && !wsi->rx_paused && !sending_file && !wsi->rx_stash)
 		want |= EPOLLIN;
-	if (queued || wsi->want_writable || sending_file)
+	if (queued || wsi->want_writable || sending_file || wsi->tls_want_write)
 		want |= EPOLLOUT;
 	return want;
 }
@@ -738,6 +739,14 @@ void lws_conn_writable(struct libwebsocket *wsi)
 		lws_conn_tls_step(wsi);
 		return;
 	}
+	if (wsi->tls_want_write) {
+		/* a TLS read was waiting to write: the socket has room now */
+		wsi->tls_want_write = 0;
+		lws_conn_readable(wsi);
+		if (wsi->state == LWS_STATE_DEAD)
+			return;
+		lws_conn_update_events(wsi);
+	}
 	if (wsi->out.len > wsi->out.off) {
 		if (lws_out_drain(wsi)) {
 			peer_closed(wsi);
@@ -818,7 +827,8 @@ int libwebsocket_is_final_fragment(struct libwebsocket *wsi)
 
 unsigned char libwebsocket_get_reserved_bits(struct libwebsocket *wsi)
 {
-	return (unsigned char)(wsi->parser.rsv >> 4);
+	/* in place, as the classic library kept them: RSV1 = 0x40, RSV2 = 0x20, RSV3 = 0x10 */
+	return wsi->parser.rsv;
 }
 
 int lws_frame_is_binary(struct libwebsocket *wsi)

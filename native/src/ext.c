@@ -287,7 +287,7 @@ int lws_ext_client_offer(struct libwebsocket *wsi, char **pos, char *end)
 	for (int n = 0; n < context->num_extensions; n++) {
 		struct libwebsocket_extension *ext = &context->extensions[n];
 		if (lws_call(context, &context->protocols[0], wsi,
-			     LWS_CALLBACK_CLIENT_CONFIRM_EXTENSION_SUPPORTED, NULL,
+			     LWS_CALLBACK_CLIENT_CONFIRM_EXTENSION_SUPPORTED, wsi->user_space,
 			     (void *)ext->name, 0))
 			continue;
 		char *mark = p;
@@ -330,7 +330,7 @@ const char *lws_ext_client_accept(struct libwebsocket *wsi, const struct lws_htt
 			struct libwebsocket_extension *ext = find_extension(context, name, name_len);
 			if (!ext || is_active(wsi, ext) ||
 			    lws_call(context, &context->protocols[0], wsi,
-				     LWS_CALLBACK_CLIENT_CONFIRM_EXTENSION_SUPPORTED, NULL,
+				     LWS_CALLBACK_CLIENT_CONFIRM_EXTENSION_SUPPORTED, wsi->user_space,
 				     (void *)ext->name, 0))
 				return "the server chose an extension we did not offer";
 			if (activate(wsi, ext, LWS_EXT_CALLBACK_CLIENT_CONSTRUCT, params))

@@ -152,6 +152,14 @@ static void fill_tokens(char *head, const struct lws_http_head *req,
 			tokens[i].token_len = (int)h->value_len;
 		}
 	}
+	/*
+	 * Classic programs print tokens with %s: end each in place.  What follows
+	 * a value is blank, CR or LF, and the head is only read through the
+	 * parsed (pointer, length) pairs from here on.
+	 */
+	for (int i = 0; i < WSI_TOKEN_COUNT; i++)
+		if (tokens[i].token)
+			tokens[i].token[tokens[i].token_len] = '\0';
 }
 
 static int send_switching_protocols(struct libwebsocket *wsi,
@@ -211,8 +219,9 @@ static int upgrade(struct libwebsocket *wsi, char *head, const struct lws_http_h
 
 	struct lws_tokens tokens[WSI_TOKEN_COUNT];
 	fill_tokens(head, req, tokens);
-	if (lws_call(context, &context->protocols[0], wsi,
-		     LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION, tokens, NULL, 0)) {
+	/* to the protocol the client will get (the classic library's choice) */
+	if (lws_call(context, protocol, wsi, LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION, tokens,
+		     NULL, 0)) {
 		lws_http_refuse(wsi, 403, "The server refused this connection.", NULL);
 		return -1;
 	}

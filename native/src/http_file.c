@@ -6,6 +6,8 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <time.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/sendfile.h>
@@ -68,7 +70,52 @@ void lws_http_file_abort(struct libwebsocket *wsi)
 	wsi->file_left = 0;
 }
 
-/* Returns 1 when the file is all sent, 0 when more is to come, -1 on error. */
+/*
+ * sendfile() has no MSG_NOSIGNAL: SIGPIPE is held back in this thread while
+ * it runs, and one it raised is taken before the old mask returns, so a peer
+ * that reset the connection never kills the program.
+ */
+static ssize_t sendfile_nosignal(int out_fd, int in_fd, off_t *off, size_t len)
+{
+	sigset_t pipe_set, old;
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+	ssize_t n = sendfile(out_fd, in_fd, off, len);
+	int err = errno;
+	if (n < 0 && err == EPIPE && !sigismember(&old, SIGPIPE)) {
+		const struct timespec now = {0, 0};
+		while (sigtimedwait(&pipe_set, NULL, &now) < 0 && errno == EINTR)
+			;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	errno = err;
+	return n;
+}
+
+/* The file is out: tell protocols[0]; then the next request, or close. */
+static void file_complete(struct libwebsocket *wsi)
+{
+	struct libwebsocket_context *context = wsi->context;
+	lws_http_file_abort(wsi);
+	int close_now = lws_call(context, &context->protocols[0], wsi,
+				 LWS_CALLBACK_HTTP_FILE_COMPLETION, wsi->user_space, NULL, 0);
+	if (wsi->state != LWS_STATE_HTTP_HEAD)
+		return;
+	if (close_now || wsi->close_after_file) {
+		lws_conn_close(wsi, -1, NULL);
+		return;
+	}
+	wsi->http_replied = 0;
+	lws_conn_set_timeout(wsi, PENDING_TIMEOUT_AWAITING_SERVER_RESPONSE,
+			     context->handshake_timeout);
+	lws_conn_update_events(wsi);
+}
+
+/*
+ * Returns 1 when the file is all sent (LWS_CALLBACK_HTTP_FILE_COMPLETION has
+ * then been given, whoever called), 0 when more is to come, -1 on error.
+ */
 int libwebsockets_serve_http_file_fragment(struct libwebsocket_context *context,
 					   struct libwebsocket *wsi)
 {
@@ -94,14 +141,14 @@ int libwebsockets_serve_http_file_fragment(struct libwebsocket_context *context,
 			return -1;
 		wsi->file_off += n;
 		wsi->file_left -= n;
-		if (wsi->out.len > wsi->out.off)
-			return wsi->file_left ? 0 : 1;
+		if (wsi->out.len > wsi->out.off && wsi->file_left)
+			return 0;
 	}
 	while (wsi->file_left > 0) {
 		off_t off = (off_t)wsi->file_off;
 		size_t chunk = wsi->file_left < LWS_SENDFILE_CHUNK ? (size_t)wsi->file_left
 								    : LWS_SENDFILE_CHUNK;
-		ssize_t n = sendfile(wsi->fd, wsi->file_fd, &off, chunk);
+		ssize_t n = sendfile_nosignal(wsi->fd, wsi->file_fd, &off, chunk);
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				return 0;
@@ -115,33 +162,16 @@ int libwebsockets_serve_http_file_fragment(struct libwebsocket_context *context,
 		wsi->file_off += n;
 		wsi->file_left -= n;
 	}
-	lws_http_file_abort(wsi);
+	file_complete(wsi);
 	return 1;
 }
 
 void lws_http_file_continue(struct libwebsocket *wsi)
 {
 	struct libwebsocket_context *context = wsi->context;
-	int n = libwebsockets_serve_http_file_fragment(context, wsi);
-	if (n < 0) {
+	/* 1: file_complete() did the rest; 0: POLLOUT brings more */
+	if (libwebsockets_serve_http_file_fragment(context, wsi) < 0) {
 		lws_http_file_abort(wsi);
 		lws_conn_close(wsi, -1, NULL);
-		return;
 	}
-	if (n == 0)
-		return;
-
-	/* done: tell protocols[0]; then the next request, or close */
-	int close_now = lws_call(context, &context->protocols[0], wsi,
-				 LWS_CALLBACK_HTTP_FILE_COMPLETION, wsi->user_space, NULL, 0);
-	if (wsi->state != LWS_STATE_HTTP_HEAD)
-		return;
-	if (close_now || wsi->close_after_file) {
-		lws_conn_close(wsi, -1, NULL);
-		return;
-	}
-	wsi->http_replied = 0;
-	lws_conn_set_timeout(wsi, PENDING_TIMEOUT_AWAITING_SERVER_RESPONSE,
-			     context->handshake_timeout);
-	lws_conn_update_events(wsi);
 }

@@ -54,6 +54,18 @@ static void outq_reset(struct lws_outq *q)
 	memset(q, 0, sizeof *q);
 }
 
+/*
+ * Output that can neither go out nor be queued would leave a torn frame on
+ * the wire: the connection is cut instead (the loop sees the hangup and runs
+ * CLOSED), and nothing more is written to it.
+ */
+static void abort_output(struct libwebsocket *wsi, const char *why)
+{
+	lwsl_err("fd %d: %s: closing the connection\n", wsi->fd, why);
+	wsi->peer_gone = 1;
+	shutdown(wsi->fd, SHUT_RDWR);
+}
+
 /* sendmsg without SIGPIPE; returns bytes sent, 0 when the socket is full,
  * -1 on a socket error */
 static ssize_t send_iov(int fd, struct iovec *iov, int count)
@@ -101,7 +113,7 @@ static int send_or_queue(struct libwebsocket *wsi, struct iovec *iov, int count)
 		}
 		if (outq_append(&wsi->out, (const uint8_t *)iov[i].iov_base + skip,
 				iov[i].iov_len - skip)) {
-			lwsl_err("fd %d: cannot queue output\n", wsi->fd);
+			abort_output(wsi, "cannot queue output");
 			return -1;
 		}
 		skip = 0;
@@ -131,9 +143,10 @@ int lws_out_send(struct libwebsocket *wsi, const uint8_t *a, size_t alen,
 	}
 
 	if (queued(wsi)) {
-		/* choked: everything goes behind what is waiting */
-		if (outq_append(&wsi->out, a, alen) || outq_append(&wsi->out, b, blen)) {
-			lwsl_err("fd %d: output queue limit reached\n", wsi->fd);
+		/* choked: everything goes behind what is waiting, all or nothing */
+		if (queued(wsi) + alen + blen > LWS_MAX_QUEUED_OUTPUT ||
+		    outq_append(&wsi->out, a, alen) || outq_append(&wsi->out, b, blen)) {
+			abort_output(wsi, "output queue limit reached");
 			return -1;
 		}
 		return 0;
@@ -172,9 +185,10 @@ void lws_out_uncork(struct libwebsocket_context *context)
 	if (context->cork_len) {
 		struct iovec iov = {context->cork, context->cork_len};
 		context->cork_len = 0;
-		if (queued(wsi))
-			outq_append(&wsi->out, iov.iov_base, iov.iov_len);
-		else if (!wsi->peer_gone)
+		if (queued(wsi)) {
+			if (outq_append(&wsi->out, iov.iov_base, iov.iov_len))
+				abort_output(wsi, "output queue limit reached");
+		} else if (!wsi->peer_gone)
 			send_or_queue(wsi, &iov, 1);
 	}
 	if (wsi->state == LWS_STATE_DRAINING && !queued(wsi))

@@ -96,6 +96,7 @@ struct libwebsocket {
 	int fd;
 	struct libwebsocket_context *context;
 	struct libwebsocket *prev, *next; /* context's list of connections */
+	uint64_t serial;                  /* order of creation in the context (wake.c) */
 
 	enum lws_conn_state state;
 	const struct libwebsocket_protocols *protocol;
@@ -216,6 +217,7 @@ struct libwebsocket_context {
 	/* requests from other threads (wake.c) */
 	struct lws_listener wake;
 	_Atomic uintptr_t loop_thread;
+	_Atomic uint64_t next_serial;  /* the serial the next connection gets */
 	pthread_mutex_t requests_lock;
 	int requests_lock_ready;
 	struct lws_request *requests, *requests_tail;

@@ -168,6 +168,12 @@ int lws_tls_server_init(struct libwebsocket_context *context, const char *cert,
 		lwsl_err("TLS: CA file: %s\n", ca);
 		return -1;
 	}
+	if (ca) {
+		/* the certificate request names them, so a client picks the right one */
+		STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(ca);
+		if (names)
+			SSL_CTX_set_client_CA_list(ctx, names);
+	}
 	if (context->options & LWS_SERVER_OPTION_REQUIRE_VALID_OPENSSL_CLIENT_CERT) {
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
 				   verify_client_cert);
@@ -220,6 +226,8 @@ static SSL_CTX *client_ctx(struct libwebsocket_context *context)
 		return NULL;
 	}
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	/* a TLS 1.2 server's renegotiation would make writes wait for reads */
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
 				      SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
 				      SSL_MODE_RELEASE_BUFFERS);
@@ -314,6 +322,12 @@ ssize_t lws_tls_read(struct libwebsocket *wsi, uint8_t *buf, size_t len)
 			continue;
 		}
 		int err = SSL_get_error(wsi->ssl, n);
+		if (err == SSL_ERROR_WANT_WRITE && !got) {
+			/* OpenSSL must send (e.g. a key update's answer) into a full
+			 * socket first: read again when it can */
+			wsi->tls_want_write = 1;
+			lws_conn_update_events(wsi);
+		}
 		if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
 			break;
 		if (got)

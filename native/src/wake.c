@@ -24,6 +24,7 @@ struct lws_request {
 	struct libwebsocket *wsi;
 	const struct libwebsocket_protocols *protocol;
 	int arg;
+	uint64_t made_before; /* connections with a lower serial existed when it was asked */
 	size_t len;
 	struct lws_request *next;
 	unsigned char data[]; /* broadcast payload, after pre-padding */
@@ -60,6 +61,8 @@ int lws_request_from_thread(struct libwebsocket_context *context,
 	r->wsi = wsi;
 	r->protocol = protocol;
 	r->arg = arg;
+	/* read from the context, not from wsi: it may be gone already */
+	r->made_before = atomic_load(&context->next_serial);
 	r->len = len;
 	r->next = NULL;
 	if (len)
@@ -80,15 +83,16 @@ int lws_request_from_thread(struct libwebsocket_context *context,
 }
 
 /*
- * Is wsi still a live connection of this context?  It may have been freed
- * since the request was queued, so it is looked for among the live ones by
- * address before anything in it is read.
+ * Is the request's connection still live?  It may have been freed since the
+ * request was queued, so it is looked for among the live ones by address
+ * before anything in it is read; and a connection made after the request at
+ * the same address (memory reused) is another one.
  */
-static int live(struct libwebsocket_context *context, struct libwebsocket *wsi)
+static int live(struct libwebsocket_context *context, const struct lws_request *r)
 {
 	for (struct libwebsocket *c = context->conns; c; c = c->next)
-		if (c == wsi)
-			return wsi->state < LWS_STATE_DRAINING;
+		if (c == r->wsi)
+			return c->serial < r->made_before && c->state < LWS_STATE_DRAINING;
 	return 0;
 }
 
@@ -96,18 +100,18 @@ static void carry_out(struct libwebsocket_context *context, struct lws_request *
 {
 	switch (r->kind) {
 	case LWS_REQ_WRITABLE:
-		if (live(context, r->wsi))
+		if (live(context, r))
 			libwebsocket_callback_on_writable(context, r->wsi);
 		break;
 	case LWS_REQ_WRITABLE_ALL:
 		libwebsocket_callback_on_writable_all_protocol(r->protocol);
 		break;
 	case LWS_REQ_CLOSE:
-		if (live(context, r->wsi))
+		if (live(context, r))
 			lws_conn_close(r->wsi, r->arg, NULL);
 		break;
 	case LWS_REQ_FLOW:
-		if (live(context, r->wsi))
+		if (live(context, r))
 			libwebsocket_rx_flow_control(r->wsi, r->arg);
 		break;
 	case LWS_REQ_BROADCAST:
