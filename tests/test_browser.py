@@ -5,7 +5,8 @@ client, against the C demo (ASan/UBSan) and the Python one.
 Two pages open the demo: the counter runs on each, a stroke drawn with the
 mouse on page A and one sent by A's send function are drawn on page B, and a
 screenshot of B is taken (build-asan/demo-<kind>.png; docs/demo.png, shown in
-the README, is written when missing or when PYLWS_UPDATE_SCREENSHOT=1).
+the README, is written when missing or when PYLWS_UPDATE_SCREENSHOT=1).  Circles
+as examples/test-client sends them, from a `websockets` client, are drawn too.
 """
 
 from __future__ import annotations
@@ -384,3 +385,58 @@ def test_demo_over_tls_in_chromium(chromium_tls, demo_tls):
     (ROOT / "build-asan").mkdir(exist_ok=True)
     (ROOT / "build-asan" / f"demo-tls-{kind}.png").write_bytes(png)
     assert demo_tls.alive()
+
+
+def test_circles_from_a_websockets_client_in_chromium(chromium, demo):
+    """test-client's circles ("c #rrggbb x y r;", through lws-mirror-protocol)
+    are drawn by the page, here sent by a `websockets` client; malformed
+    commands are skipped, without an exception."""
+    url = f"http://127.0.0.1:{demo.port}/"
+    malformed = [
+        "c #d12f2f 100 100 -5;",  # a negative radius
+        "c #12345 100 100 5;",  # five hex digits
+        "c #d12f2f 100 100;",  # no radius
+        "c d12f2f 100 100 5;",  # no '#'
+        "c #d12f2f 1.5 100 5;",  # not an integer
+        "circle #d12f2f 100 100 5;",
+    ]
+    drawn = ["c #d12f2f 300 170 40", "c #1F6FD1 80 80 20", "d #2e9e5b 450 40 550 40"]
+
+    async def go() -> None:
+        devtools = DevTools(await aconnect(chromium.url, max_size=None, open_timeout=10))
+        try:
+            page = await Page.open(devtools, url)
+            await page.until(BOTH_OPEN)
+            async with aconnect(
+                demo.url, subprotocols=["lws-mirror-protocol"], open_timeout=10
+            ) as ws:
+                for text in malformed:
+                    await ws.send(text)
+                await ws.send(drawn[0] + ";")
+                await ws.send(f"{drawn[1]}; {drawn[2]};")  # two in one message
+                # the mirror sends them back to the sender too, in order
+                for text in malformed:
+                    assert await asyncio.wait_for(ws.recv(), 10) == text
+            await page.until(f"window.mirrorLog.length >= {len(drawn)}")
+            assert await page.js("window.mirrorLog") == drawn
+
+            async def pixel(x: int, y: int) -> list[int]:
+                return await page.js(
+                    "Array.from(document.getElementById('canvas').getContext('2d')"
+                    f".getImageData({x}, {y}, 1, 1).data)"
+                )
+
+            # the big red circle: its outline, not its inside
+            for x, y in ((340, 170), (260, 170), (300, 130), (300, 210)):
+                r, g, b, a = await pixel(x, y)
+                assert r > 150 and g < 100 and b < 100 and a > 200, (x, y, r, g, b, a)
+            assert (await pixel(300, 170))[3] == 0
+            r, g, b, a = await pixel(100, 80)  # the blue one's rim
+            assert b > 150 and r < 100 and a > 200, (r, g, b, a)
+            thrown = [e for e in devtools.events if e.get("method") == "Runtime.exceptionThrown"]
+            assert not thrown, thrown
+        finally:
+            await devtools.close()
+
+    asyncio.run(asyncio.wait_for(go(), 60))
+    assert demo.alive()

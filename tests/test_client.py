@@ -34,9 +34,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+from inproc import Echo
 from servers import SANITIZER_MARKERS, Server, asan_build, free_port, start_echo
 from websockets.asyncio.server import broadcast, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect as sync_connect
 
 import pylws_ffi as lws
 from pylws_ffi import ffi, lib
@@ -261,7 +263,12 @@ def read_client_frames(
 class Client:
     """One client context whose every callback is recorded and checked."""
 
-    def __init__(self, names: tuple[str, ...] = ("test",), user_size: int = 0) -> None:
+    def __init__(
+        self,
+        names: tuple[str, ...] = ("test",),
+        user_size: int = 0,
+        port: int = lws.CONTEXT_PORT_NO_LISTEN,
+    ) -> None:
         self.problems: list[str] = []
         self.calls: list[tuple[Any, int, str]] = []  # (wsi, reason, protocol name)
         self.established: set[Any] = set()
@@ -276,8 +283,11 @@ class Client:
         self.outbox: dict[Any, deque[tuple[Any, int]]] = defaultdict(deque)
         self.hooks: dict[int, Callable[..., Any]] = {}
         self.on_message: Callable[[Any, bool, bytes], Any] | None = None
+        # with a port, the context also listens (on the loopback): ServingClient
         self.ctx = lws.libwebsocket_create_context(
-            lws.CONTEXT_PORT_NO_LISTEN, None, [(n, self.callback, user_size) for n in names]
+            port,
+            None if port == lws.CONTEXT_PORT_NO_LISTEN else "lo",
+            [(n, self.callback, user_size) for n in names],
         )
 
     # -- the callback
@@ -1222,6 +1232,105 @@ def test_200_clients_against_our_echo_server(kind: str) -> None:
         c.destroy()
         server.stop()
     assert not c.problems, c.problems[:5]
+
+
+# ====================================================================== a server is a client too
+
+
+class ServingClient(Client):
+    """A Client whose context also listens on ``port`` (the loopback): the
+    connections it accepts echo what they receive (tests/inproc.py's Echo),
+    beside the client connections it makes, all served by the one loop of
+    ``run``.  Client's checks hold for the client connections."""
+
+    def __init__(self, port: int) -> None:
+        self.accepted: set[Any] = set()  # server-side connections, open
+        self.accepted_count = self.accepted_closed = 0
+        self.received: list[tuple[bool, bytes]] = []  # by the server side, whole
+        self.echo = Echo()
+        super().__init__(port=port)
+
+    def callback(self, context: Any, wsi: Any, reason: int, user: Any, in_: Any, len_: int) -> Any:
+        if reason == lws.LWS_CALLBACK_ESTABLISHED:  # never for a client connection
+            self.accepted.add(wsi)
+            self.accepted_count += 1
+        if wsi not in self.accepted:
+            return super().callback(context, wsi, reason, user, in_, len_)
+        if reason == lws.LWS_CALLBACK_RECEIVE:
+            if not lib.libwebsocket_is_final_fragment(wsi):
+                self.problems.append("a small message in pieces")
+            self.received.append((bool(lib.lws_frame_is_binary(wsi)), lws.payload(in_, len_)))
+        elif reason == CLOSED:
+            self.accepted.discard(wsi)
+            self.accepted_closed += 1
+        elif reason in (ESTABLISHED, RECEIVE, PONG, WRITEABLE, ERROR):
+            self.problems.append(f"client reason {reason} for an accepted connection")
+        return self.echo(context, wsi, reason, user, in_, len_)
+
+
+@pytest.mark.timeout(60)
+def test_a_listening_context_makes_client_connections_too(echo_ws: WSServer) -> None:
+    """One context listens on a port and, served by the same loop, connects
+    as a client to itself and to a `websockets` server, while a `websockets`
+    client connects to it: messages go both ways on each connection."""
+    port = free_port()
+    c = ServingClient(port)
+    outside: dict[str, Any] = {}
+
+    def outside_client() -> None:
+        try:
+            url = f"ws://{LOCAL}:{port}"
+            with sync_connect(url, subprotocols=["test"], open_timeout=10) as ws:
+                replies = []
+                for message in ("from outside", b"\x00outside\xff"):
+                    ws.send(message)
+                    replies.append(ws.recv(timeout=10))
+                outside["replies"] = replies
+        except BaseException as e:  # reported by the test
+            outside["error"] = e
+
+    thread = threading.Thread(target=outside_client, daemon=True)
+    try:
+        thread.start()
+        to_self = c.connect(port, protocol="test")
+        to_ws = c.connect(echo_ws.port)
+        both = (to_self, to_ws)
+        c.run(lambda: all(w in c.established or c.done(w) for w in both), what="handshakes")
+        assert not any(c.errors.get(w) for w in both), dict(c.errors)
+        c.send(to_self, "to myself")
+        c.send(to_self, b"\x01to myself\x02")
+        c.send(to_ws, "to websockets")
+        c.send(to_ws, b"\x01to websockets\x02")
+        c.run(
+            lambda: all(len(c.messages[w]) == 2 for w in both) and bool(outside),
+            timeout=20,
+            what="the echoes",
+        )
+        assert "error" not in outside, outside
+        assert outside["replies"] == ["from outside", b"\x00outside\xff"]
+        assert c.messages[to_self] == [(False, b"to myself"), (True, b"\x01to myself\x02")]
+        assert c.messages[to_ws] == [(False, b"to websockets"), (True, b"\x01to websockets\x02")]
+        # the server side accepted ours and the outside one, not the one to websockets
+        assert c.accepted_count == 2
+        assert sorted(c.received) == sorted(
+            [(False, b"to myself"), (True, b"\x01to myself\x02"),
+             (False, b"from outside"), (True, b"\x00outside\xff")]
+        )  # fmt: skip
+
+        # closing ours closes its other half, in the same context; the outside
+        # client's closing handshake needs the loop served too
+        for w in both:
+            close_connection(c, w)
+        c.run(
+            lambda: c.accepted_closed == 2 and not thread.is_alive(),
+            what="the server halves' CLOSED",
+        )
+        assert not c.accepted
+    finally:
+        c.destroy()
+        thread.join(10)
+    assert not thread.is_alive()
+    assert not c.problems, c.problems
 
 
 # ====================================================================== the examples
