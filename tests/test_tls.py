@@ -19,6 +19,7 @@ Everything listens on 127.0.0.1; servers in subprocesses are stopped by PID.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import ctypes
 import ctypes.util
@@ -34,12 +35,14 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import warnings
 from collections import defaultdict, deque
 from collections.abc import Iterator
 from typing import Any, Callable
 
 import pytest
 from inproc import Echo, capture_log
+from rawws import frame
 from servers import ROOT, asan_build, free_port, send_and_receive
 from tls_certs import Certs, Pair, start_example
 from websockets.asyncio.client import connect as aconnect
@@ -356,6 +359,59 @@ def test_many_messages_and_connections(echo_tls, tls_certs):
         await asyncio.gather(*(one(k) for k in range(20)))
 
     asyncio.run(asyncio.wait_for(go(), 90))
+
+
+def _old_tls_client(tls_certs: Certs) -> ssl.SSLContext:
+    """A client that speaks TLS 1.0 and 1.1 only (any cipher, any security level)."""
+    ctx = tls_certs.client_context()
+    ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+    return ctx
+
+
+def _tls_handshake(port: int, ctx: ssl.SSLContext) -> str:
+    """The TLS version agreed with 127.0.0.1:port, or the handshake's error."""
+    with socket.create_connection((LOCAL, port), timeout=10) as raw:
+        try:
+            with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+                return str(s.version())
+        except (ssl.SSLError, OSError) as e:
+            return f"refused: {e}"
+
+
+def test_tls_1_0_and_1_1_are_refused(echo_tls, tls_certs):
+    old = _old_tls_client(tls_certs)
+    # the control: this client does speak TLS 1.1 to a server that allows it,
+    # so a refusal below is our server's doing
+    control = tls_certs.server_context(tls_certs.server)
+    control.set_ciphers("DEFAULT:@SECLEVEL=0")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        control.minimum_version = ssl.TLSVersion.TLSv1
+    listener = socket.create_server((LOCAL, 0))
+    port = listener.getsockname()[1]
+
+    def accept_one() -> None:
+        with contextlib.suppress(OSError):
+            conn, _ = listener.accept()
+            with contextlib.suppress(OSError), control.wrap_socket(conn, server_side=True):
+                pass
+
+    thread = threading.Thread(target=accept_one, daemon=True)
+    thread.start()
+    try:
+        agreed = _tls_handshake(port, old)
+    finally:
+        thread.join(10)
+        listener.close()
+    if agreed != "TLSv1.1":
+        pytest.skip(f"this OpenSSL will not speak TLS 1.1 at all ({agreed})")
+    port = int(echo_tls.url.rsplit(":", 1)[1])
+    assert _tls_handshake(port, old).startswith("refused"), "TLS 1.1 was accepted"
+    assert _tls_handshake(port, tls_certs.client_context()) in ("TLSv1.2", "TLSv1.3")
 
 
 def test_client_trusting_another_ca_refuses_our_server(echo_tls, tls_certs):
@@ -1167,3 +1223,71 @@ def test_client_wss_host_header_leaves_out_the_default_port(tls_certs, trusting_
         thread.join(10)
     assert heads, trusting_client.errors
     assert re.search(rb"(?im)^host: localhost\r$", heads[0]), heads[0]
+
+
+def test_paused_tls_connection_resumes_with_records_openssl_holds(tls_certs):
+    """Reception paused on each message, resumed from another thread: bytes
+    OpenSSL already decrypted past our read buffer (a record straddling its
+    end) are delivered on resumption, not left until the peer sends more."""
+    got: list[int] = []
+    parts: list[bytes] = []
+    wsis: list[Any] = []
+
+    def cb(ctx: Any, wsi: Any, reason: int, user: Any, in_: Any, len_: int) -> int:
+        if reason == lws.LWS_CALLBACK_ESTABLISHED:
+            wsis.append(wsi)
+            lws.libwebsocket_rx_flow_control(wsi, 0)
+        elif reason == lws.LWS_CALLBACK_RECEIVE:
+            parts.append(lws.payload(in_, len_))
+            if lws.libwebsocket_is_final_fragment(wsi):
+                got.append(len(b"".join(parts)))
+                parts.clear()
+                lws.libwebsocket_rx_flow_control(wsi, 0)
+        return 0
+
+    port = free_port()
+    ctx = lws.libwebsocket_create_context(
+        port, LOCAL, [("p", cb, 0)],
+        ssl_cert_filepath=tls_certs.server.cert, ssl_private_key_filepath=tls_certs.server.key,
+    )  # fmt: skip
+    stop = threading.Event()
+
+    def run() -> None:
+        while not stop.is_set():
+            lws.libwebsocket_service(ctx, 20)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        key = base64.b64encode(os.urandom(16)).decode()
+        raw = socket.create_connection((LOCAL, port), timeout=10)
+        with tls_certs.client_context().wrap_socket(raw, server_hostname="localhost") as c:
+            c.sendall(
+                f"GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                f"Sec-WebSocket-Version: 13\r\n\r\n".encode()
+            )
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += c.recv(4096)
+            assert head.startswith(b"HTTP/1.1 101"), head
+            wait_until(lambda: wsis, "ESTABLISHED")
+            sizes = [1000, 262130]  # the second ends past the 256 KiB read buffer
+            for n in sizes:
+                c.sendall(frame(0x2, os.urandom(n)))
+            for expect in range(1, len(sizes) + 1):
+                time.sleep(0.3)  # all of it decrypted and waiting
+                lws.libwebsocket_rx_flow_control(wsis[0], 1)  # from this thread
+                wait_until(lambda expect=expect: len(got) == expect, f"message {expect}")
+            assert got == sizes
+    finally:
+        stop.set()
+        thread.join(10)
+        lws.libwebsocket_context_destroy(ctx)
+
+
+def wait_until(cond: Callable[[], Any], what: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
