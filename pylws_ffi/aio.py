@@ -991,11 +991,12 @@ class _Connecting:
             )
         if parts.scheme != "ws" or not parts.hostname:
             raise ValueError(f"not a ws:// URL: {url!r}")
-        self.address = parts.hostname
         self.port = parts.port or 80
+        # The bare host, an IPv6 address without its brackets: the core makes
+        # the Host header of it (brackets for IPv6, ":port" unless the
+        # scheme's default).
+        self.address = self.host = parts.hostname
         self.path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        netloc = parts.netloc.rpartition("@")[2]
-        self.host = netloc
         self.subprotocols = list(subprotocols or [])
         self.origin = origin
         self.max_size = max_size
