@@ -488,10 +488,16 @@ def test_connect_host_header(run, bind, url_host, expected):
 def test_connect_urls_and_timeout(run):
     from pylws_ffi import aio
 
-    with pytest.raises(ValueError):
-        aio.connect("wss://127.0.0.1:1/")
+    with pytest.raises(ValueError, match="wss://"):
+        aio.connect("ws://127.0.0.1:1/", cafile="ca.pem")
+    with pytest.raises(ValueError, match="wss://"):
+        aio.connect("ws://127.0.0.1:1/", allow_self_signed=True)
     with pytest.raises(ValueError):
         aio.connect("http://127.0.0.1/")
+    with pytest.raises(ValueError):
+        aio.connect("ws://127.0.0.1:99999/")
+    with pytest.raises(ValueError):
+        aio.connect("ws://127.0.0.1:0/")
 
     async def main() -> None:
         # a listener that never answers the handshake
