@@ -24,10 +24,13 @@ Two layers:
               await conn.send(message)
 
       async def main():
-          async with await pylws_ffi.aio.serve(echo, "127.0.0.1", 8765):
-              async with await pylws_ffi.aio.connect("ws://127.0.0.1:8765") as conn:
+          async with pylws_ffi.aio.serve(echo, "127.0.0.1", 8765):
+              async with pylws_ffi.aio.connect("ws://127.0.0.1:8765") as conn:
                   await conn.send("hello")
                   assert await conn.recv() == "hello"
+
+  TLS: ``serve(..., certfile=, keyfile=)`` and ``connect("wss://...")``,
+  which verifies the server's certificate (system CAs, plus ``cafile=``).
 
 Everything here must be used from the loop's thread.  From other threads only
 the functions the C header names thread-safe may be called on a context
@@ -39,7 +42,10 @@ carries their requests out.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import os
+import ssl
 import struct
 import sys
 from collections import deque
@@ -63,6 +69,7 @@ __all__ = [
     "AioContext",
     "Connection",
     "ConnectionClosed",
+    "InvalidCertificate",
     "InvalidHandshake",
     "Server",
     "connect",
@@ -353,6 +360,7 @@ _CLIENT_CONNECTION_ERROR = lib.LWS_CALLBACK_CLIENT_CONNECTION_ERROR
 _CLOSED = lib.LWS_CALLBACK_CLOSED
 _FILTER_PROTOCOL = lib.LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION
 _HTTP = lib.LWS_CALLBACK_HTTP
+_LOAD_CLIENT_CERTS = lib.LWS_CALLBACK_OPENSSL_LOAD_EXTRA_CLIENT_VERIFY_CERTS
 _RECEIVES = frozenset((_RECEIVE, _CLIENT_RECEIVE))
 _WRITEABLES = frozenset((_SERVER_WRITEABLE, _CLIENT_WRITEABLE))
 
@@ -369,6 +377,7 @@ _flow = lib.libwebsocket_rx_flow_control
 _from_buffer = ffi.from_buffer
 _unpack = ffi.unpack
 _char_p = ffi.typeof("char *")
+_uintptr = ffi.typeof("uintptr_t")
 
 #: default largest message received, as websockets (1 MiB)
 DEFAULT_MAX_SIZE = 2**20
@@ -392,6 +401,39 @@ class ConnectionClosed(Exception):
 class InvalidHandshake(ConnectionError):
     """A client connection failed before it was established; the text says
     why (the CLIENT_CONNECTION_ERROR message of the core)."""
+
+
+class InvalidCertificate(InvalidHandshake, ssl.SSLCertVerificationError):
+    """A ``wss://`` connection failed because the server's certificate was
+    refused: not issued by a trusted CA, issued for another name, expired...
+
+    Both an :class:`InvalidHandshake` and an :class:`ssl.SSLCertVerificationError`
+    (what the ``ssl`` module and ``websockets`` raise in that case).  The text
+    is the core's (``TLS: server certificate refused: hostname mismatch``);
+    ``verify_message`` is OpenSSL's reason (``hostname mismatch``) and
+    ``verify_code`` the X509_V_ERR_* number it stands for (None if unknown).
+    """
+
+    def __init__(self, message: str, verify_message: str) -> None:
+        super().__init__(ssl.SSL_ERROR_SSL, message)
+        self.verify_message = verify_message
+        try:
+            self.verify_code = _openssl().verify_code(verify_message)
+        except (OSError, AttributeError):  # OpenSSL not reachable through ctypes
+            self.verify_code = None
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+_CERT_REFUSED = "TLS: server certificate refused: "
+
+
+def _connection_error(why: str) -> InvalidHandshake:
+    """The exception for a CLIENT_CONNECTION_ERROR whose message is ``why``."""
+    if why.startswith(_CERT_REFUSED):
+        return InvalidCertificate(why, why[len(_CERT_REFUSED) :])
+    return InvalidHandshake(why or "connection failed")
 
 
 class Connection:
@@ -663,6 +705,143 @@ class Connection:
 
 
 # ---------------------------------------------------------------------------
+# TLS: certificate files into the core's OpenSSL contexts
+# ---------------------------------------------------------------------------
+
+StrPath = Union[str, bytes, "os.PathLike[str]"]
+
+
+class _OpenSSL:
+    """The few OpenSSL calls the TLS options need, made through ctypes on the
+    ``SSL_CTX *`` the core hands its callbacks.  They must come from the
+    libssl the core is linked with: a ``dlsym`` on the extension module
+    searches its dependencies, so that one is used (a libssl found by name
+    only if that fails)."""
+
+    def __init__(self) -> None:
+        import ctypes
+        import ctypes.util
+
+        from . import _pylws_cffi
+
+        try:
+            so: Any = ctypes.CDLL(_pylws_cffi.__file__)
+            so.SSL_CTX_load_verify_locations  # noqa: B018 - is it reachable?
+        except (OSError, AttributeError):
+            so = ctypes.CDLL(ctypes.util.find_library("ssl") or "libssl.so.3")
+        p, s, i = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int
+        ul = ctypes.c_ulong
+        for name, restype, argtypes in [
+            ("TLS_method", p, []),
+            ("SSL_CTX_new", p, [p]),
+            ("SSL_CTX_free", None, [p]),
+            ("SSL_CTX_load_verify_locations", i, [p, s, s]),
+            ("SSL_CTX_use_certificate_chain_file", i, [p, s]),
+            ("SSL_CTX_use_PrivateKey_file", i, [p, s, i]),
+            ("SSL_CTX_check_private_key", i, [p]),
+            ("ERR_get_error", ul, []),
+            ("ERR_clear_error", None, []),
+            ("ERR_error_string_n", None, [ul, s, ctypes.c_size_t]),
+            ("X509_verify_cert_error_string", s, [ctypes.c_long]),
+        ]:
+            fn = getattr(so, name)
+            fn.restype, fn.argtypes = restype, argtypes
+            setattr(self, name, fn)
+        self._ctypes = ctypes
+        self._verify_codes: dict[str, int] | None = None
+
+    def _errors(self) -> str:
+        out = []
+        buf = self._ctypes.create_string_buffer(256)
+        while True:
+            e = self.ERR_get_error()  # type: ignore[attr-defined]
+            if not e:
+                break
+            self.ERR_error_string_n(e, buf, len(buf))  # type: ignore[attr-defined]
+            out.append(buf.value.decode(errors="replace"))
+        return "; ".join(out) or "OpenSSL gave no reason"
+
+    def load(
+        self,
+        ssl_ctx: int,
+        cafile: StrPath | None = None,
+        certfile: StrPath | None = None,
+        keyfile: StrPath | None = None,
+    ) -> None:
+        """Load ``cafile`` (PEM CAs to trust), ``certfile`` (PEM certificate
+        chain) and ``keyfile`` (its key; default: in ``certfile``) into the
+        ``SSL_CTX *`` at ``ssl_ctx``.  Raises ssl.SSLError saying which file
+        and why."""
+        o: Any = self
+        o.ERR_clear_error()
+
+        def fail(what: str, path: StrPath) -> ssl.SSLError:
+            return ssl.SSLError(
+                ssl.SSL_ERROR_SSL, f"cannot load {what} {os.fspath(path)!r}: {self._errors()}"
+            )
+
+        if cafile is not None and o.SSL_CTX_load_verify_locations(
+            ssl_ctx, os.fsencode(cafile), None
+        ) != 1:  # fmt: skip
+            raise fail("the CA file", cafile)
+        if certfile is not None:
+            if o.SSL_CTX_use_certificate_chain_file(ssl_ctx, os.fsencode(certfile)) != 1:
+                raise fail("the certificate", certfile)
+            key = certfile if keyfile is None else keyfile
+            if o.SSL_CTX_use_PrivateKey_file(ssl_ctx, os.fsencode(key), 1) != 1:  # PEM
+                raise fail("the private key", key)
+            if o.SSL_CTX_check_private_key(ssl_ctx) != 1:
+                raise fail(f"the private key {os.fspath(key)!r} with the certificate", certfile)
+
+    def check(
+        self, certfile: StrPath | None, keyfile: StrPath | None, cafile: StrPath | None
+    ) -> None:
+        """Load the files into a scratch SSL_CTX: raises ssl.SSLError when
+        one of them cannot be used."""
+        o: Any = self
+        ctx = o.SSL_CTX_new(o.TLS_method())
+        if not ctx:
+            raise ssl.SSLError(ssl.SSL_ERROR_SSL, f"SSL_CTX_new failed: {self._errors()}")
+        try:
+            self.load(ctx, cafile, certfile, keyfile)
+        finally:
+            o.SSL_CTX_free(ctx)
+
+    def verify_code(self, message: str) -> int | None:
+        """The X509_V_ERR_* code whose text is ``message``."""
+        if self._verify_codes is None:
+            codes: dict[str, int] = {}
+            for code in range(1, 200):
+                text = self.X509_verify_cert_error_string(code)  # type: ignore[attr-defined]
+                if text:
+                    codes.setdefault(text.decode(errors="replace"), code)
+            self._verify_codes = codes
+        return self._verify_codes.get(message)
+
+
+_openssl_instance: _OpenSSL | None = None
+
+
+def _openssl() -> _OpenSSL:
+    global _openssl_instance
+    if _openssl_instance is None:
+        _openssl_instance = _OpenSSL()
+    return _openssl_instance
+
+
+def _check_readable(**paths: StrPath | None) -> None:
+    """Open each file given, so a missing or unreadable one raises its
+    FileNotFoundError / PermissionError (naming it) before anything starts."""
+    for what, path in paths.items():
+        if path is None:
+            continue
+        if not isinstance(path, (str, bytes, os.PathLike)):
+            raise TypeError(f"{what} must be a path (str, bytes, os.PathLike), not {path!r}")
+        with open(path, "rb"):
+            pass
+
+
+# ---------------------------------------------------------------------------
 # what serve() and connect() share: one context and its connections
 # ---------------------------------------------------------------------------
 
@@ -682,9 +861,21 @@ class _Endpoint:
         self.conns: dict[Any, Connection] = {}
         self.subprotocols: list[str] = []
 
-    def start(self, port: int, interf: str | None, names: list[str], loop: Any) -> None:
+    def start(
+        self,
+        port: int,
+        interf: str | None,
+        names: list[str],
+        loop: Any,
+        tls: tuple[Any, Any, Any] = (None, None, None),
+        options: int = 0,
+    ) -> None:
         callback = self.callback
-        self.aio = create_context(port, interf, [(name, callback, 0) for name in names], loop=loop)
+        protocols = [(name, callback, 0) for name in names]
+        cert, key, ca = tls
+        self.aio = create_context(
+            port, interf, protocols, None, cert, key, ca, -1, -1, options, loop=loop
+        )
         self.subprotocols = names
         # the core enforces it too, before a piece of a larger one is delivered
         lws_set_max_message_size(
@@ -881,6 +1072,9 @@ def serve(
     max_size: int | None = DEFAULT_MAX_SIZE,
     max_queue: int = DEFAULT_MAX_QUEUE,
     close_timeout: float = 5.0,
+    certfile: StrPath | None = None,
+    keyfile: StrPath | None = None,
+    cafile: StrPath | None = None,
     loop: asyncio.AbstractEventLoop | None = None,
 ) -> _Serving:
     """Serve WebSockets on ``host`` (an IP address or an interface name;
@@ -893,18 +1087,42 @@ def serve(
     for others is refused).  ``max_size``: largest message received (None:
     no limit); ``max_queue``: messages kept unread before reading pauses.
 
+    TLS (``wss://``): ``certfile``, a PEM file with the server's certificate
+    (its chain may follow), and ``keyfile``, its private key (default: read
+    from ``certfile``), as for :meth:`ssl.SSLContext.load_cert_chain`; every
+    connection on the port is then TLS.  ``cafile`` (PEM) makes a client
+    certificate required, one that chains to these CAs
+    (LWS_SERVER_OPTION_REQUIRE_VALID_OPENSSL_CLIENT_CERT).
+    These are files because the core's OpenSSL reads them
+    (libwebsocket_create_context's ssl_*_filepath): an ssl.SSLContext
+    cannot be taken.
+
     ``await serve(...)`` gives the :class:`Server`; ``async with serve(...) as
-    server`` closes it at the end.  Raises OSError when the port is taken.
+    server`` closes it at the end.  Raises OSError when the port is taken;
+    FileNotFoundError (or another OSError) for a TLS file that cannot be
+    read; ssl.SSLError (an OSError) for one OpenSSL cannot use, or a key
+    that does not match the certificate.
     """
     if not isinstance(port, int) or not 1 <= port <= 65535:
         raise ValueError(f"port must be 1..65535, not {port!r}")
     names = list(subprotocols) if subprotocols else [""]
     if any(not isinstance(n, str) for n in names):
         raise TypeError("subprotocols must be strings")
+    if certfile is None and (keyfile is not None or cafile is not None):
+        raise ValueError("keyfile and cafile need certfile (TLS)")
+    _check_readable(certfile=certfile, keyfile=keyfile, cafile=cafile)
+    tls = (certfile, certfile if keyfile is None else keyfile, cafile)
+    options = lib.LWS_SERVER_OPTION_REQUIRE_VALID_OPENSSL_CLIENT_CERT if cafile is not None else 0
 
     async def start() -> Server:
         server = Server(handler, port, max_size, max_queue, close_timeout)
-        server.start(port, host, names, _running_loop(loop))
+        try:
+            server.start(port, host, names, _running_loop(loop), tls, options)
+        except OSError as e:
+            if certfile is not None and e.errno == errno.EINVAL:
+                # the core logged OpenSSL's reasons; say them in the exception
+                _openssl().check(certfile, keyfile, cafile)
+            raise
         return server
 
     return _Serving(start)
@@ -916,11 +1134,25 @@ def serve(
 class _Client(_Endpoint):
     """One client connection and the context of its own that serves it."""
 
-    def __init__(self, max_size: int | None, max_queue: int, path: str, asked: bool) -> None:
+    def __init__(
+        self,
+        max_size: int | None,
+        max_queue: int,
+        path: str,
+        asked: bool,
+        tls_files: tuple[Any, Any, Any] = (None, None, None),
+    ) -> None:
         super().__init__(max_size, max_queue)
         self.path = path
         self.asked = asked
+        self.tls_files = tls_files
         self.opened: asyncio.Future[Connection] | None = None
+
+    def fail(self, exc: BaseException) -> None:
+        opened = self.opened
+        if opened is not None and not opened.done():
+            opened.set_exception(exc)
+        self.aio.close()  # deferred: we are inside the library
 
     def other(self, context: Any, wsi: Any, reason: int, user: Any, in_: Any, len_: int) -> int:
         opened = self.opened
@@ -938,9 +1170,16 @@ class _Client(_Endpoint):
             return 0
         if reason == _CLIENT_CONNECTION_ERROR:
             why = _unpack(_cast(_char_p, in_), len_).decode("utf-8", "replace") if len_ else ""
-            if opened is not None and not opened.done():
-                opened.set_exception(InvalidHandshake(why or "connection failed"))
-            self.aio.close()  # deferred: we are inside the library
+            self.fail(_connection_error(why))
+            return 0
+        if reason == _LOAD_CLIENT_CERTS:
+            # the client SSL_CTX, made for the first wss:// connection
+            cafile, certfile, keyfile = self.tls_files
+            try:
+                _openssl().load(int(_cast(_uintptr, user)), cafile, certfile, keyfile)
+            except (OSError, AttributeError) as e:  # ssl.SSLError, or no OpenSSL by ctypes
+                self.fail(e)
+                return 1
             return 0
         return 0
 
@@ -953,23 +1192,45 @@ def connect(
     *,
     subprotocols: Sequence[str] | None = None,
     origin: str | None = None,
+    cafile: StrPath | None = None,
+    certfile: StrPath | None = None,
+    keyfile: StrPath | None = None,
+    allow_self_signed: bool = False,
     max_size: int | None = DEFAULT_MAX_SIZE,
     max_queue: int = DEFAULT_MAX_QUEUE,
     open_timeout: float | None = 10.0,
     loop: asyncio.AbstractEventLoop | None = None,
 ) -> _Connecting:
-    """Open a WebSocket client connection to ``url`` (``ws://`` only for now).
+    """Open a WebSocket client connection to ``url`` (``ws://`` or ``wss://``).
 
     ``await connect(url)`` gives the :class:`Connection` once established;
     ``async with connect(url) as conn`` closes it at the end.
     ``subprotocols``: asked for, in order; ``origin``: the Origin header;
     ``open_timeout``: seconds for the whole opening (None: the library's own
-    handshake timeout).  Raises :class:`InvalidHandshake` (a ConnectionError)
-    when the connection fails, with the core's reason; TimeoutError
-    (asyncio's) on timeout; ValueError for a URL that is not ws:// (wss:// is
-    not supported here yet).
+    handshake timeout).
+
+    ``wss://`` verifies the server's certificate against the system's CAs
+    plus those in ``cafile`` (PEM) if given, and checks that it is issued for
+    the URL's host (a name, also sent as SNI, or an IP address).
+    ``allow_self_signed``: also accept a self-signed server certificate (the
+    name and dates are still checked).  ``certfile``/``keyfile``: a client
+    certificate (PEM; the key by default read from ``certfile``) for servers
+    that ask for one.  They are files because the core's OpenSSL reads them;
+    an ssl.SSLContext cannot be taken.
+
+    Raises :class:`InvalidCertificate` (an :class:`InvalidHandshake` and an
+    ssl.SSLCertVerificationError) when the server's certificate is refused;
+    :class:`InvalidHandshake` (a ConnectionError) when the connection fails
+    otherwise, with the core's reason; ssl.SSLError when OpenSSL cannot use
+    one of the files; TimeoutError (asyncio's) on timeout.  At once:
+    ValueError for a URL that is neither ws:// nor wss:// (or TLS options
+    with ws://), FileNotFoundError (or another OSError) for a file that
+    cannot be read.
     """
-    return _Connecting(url, subprotocols, origin, max_size, max_queue, open_timeout, loop)
+    return _Connecting(
+        url, subprotocols, origin, max_size, max_queue, open_timeout, loop,
+        (cafile, certfile, keyfile), allow_self_signed,
+    )  # fmt: skip
 
 
 class _Connecting:
@@ -982,20 +1243,30 @@ class _Connecting:
         max_queue: int,
         open_timeout: float | None,
         loop: asyncio.AbstractEventLoop | None,
+        tls_files: tuple[Any, Any, Any] = (None, None, None),
+        allow_self_signed: bool = False,
     ) -> None:
         parts = urlsplit(url)
-        if parts.scheme == "wss":
-            raise ValueError(
-                "aio.connect speaks ws:// only for now; for wss:// use "
-                "libwebsocket_client_connect(..., ssl_connection=1) on an aio.create_context"
-            )
-        if parts.scheme != "ws" or not parts.hostname:
-            raise ValueError(f"not a ws:// URL: {url!r}")
-        self.address = parts.hostname
-        self.port = parts.port or 80
+        if parts.scheme not in ("ws", "wss") or not parts.hostname:
+            raise ValueError(f"not a ws:// or wss:// URL: {url!r}")
+        tls = parts.scheme == "wss"
+        cafile, certfile, keyfile = tls_files
+        if not tls and (any(f is not None for f in tls_files) or allow_self_signed):
+            raise ValueError("cafile, certfile, keyfile and allow_self_signed are for wss:// URLs")
+        if keyfile is not None and certfile is None:
+            raise ValueError("keyfile needs certfile")
+        _check_readable(cafile=cafile, certfile=certfile, keyfile=keyfile)
+        self.tls_files = tls_files
+        self.ssl_connection = (2 if allow_self_signed else 1) if tls else 0
+        port = parts.port  # ValueError when not a number in 0..65535
+        if port == 0:
+            raise ValueError(f"port 0 in {url!r}")
+        self.port = port if port is not None else (443 if tls else 80)
+        # The bare host, an IPv6 address without its brackets: the core makes
+        # the Host header of it (brackets for IPv6, ":port" unless the
+        # scheme's default) and checks the server's certificate against it.
+        self.address = self.host = parts.hostname
         self.path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        netloc = parts.netloc.rpartition("@")[2]
-        self.host = netloc
         self.subprotocols = list(subprotocols or [])
         self.origin = origin
         self.max_size = max_size
@@ -1006,13 +1277,15 @@ class _Connecting:
 
     async def _open(self) -> Connection:
         loop = _running_loop(self.loop)
-        client = _Client(self.max_size, self.max_queue, self.path, bool(self.subprotocols))
+        client = _Client(
+            self.max_size, self.max_queue, self.path, bool(self.subprotocols), self.tls_files
+        )
         client.start(lib.CONTEXT_PORT_NO_LISTEN, None, self.subprotocols or [""], loop)
         client.opened = loop.create_future()
         try:
             libwebsocket_client_connect(
-                client.aio.context, self.address, self.port, 0, self.path, self.host,
-                self.origin, ",".join(self.subprotocols) or None, -1,
+                client.aio.context, self.address, self.port, self.ssl_connection, self.path,
+                self.host, self.origin, ",".join(self.subprotocols) or None, -1,
             )  # fmt: skip
             if self.open_timeout is None:
                 return await client.opened

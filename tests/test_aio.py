@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -58,6 +59,12 @@ def payloads() -> list[str | bytes]:
 async def echo(conn: Any) -> None:
     async for message in conn:
         await conn.send(message)
+
+
+async def echo_ws(ws: Any) -> None:
+    """The same, for a websockets server."""
+    async for message in ws:
+        await ws.send(message)
 
 
 # ---- a pylws_ffi server, a websockets client ----
@@ -435,13 +442,62 @@ def test_connect_refused_by_the_server(run):
     run(main())
 
 
+def ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize(
+    ("bind", "url_host", "expected"),
+    [
+        ("127.0.0.1", "127.0.0.1", "127.0.0.1:{port}"),
+        pytest.param(
+            "::1", "[::1]", "[::1]:{port}",
+            marks=pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback"),
+        ),
+        ("127.0.0.1", "localhost", "localhost:{port}"),
+        ("127.0.0.1", "LocalHost", "localhost:{port}"),
+    ],
+)  # fmt: skip
+def test_connect_host_header(run, bind, url_host, expected):
+    """The Host header is the URL's host:port (the name in lower case, an
+    IPv6 address in brackets): never the port twice, nor IPv4 in brackets."""
+    from pylws_ffi import aio
+
+    hosts: list[str] = []
+
+    def record(connection: Any, request: Any) -> None:
+        hosts.append(request.headers["Host"])
+
+    async def main() -> None:
+        async with ws_serve(echo_ws, bind, 0, process_request=record) as server:
+            port = server.sockets[0].getsockname()[1]
+            url = f"ws://{url_host}:{port}/x?y=1"
+            async with aio.connect(url, open_timeout=10) as conn:
+                await conn.send("hi")
+                assert await conn.recv() == "hi"
+            assert hosts == [expected.format(port=port)]
+
+    run(main())
+
+
 def test_connect_urls_and_timeout(run):
     from pylws_ffi import aio
 
-    with pytest.raises(ValueError):
-        aio.connect("wss://127.0.0.1:1/")
+    with pytest.raises(ValueError, match="wss://"):
+        aio.connect("ws://127.0.0.1:1/", cafile="ca.pem")
+    with pytest.raises(ValueError, match="wss://"):
+        aio.connect("ws://127.0.0.1:1/", allow_self_signed=True)
     with pytest.raises(ValueError):
         aio.connect("http://127.0.0.1/")
+    with pytest.raises(ValueError):
+        aio.connect("ws://127.0.0.1:99999/")
+    with pytest.raises(ValueError):
+        aio.connect("ws://127.0.0.1:0/")
 
     async def main() -> None:
         # a listener that never answers the handshake
