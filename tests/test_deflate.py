@@ -335,7 +335,7 @@ def ws_server(**kw: Any) -> Iterator[WSServer]:
 class OurClient:
     """One pylws client connection with the built-in extensions."""
 
-    def __init__(self, port: int, extensions: Any = None) -> None:
+    def __init__(self, port: int, extensions: Any = None, ssl_connection: int = 0) -> None:
         if extensions is None:
             extensions = lws.libwebsocket_internal_extensions
         self.pieces: list[bytes] = []
@@ -345,7 +345,7 @@ class OurClient:
         self.ctx = lws.libwebsocket_create_context(
             lws.CONTEXT_PORT_NO_LISTEN, None, [("echo", self.callback, 0)], extensions
         )
-        self.wsi = lws.libwebsocket_client_connect(self.ctx, "127.0.0.1", port, 0, "/")
+        self.wsi = lws.libwebsocket_client_connect(self.ctx, "127.0.0.1", port, ssl_connection, "/")
         self.run(lambda: self.established, "the handshake")
 
     def callback(self, context: Any, wsi: Any, reason: int, user: Any, in_: Any, len_: int):
