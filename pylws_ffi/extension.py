@@ -18,10 +18,12 @@ as ``pylws_ffi.libwebsocket_internal_extensions``.  The callback is called as
 * ``HANDSHAKE_REPLY_TX`` (server): parameters may be appended to the answer
   as for CHECK_OK_TO_PROPOSE_EXTENSION.
 * ``ANY_WSI_ESTABLISHED``: the connection is established.  ``1HZ``: once a
-  second while it is.  ``IS_WRITEABLE``: just before the protocol's
-  WRITEABLE callback.  ``CHECK_OK_TO_REALLY_CLOSE``: before it closes
-  (informational: the return value is ignored).  The other reasons of the
-  header are not delivered (native/src/ext.c says why).
+  second while it is.  ``REQUEST_ON_WRITEABLE``: a WRITEABLE callback was
+  asked for.  ``IS_WRITEABLE``: just before the protocol's WRITEABLE
+  callback.  ``CHECK_OK_TO_REALLY_CLOSE``: before it closes (informational:
+  the return value is ignored).  ``DESTROY_ANY_WSI_CLOSING``: any connection
+  of the context ends, whether this extension is active on it or not.  The
+  other reasons of the header are not delivered (native/src/ext.c says why).
 * ``PACKET_RX_PREPARSE``: ``in_`` is a ``struct lws_tokens *`` that points at
   a received data payload (a whole frame or a piece of one; control frames
   never pass through extensions).  Received data goes through the active

@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 import pytest
 from inproc import LogCapture, capture_log, thread_server
+from rawws import wait_for
 from servers import Server, free_port
 from websockets.sync.client import connect
 from wsraw import OP_BINARY, OP_TEXT, RawWS, frame
@@ -617,14 +618,55 @@ def test_periodic_and_close_notifications():
             reasons.append(reason)
         return 0
 
-    with (
-        thread_server([("echo", echo_callback, 0)], [("x-notes", ext_cb)]) as srv,
-        RawWS(srv.port, extensions="x-notes") as c,
-    ):
-        c.send_frame(OP_TEXT, b"hi")
-        assert b"".join(c.recv_message()[2]) == b"hi"
-        time.sleep(2.3)
-        c.send_raw(frame(8, b"\x03\xe8"))
-        assert c.close_code() == 1000
+    closing = lws.LWS_EXT_CALLBACK_DESTROY_ANY_WSI_CLOSING
+    with thread_server([("echo", echo_callback, 0)], [("x-notes", ext_cb)]) as srv:
+        with RawWS(srv.port, extensions="x-notes") as c:
+            c.send_frame(OP_TEXT, b"hi")
+            assert b"".join(c.recv_message()[2]) == b"hi"
+            time.sleep(2.3)
+            c.send_raw(frame(8, b"\x03\xe8"))
+            assert c.close_code() == 1000
+        wait_for(lambda: lws.LWS_EXT_CALLBACK_DESTROY in reasons)
+        # closing comes to the extension, then its own DESTROY
+        assert reasons[-2:] == [closing, lws.LWS_EXT_CALLBACK_DESTROY]
+        # a connection without the extension: DESTROY_ANY_WSI_CLOSING only
+        with RawWS(srv.port) as plain:
+            plain.send_frame(OP_TEXT, b"plain")
+            assert b"".join(plain.recv_message()[2]) == b"plain"
+            plain.send_raw(frame(8, b"\x03\xe8"))
+            assert plain.close_code() == 1000
+        wait_for(lambda: reasons.count(closing) == 2)
+        assert reasons[-1] == closing
     assert lws.LWS_EXT_CALLBACK_1HZ in reasons
     assert lws.LWS_EXT_CALLBACK_CHECK_OK_TO_REALLY_CLOSE in reasons
+
+
+def test_request_on_writeable_then_is_writeable():
+    reasons: list[int] = []
+
+    def ext_cb(context, ext, wsi, reason, user, in_, len_):
+        if reason in (
+            lws.LWS_EXT_CALLBACK_REQUEST_ON_WRITEABLE,
+            lws.LWS_EXT_CALLBACK_IS_WRITEABLE,
+        ):
+            reasons.append(reason)
+        return 0
+
+    def cb(context, wsi, reason, user, in_, len_):
+        if reason == lws.LWS_CALLBACK_RECEIVE:
+            lws.libwebsocket_callback_on_writable(context, wsi)
+            lws.libwebsocket_callback_on_writable(context, wsi)  # already asked: once
+        elif reason == lws.LWS_CALLBACK_SERVER_WRITEABLE:
+            lws.libwebsocket_write(wsi, b"turn", 4, lws.LWS_WRITE_TEXT)
+        return 0
+
+    with (
+        thread_server([("p", cb, 0)], [("x-notes", ext_cb)]) as srv,
+        RawWS(srv.port, extensions="x-notes") as c,
+    ):
+        c.send_frame(OP_TEXT, b"go")
+        assert b"".join(c.recv_message()[2]) == b"turn"
+    assert reasons == [
+        lws.LWS_EXT_CALLBACK_REQUEST_ON_WRITEABLE,
+        lws.LWS_EXT_CALLBACK_IS_WRITEABLE,
+    ]

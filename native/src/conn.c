@@ -138,6 +138,7 @@ void lws_conn_kill(struct libwebsocket *wsi)
 	lws_conn_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
 	lws_client_free(wsi);
 	lws_http_file_abort(wsi);
+	lws_ext_closing(wsi);
 	lws_ext_destroy(wsi);
 	lws_tls_free(wsi);
 	if (wsi->fd >= 0) {
@@ -796,6 +797,8 @@ int libwebsocket_callback_on_writable(struct libwebsocket_context *context,
 			       : 1;
 	if (wsi->state != LWS_STATE_WS)
 		return -1;
+	if (wsi->num_ext && !wsi->want_writable)
+		lws_ext_broadcast(wsi, LWS_EXT_CALLBACK_REQUEST_ON_WRITEABLE);
 	wsi->want_writable = 1;
 	lws_conn_update_events(wsi);
 	return 1;

@@ -28,13 +28,19 @@
  *   > 0 asks for RSV1: on the message's first frame (permessage-deflate), on
  *   this frame (deflate-frame).
  * - 1HZ: once a second while the connection is established.
+ * - REQUEST_ON_WRITEABLE: libwebsocket_callback_on_writable asked for a
+ *   WRITEABLE callback on the connection (informational).
  * - IS_WRITEABLE: just before the protocol's WRITEABLE callback.
  * - CHECK_OK_TO_REALLY_CLOSE: before the connection closes; informational
  *   (the return value is ignored: the close goes ahead).
+ * - DESTROY_ANY_WSI_CLOSING: to every extension of the context, active on
+ *   the connection or not, when any connection ends (user =
+ *   per_context_private_data), just before the active ones get DESTROY.
  * - FLUSH_PENDING_TX, PACKET_TX_DO_SEND, EXTENDED_PAYLOAD_RX,
- *   CAN_PROXY_CLIENT_CONNECTION, REQUEST_ON_WRITEABLE, PAYLOAD_TX/RX,
- *   DESTROY_ANY_WSI_CLOSING: not delivered; this engine has no moment where
- *   an extension could act on them (pending output is flushed by the library).
+ *   CAN_PROXY_CLIENT_CONNECTION, PAYLOAD_TX/RX: not delivered.  Payloads
+ *   pass through PACKET_RX_PREPARSE / PACKET_TX_PRESEND (there is no second
+ *   payload stage), an extension never holds output for the library to
+ *   flush, and there is no proxying.
  * - DESTROY: the connection ends; free what the extension allocated.
  * Control frames never pass through extensions.
  */
@@ -105,6 +111,16 @@ void lws_ext_tick(struct libwebsocket_context *context, int64_t now)
 		next = wsi->next;
 		if (wsi->num_ext && wsi->state == LWS_STATE_WS)
 			lws_ext_broadcast(wsi, LWS_EXT_CALLBACK_1HZ);
+	}
+}
+
+void lws_ext_closing(struct libwebsocket *wsi)
+{
+	struct libwebsocket_context *context = wsi->context;
+	for (int n = 0; n < context->num_extensions; n++) {
+		struct libwebsocket_extension *ext = &context->extensions[n];
+		ext->callback(context, ext, wsi, LWS_EXT_CALLBACK_DESTROY_ANY_WSI_CLOSING,
+			      ext->per_context_private_data, NULL, 0);
 	}
 }
 

@@ -287,6 +287,8 @@ int lws_ext_rx(struct libwebsocket *wsi, uint8_t *data, size_t len, int final);
 int lws_ext_tx(struct libwebsocket *wsi, int opcode, int fin, uint8_t **buf, size_t *len,
 	       uint8_t *rsv);
 
+/* LWS_EXT_CALLBACK_DESTROY_ANY_WSI_CLOSING to every extension of the context */
+void lws_ext_closing(struct libwebsocket *wsi);
 /* LWS_EXT_CALLBACK_1HZ to connections with extensions, when a second passed */
 void lws_ext_tick(struct libwebsocket_context *context, int64_t now);
 
