@@ -398,6 +398,9 @@ LWS_EXTERN void lws_set_max_message_size(struct libwebsocket_context *context,
 /*
  * Seconds a new connection has to send a complete HTTP request head before it
  * is dropped (an incomplete one gets "408 Request Timeout").  Default 10.
+ * Client connections made after the call get the same time from
+ * libwebsocket_client_connect to the server's 101 (lookup and connect
+ * included): past it, CLIENT_CONNECTION_ERROR.
  */
 LWS_EXTERN void lws_set_handshake_timeout(struct libwebsocket_context *context,
 					  int secs);
