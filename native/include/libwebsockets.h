@@ -135,8 +135,10 @@ enum libwebsocket_write_protocol {
 };
 
 /*
- * A header of the client's handshake: token points into the request (not
- * NUL-terminated), token == NULL when the header was absent.
+ * A header of the client's handshake: token points into the request and is
+ * NUL-terminated there (token[token_len] == '\0', so it prints with %s);
+ * token == NULL when the header was absent.  FILTER_PROTOCOL_CONNECTION's
+ * 'user' is an array of WSI_TOKEN_COUNT of them, indexed by lws_token_indexes.
  */
 struct lws_tokens {
 	char *token;
