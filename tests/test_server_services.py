@@ -6,8 +6,9 @@ libwebsocket_callback_on_writable_all_protocol, libwebsockets_broadcast (in the
 service process, from a forked process, libwebsockets_fork_service_loop),
 libwebsockets_get_peer_addresses, libwebsockets_hangup_on_client,
 libwebsocket_canonical_hostname, libwebsocket_set_timeout and dual-stack
-listening.  (remaining_packet_payload and the basic server API are covered by
-test_server_api.py.)
+listening; from C only (their Python side is test_server_api.py's, with the
+basic server API): LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION and
+libwebsockets_remaining_packet_payload.
 
 Most tests run twice, ``[python]`` and ``[c]``, with the same client code:
 
