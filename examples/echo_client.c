@@ -6,7 +6,8 @@
  * closes the connection cleanly with status 1000.
  *
  *   echo_client [--host 127.0.0.1] [--port 7681] [--path /] [--protocol NAME]
- *               [--message TEXT [--count N]] [--debug LLL_BITS]
+ *               [--message TEXT [--count N]] [--handshake-timeout SECS]
+ *               [--debug LLL_BITS]
  *
  *   printf 'hello\nworld\n' | echo_client --port 7681
  *
@@ -202,7 +203,8 @@ static void usage(const char *argv0)
 {
 	fprintf(stderr,
 		"usage: %s [--host HOST] [--port N] [--path PATH] [--protocol NAME]\n"
-		"          [--message TEXT [--count N]] [--debug LLL_BITS]\n"
+		"          [--message TEXT [--count N]] [--handshake-timeout SECS]\n"
+		"          [--debug LLL_BITS]\n"
 		"Sends each line of stdin (or TEXT, N times) and prints each echo.\n",
 		argv0);
 }
@@ -238,14 +240,15 @@ int main(int argc, char **argv)
 		{ "message", required_argument, NULL, 'm' },
 		{ "count", required_argument, NULL, 'n' },
 		{ "debug", required_argument, NULL, 'd' },
+		{ "handshake-timeout", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *host = "127.0.0.1", *path = "/", *protocol = NULL;
-	long long port = 7681, debug = LLL_ERR | LLL_WARN;
+	long long port = 7681, debug = LLL_ERR | LLL_WARN, hs_timeout = -1;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "H:p:P:r:m:n:d:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "H:p:P:r:m:n:d:t:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'H':
 			host = optarg;
@@ -269,6 +272,10 @@ int main(int argc, char **argv)
 			break;
 		case 'd':
 			if (parse_int(optarg, "debug level", 0, 0xffff, &debug))
+				return 2;
+			break;
+		case 't':
+			if (parse_int(optarg, "handshake timeout", 1, 1 << 30, &hs_timeout))
 				return 2;
 			break;
 		case 'h':
@@ -299,6 +306,9 @@ int main(int argc, char **argv)
 		perror("libwebsocket_create_context");
 		return 1;
 	}
+	/* seconds from the connect to the server's 101 (default 10) */
+	if (hs_timeout > 0)
+		lws_set_handshake_timeout(context, (int)hs_timeout);
 
 	conn.wsi = libwebsocket_client_connect(context, host, (int)port, 0, path, host, NULL,
 					       protocol, -1);

@@ -7,7 +7,7 @@ closes the connection cleanly with status 1000.
 
     python examples/echo_client.py [--host 127.0.0.1] [--port 7681] [--path /]
                                    [--protocol NAME] [--message TEXT [--count N]]
-                                   [--debug LLL_BITS]
+                                   [--handshake-timeout SECS] [--debug LLL_BITS]
 
     printf 'hello\\nworld\\n' | python examples/echo_client.py --port 7681
 
@@ -112,6 +112,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--message", default=None, help="send TEXT instead of the lines of stdin")
     ap.add_argument("--count", type=int, default=1, help="send --message N times (default 1)")
     ap.add_argument(
+        "--handshake-timeout",
+        type=int,
+        default=None,
+        metavar="SECS",
+        help="seconds from the connect to the server's 101 (default 10)",
+    )
+    ap.add_argument(
         "--debug",
         type=lambda s: int(s, 0),
         default=lws.LLL_ERR | lws.LLL_WARN,
@@ -120,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if not 1 <= args.port <= 65535:
         ap.error(f"bad port: {args.port}")
+    if args.handshake_timeout is not None and args.handshake_timeout < 1:
+        ap.error(f"bad handshake timeout: {args.handshake_timeout}")
 
     lws.lws_set_log_level(args.debug)
 
@@ -136,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         lws.CONTEXT_PORT_NO_LISTEN, None, [("echo-client", callback_echo, 0)]
     )
     try:
+        if args.handshake_timeout is not None:
+            lws.lws_set_handshake_timeout(context, args.handshake_timeout)
         try:
             conn.wsi = lws.libwebsocket_client_connect(
                 context, args.host, args.port, 0, args.path, args.host, None, args.protocol, -1

@@ -135,8 +135,10 @@ enum libwebsocket_write_protocol {
 };
 
 /*
- * A header of the client's handshake: token points into the request (not
- * NUL-terminated), token == NULL when the header was absent.
+ * A header of the client's handshake: token points into the request and is
+ * NUL-terminated there (token[token_len] == '\0', so it prints with %s);
+ * token == NULL when the header was absent.  FILTER_PROTOCOL_CONNECTION's
+ * 'user' is an array of WSI_TOKEN_COUNT of them, indexed by lws_token_indexes.
  */
 struct lws_tokens {
 	char *token;
@@ -398,6 +400,9 @@ LWS_EXTERN void lws_set_max_message_size(struct libwebsocket_context *context,
 /*
  * Seconds a new connection has to send a complete HTTP request head before it
  * is dropped (an incomplete one gets "408 Request Timeout").  Default 10.
+ * Client connections made after the call get the same time from
+ * libwebsocket_client_connect to the server's 101 (lookup and connect
+ * included): past it, CLIENT_CONNECTION_ERROR.
  */
 LWS_EXTERN void lws_set_handshake_timeout(struct libwebsocket_context *context,
 					  int secs);

@@ -217,6 +217,17 @@ static int upgrade(struct libwebsocket *wsi, char *head, const struct lws_http_h
 		return -1;
 	}
 
+	/* the connection is the chosen protocol's from here on, the filter
+	 * included (libwebsockets_get_protocol(wsi) in it names that protocol,
+	 * as classically); a fresh, zeroed per-session area for it comes after
+	 * the filter (an HTTP request on this connection may have used
+	 * protocols[0]'s) */
+	if (wsi->user_space && !wsi->user_space_external) {
+		free(wsi->user_space);
+		wsi->user_space = NULL;
+	}
+	wsi->protocol = protocol;
+
 	struct lws_tokens tokens[WSI_TOKEN_COUNT];
 	fill_tokens(head, req, tokens);
 	/* to the protocol the client will get (the classic library's choice) */
@@ -228,13 +239,6 @@ static int upgrade(struct libwebsocket *wsi, char *head, const struct lws_http_h
 	if (wsi->state != LWS_STATE_HTTP_HEAD)
 		return -1;
 
-	/* a fresh, zeroed per-session area for the chosen protocol (an HTTP
-	 * request on this connection may have used protocols[0]'s) */
-	if (wsi->user_space && !wsi->user_space_external) {
-		free(wsi->user_space);
-		wsi->user_space = NULL;
-	}
-	wsi->protocol = protocol;
 	wsi->ietf_version = (uint8_t)version;
 	if (protocol->per_session_data_size && !libwebsocket_ensure_user_space(wsi)) {
 		lws_http_refuse(wsi, 500, "Out of memory.", NULL);

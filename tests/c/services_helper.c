@@ -2,8 +2,9 @@
  * services_helper.c - a C server on the classic libwebsockets API for
  * tests/test_server_services.py.  It exercises the server services (HTTP
  * files, rx flow control, writable-all, broadcast, fork_service_loop, peer
- * addresses, hangup, canonical hostname, timeouts) from C, so the sanitizer
- * build (build-asan) checks them for memory errors and leaks too.
+ * addresses, hangup, canonical hostname, timeouts, FILTER_PROTOCOL_CONNECTION,
+ * remaining_packet_payload) from C, so the sanitizer build (build-asan) checks
+ * them for memory errors and leaks too.
  *
  *   services_helper serve PORT DIR [IFACE]     the service loop, in this process
  *   services_helper broadcast-fork PORT N      fork_service_loop; this process
@@ -14,14 +15,18 @@
  *
  * Protocols: [0] "http" (HTTP, and WebSockets asking for no protocol),
  * [1] "svc-a", [2] "svc-b", [3] "svc-paused" (reception disabled at
- * ESTABLISHED, enabled again by the main loop 500 ms later).
+ * ESTABLISHED, enabled again by the main loop 500 ms later).  Each has a
+ * callback function of its own (a wrapper naming its protocol), so the helper
+ * sees which protocol's callback the library calls.
  *
  * Everything it sees is printed to stdout, one line each, line-buffered:
  *   ready PORT | established P FD | closed P FD | writeable P FD |
  *   broadcast P FD LEN | http FD PATH | serve FD PATH RC | completion FD PATH |
  *   fragment FD RC | paused FD | resumed FD RC | peer FD name=[..] rip=[..] |
  *   small FD NAMELEN RIPLEN name=[..] rip=[..] nul=N guard=N | ok CMD ... |
- *   hostname OPTIONS [NAME] | sent P N FAILURES | destroyed
+ *   hostname OPTIONS [NAME] | sent P N FAILURES | destroyed |
+ *   filter P FD TOKENS (FILTER_PROTOCOL_CONNECTION, see below) |
+ *   ok rxlog FD | rx FD LEN REMAINING FINAL (see "rxlog")
  *
  * Commands on stdin, one a line, run by the main loop between two service calls:
  *   writable-all P | broadcast P PAYLOAD | hangup FD | flow FD 0|1 | peer FD |
@@ -41,6 +46,10 @@
  *   timeout:N      libwebsocket_set_timeout(wsi, PENDING_TIMEOUT_AWAITING_PING, N)
  *   fragment       answer serve_http_file_fragment's result on this connection
  *   servefile      answer serve_http_file's result on this connection
+ *   rxlog          from now on each RECEIVE on this connection prints
+ *                  "rx FD LEN REMAINING FINAL" (libwebsockets_remaining_packet_payload,
+ *                  libwebsocket_is_final_fragment) instead of being handled,
+ *                  and the last piece of a message answers "rx-done TOTAL"
  *   anything else  echoed back unchanged (text), each piece as it arrives
  * A BROADCAST is written to the connection unchanged (text), in place.
  * A WRITEABLE writes "writeable P".
@@ -49,6 +58,13 @@
  * extension; "/close/NAME" serves NAME and returns 1; "/nullct/NAME" serves
  * NAME with a NULL content type; "/fragment" answers serve_http_file_fragment's
  * result as a small page.
+ *
+ * FILTER_PROTOCOL_CONNECTION (user = the struct lws_tokens array) prints
+ *   filter P FD wsi=Q in=I len=L nul=N uri=[..] host=[..] ... key1=- ...
+ * P: the protocol whose callback got it; Q: libwebsockets_get_protocol(wsi);
+ * I: 1 if 'in' is not NULL; each token printed with %s, "-" when NULL; N: 1
+ * when every token's strlen is its token_len.  A URI starting "/refuse"
+ * returns 1 (the library refuses the connection).
  *
  * SIGTERM, "quit" or EOF on stdin: destroy the context, print "destroyed", exit 0.
  */
@@ -74,18 +90,33 @@
 static volatile sig_atomic_t stop;
 static struct libwebsocket_context *context;
 
-static int callback(struct libwebsocket_context *ctx, struct libwebsocket *wsi,
+static int callback(int proto_index, struct libwebsocket_context *ctx, struct libwebsocket *wsi,
 		    enum libwebsocket_callback_reasons reason, void *user, void *in, size_t len);
 
+/* one callback function per protocol, each naming its protocol's index */
+#define PROTOCOL_CALLBACK(i)                                                                       \
+	static int callback_##i(struct libwebsocket_context *ctx, struct libwebsocket *wsi,        \
+				enum libwebsocket_callback_reasons reason, void *user, void *in,   \
+				size_t len)                                                        \
+	{                                                                                          \
+		return callback(i, ctx, wsi, reason, user, in, len);                               \
+	}
+PROTOCOL_CALLBACK(0)
+PROTOCOL_CALLBACK(1)
+PROTOCOL_CALLBACK(2)
+PROTOCOL_CALLBACK(3)
+
 struct session {
-	char path[512]; /* HTTP: the path being served */
+	char path[512];  /* HTTP: the path being served */
+	int rxlog;       /* "rxlog": print each RECEIVE instead of handling it */
+	size_t rx_total; /* ... and the bytes of its message so far */
 };
 
 static struct libwebsocket_protocols protocols[] = {
-	{"http", callback, sizeof(struct session), NULL, 0, 0, 0},
-	{"svc-a", callback, sizeof(struct session), NULL, 0, 0, 0},
-	{"svc-b", callback, sizeof(struct session), NULL, 0, 0, 0},
-	{"svc-paused", callback, sizeof(struct session), NULL, 0, 0, 0},
+	{"http", callback_0, sizeof(struct session), NULL, 0, 0, 0},
+	{"svc-a", callback_1, sizeof(struct session), NULL, 0, 0, 0},
+	{"svc-b", callback_2, sizeof(struct session), NULL, 0, 0, 0},
+	{"svc-paused", callback_3, sizeof(struct session), NULL, 0, 0, 0},
 	{NULL, NULL, 0, NULL, 0, 0, 0},
 };
 static const char *serve_dir = ".";
@@ -271,9 +302,26 @@ static int on_http(struct libwebsocket *wsi, struct session *s, const char *path
 
 /* ---- the callback of every protocol ---- */
 
-static int on_receive(struct libwebsocket *wsi, unsigned char *in, size_t len)
+/* "rxlog" mode: one line per piece, an answer at the end of the message */
+static int log_receive(struct libwebsocket *wsi, struct session *s, size_t len)
 {
 	int fd = libwebsocket_get_socket_fd(wsi);
+	size_t remaining = libwebsockets_remaining_packet_payload(wsi);
+	int final = libwebsocket_is_final_fragment(wsi);
+	s->rx_total += len;
+	printf("rx %d %zu %zu %d\n", fd, len, remaining, final);
+	if (!final || remaining)
+		return 0;
+	size_t total = s->rx_total;
+	s->rx_total = 0;
+	return write_line(wsi, "rx-done %zu", total) < 0 ? -1 : 0;
+}
+
+static int on_receive(struct libwebsocket *wsi, struct session *s, unsigned char *in, size_t len)
+{
+	int fd = libwebsocket_get_socket_fd(wsi);
+	if (s && s->rxlog)
+		return log_receive(wsi, s, len);
 	char msg[256];
 	size_t n = len < sizeof msg - 1 ? len : sizeof msg - 1;
 	memcpy(msg, in, n);
@@ -333,6 +381,11 @@ static int on_receive(struct libwebsocket *wsi, unsigned char *in, size_t len)
 		printf("fragment %d %d\n", fd, rc);
 		return write_line(wsi, "fragment %d", rc) < 0 ? -1 : 0;
 	}
+	if (!strcmp(msg, "rxlog") && s) {
+		s->rxlog = 1;
+		printf("ok rxlog %d\n", fd);
+		return write_line(wsi, "rxlog") < 0 ? -1 : 0;
+	}
 	if (!strcmp(msg, "servefile")) {
 		char file[1024];
 		snprintf(file, sizeof file, "%s/small.txt", serve_dir);
@@ -344,7 +397,55 @@ static int on_receive(struct libwebsocket *wsi, unsigned char *in, size_t len)
 	return libwebsocket_write(wsi, in, len, LWS_WRITE_TEXT) < 0 ? -1 : 0;
 }
 
-static int callback(struct libwebsocket_context *ctx, struct libwebsocket *wsi,
+/* FILTER_PROTOCOL_CONNECTION: print the tokens as a classic program would
+ * (%s), and refuse a URI starting "/refuse" */
+static int on_filter(int proto_index, struct libwebsocket *wsi, const struct lws_tokens *tokens,
+		     const void *in, size_t len)
+{
+	static const struct {
+		const char *name;
+		enum lws_token_indexes index;
+	} shown[] = {
+		{"uri", WSI_TOKEN_GET_URI},
+		{"host", WSI_TOKEN_HOST},
+		{"origin", WSI_TOKEN_ORIGIN},
+		{"protocol", WSI_TOKEN_PROTOCOL},
+		{"upgrade", WSI_TOKEN_UPGRADE},
+		{"connection", WSI_TOKEN_CONNECTION},
+		{"key", WSI_TOKEN_KEY},
+		{"version", WSI_TOKEN_VERSION},
+		{"sworigin", WSI_TOKEN_SWORIGIN},
+		{"extensions", WSI_TOKEN_EXTENSIONS},
+		{"key1", WSI_TOKEN_KEY1},
+		{"key2", WSI_TOKEN_KEY2},
+		{"draft", WSI_TOKEN_DRAFT},
+		{"accept", WSI_TOKEN_ACCEPT},
+		{"nonce", WSI_TOKEN_NONCE},
+	};
+	char line[8192];
+	size_t used = 0;
+	int nul = 1;
+
+	for (int i = 0; i < WSI_TOKEN_COUNT; i++)
+		if (tokens[i].token && strlen(tokens[i].token) != (size_t)tokens[i].token_len)
+			nul = 0;
+	const struct libwebsocket_protocols *wp = libwebsockets_get_protocol(wsi);
+	int n = snprintf(line, sizeof line, "filter %s %d wsi=%s in=%d len=%zu nul=%d",
+			 protocols[proto_index].name, libwebsocket_get_socket_fd(wsi),
+			 wp && wp->name ? wp->name : "-", in != NULL, len, nul);
+	used = n > 0 ? (size_t)n : 0;
+	for (size_t i = 0; i < sizeof shown / sizeof shown[0] && used < sizeof line; i++) {
+		const char *t = tokens[shown[i].index].token;
+		n = t ? snprintf(line + used, sizeof line - used, " %s=[%s]", shown[i].name, t)
+		      : snprintf(line + used, sizeof line - used, " %s=-", shown[i].name);
+		used += n > 0 ? (size_t)n : 0;
+	}
+	printf("%s\n", line);
+	const char *uri = tokens[WSI_TOKEN_GET_URI].token;
+	return uri && !strncmp(uri, "/refuse", 7);
+}
+
+static int callback(int proto_index, struct libwebsocket_context *ctx, struct libwebsocket *wsi,
 		    enum libwebsocket_callback_reasons reason, void *user, void *in, size_t len)
 {
 	(void)ctx;
@@ -370,8 +471,10 @@ static int callback(struct libwebsocket_context *ctx, struct libwebsocket *wsi,
 			resume_at[fd] = 0;
 		}
 		break;
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		return on_filter(proto_index, wsi, user, in, len);
 	case LWS_CALLBACK_RECEIVE:
-		return on_receive(wsi, in, len);
+		return on_receive(wsi, s, in, len);
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		printf("writeable %s %d\n", proto_name(wsi), fd);
 		return write_line(wsi, "writeable %s", proto_name(wsi)) < 0 ? -1 : 0;
