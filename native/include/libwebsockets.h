@@ -252,8 +252,13 @@ struct libwebsocket_extension {
 
 /*
  * The built-in extensions, ended by a NULL callback: pass this array as
- * create_context's `extensions` to enable them.  Holds "permessage-deflate"
- * (RFC 7692: context takeover and window bits negotiated both ways).
+ * create_context's `extensions` to enable them.  In the order a client offers
+ * them: "permessage-deflate" (RFC 7692: context takeover and window bits
+ * negotiated both ways), "deflate-frame" and its alias
+ * "x-webkit-deflate-frame" (each data frame compressed on its own), and
+ * "deflate-stream" (the whole byte stream after the handshake compressed).
+ * A connection uses one of them at most: a server takes the first the
+ * client offers.
  */
 LWS_EXTERN struct libwebsocket_extension libwebsocket_internal_extensions[];
 
