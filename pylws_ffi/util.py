@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._pylws_cffi import ffi, lib
+from .context import _check_context
 
 _size = len  # the functions below take arguments named len, as in C
 
@@ -53,8 +54,10 @@ def libwebsockets_get_random(context: Any, buf: Any, len: int) -> int:
     """Fill the first ``len`` bytes of ``buf`` (bytearray, writable memoryview or
     cdata) with random bytes.  Returns the count filled.
 
-    Raises TypeError for a read-only buffer, ValueError when ``len`` exceeds it.
+    Raises TypeError for a read-only buffer, ValueError when ``len`` exceeds it
+    or ``context`` is NULL or already destroyed.
     """
+    _check_context(context, "libwebsockets_get_random")
     return lib.libwebsockets_get_random(context, _writable(buf, len, "buf"), len)
 
 
