@@ -10,6 +10,7 @@ from typing import Any, Callable, Union
 from . import dispatch
 from ._pylws_cffi import ffi, lib
 from .errors import LwsError
+from .log import capturing_errors, describe
 
 #: A protocol given from Python: (name, callback, per_session_data_size);
 #: the size may be left out (0).
@@ -294,7 +295,8 @@ def libwebsocket_create_context(
     Raises OSError (with the core's errno, e.g. EADDRINUSE; EINVAL for a
     certificate or key that does not load, or a key that does not match the
     certificate) when the core fails, LwsError when it fails without an
-    errno.
+    errno; the message of either ends with what the core logged at LLL_ERR
+    during the call (OpenSSL's reasons, for TLS), whatever the log level.
     TypeError for a non-int ``port``, ``gid``, ``uid`` or ``options``, an
     ``interf`` or path that is not None/str/bytes, ``protocols`` that is not
     a list or cdata, an ``extensions`` that is not None/cdata/list, a list
@@ -345,11 +347,12 @@ def libwebsocket_create_context(
     ident = threading.get_ident()
     _creating[ident] = _creating.get(ident, 0) + 1
     try:
-        context = lib.libwebsocket_create_context(
-            port, c_interf, c_protocols, c_extensions, c_cert, c_key, c_ca, gid, uid, options,
-            c_user,
-        )  # fmt: skip
-        err = ffi.errno
+        with capturing_errors() as errors:
+            context = lib.libwebsocket_create_context(
+                port, c_interf, c_protocols, c_extensions, c_cert, c_key, c_ca, gid, uid,
+                options, c_user,
+            )  # fmt: skip
+            err = ffi.errno
     finally:
         if _creating[ident] == 1:
             del _creating[ident]
@@ -365,11 +368,12 @@ def libwebsocket_create_context(
     if context == ffi.NULL:
         _forget(record)
         dispatch.reraise_pending()
+        why = f": {describe(errors)}" if errors else ""
         if err:
             raise OSError(
-                err, f"libwebsocket_create_context (port {port}) failed: {os.strerror(err)}"
+                err, f"libwebsocket_create_context (port {port}) failed: {os.strerror(err)}{why}"
             )
-        raise LwsError(f"libwebsocket_create_context (port {port}) failed")
+        raise LwsError(f"libwebsocket_create_context (port {port}) failed{why}")
     _contexts[_addr(context)] = record
     _live.add(context)
     dispatch.reraise_pending()

@@ -600,6 +600,107 @@ def test_log_to_python_callable(log_lines: list[str]) -> None:
         lws.lws_set_log_level(lws.LLL_ERR, "not callable")
 
 
+# ---------------------------------------------------------------- why create_context failed
+
+
+def _fail_create(port: int) -> OSError:
+    """create_context on a port in use: the OSError it raises."""
+    with pytest.raises(OSError) as info:
+        lws.libwebsocket_create_context(port, None, [("p", noop, 0)])
+    return info.value
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    with socket.socket() as s:
+        s.bind(("0.0.0.0", 0))
+        s.listen()
+        yield s.getsockname()[1]
+
+
+def test_create_context_failure_carries_the_logged_reason(
+    busy_port: int, log_lines: list[str]
+) -> None:
+    e = _fail_create(busy_port)
+    assert e.errno == errno.EADDRINUSE
+    assert str(e).endswith(f"cannot listen on port {busy_port}: {os.strerror(errno.EADDRINUSE)}")
+    # the user's emitter still got the line
+    assert any(f"ERR: cannot listen on port {busy_port}" in line for line in log_lines)
+
+
+def test_create_context_failure_reason_without_err_in_the_log_level(busy_port: int) -> None:
+    lines: list[str] = []
+    lws.lws_set_log_level(lws.LLL_WARN, lines.append)
+    try:
+        e = _fail_create(busy_port)
+        assert f"cannot listen on port {busy_port}" in str(e)
+        assert lines == []  # kept for the exception, not emitted: ERR is not asked for
+        lws.lwsl_log(lws.LLL_ERR, "still filtered")
+        lws.lwsl_log(lws.LLL_WARN, "a warning")
+        assert [line.split(": ", 1)[1] for line in lines] == ["a warning"]
+    finally:
+        lws.lws_set_log_level(lws.LLL_ERR | lws.LLL_WARN, lambda line: print(line, flush=True))
+
+
+def test_create_context_failure_keeps_a_c_emitter(busy_port: int) -> None:
+    lines: list[bytes] = []
+
+    @ffi.callback("void(*)(const char *)")
+    def c_emit(line: Any) -> None:
+        lines.append(ffi.string(line))
+
+    lws.lws_set_log_level(lws.LLL_ERR | lws.LLL_WARN, c_emit)
+    try:
+        e = _fail_create(busy_port)
+        assert f"cannot listen on port {busy_port}" in str(e)
+        assert [b"cannot listen" in line for line in lines] == [True]
+        # afterwards the C emitter is the core's emitter again, not the binding's
+        lws.log._c_emitter = None  # (the binding's would now drop the line)
+        lws.lwsl_log(lws.LLL_ERR, "direct")
+        assert lines[-1].endswith(b"ERR: direct")
+    finally:
+        lws.lws_set_log_level(lws.LLL_ERR | lws.LLL_WARN, lambda line: print(line, flush=True))
+
+
+def test_create_context_failure_without_emitter_logs_to_stderr(
+    busy_port: int, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the state of a program that never set an emitter
+    monkeypatch.setattr(lws.log, "_emitter", None)
+    monkeypatch.setattr(lws.log, "_c_emitter", None)
+    e = _fail_create(busy_port)
+    assert "cannot listen on port" in str(e)
+    lws.lwsl_log(lws.LLL_WARN, "after")
+    err = capfd.readouterr().err.splitlines()
+    assert [line.split("] ", 1)[1] for line in err] == [
+        f"ERR: cannot listen on port {busy_port}: {os.strerror(errno.EADDRINUSE)}",
+        "WARN: after",
+    ]
+
+
+def test_capturing_errors_keeps_only_this_threads_err_lines(log_lines: list[str]) -> None:
+    from pylws_ffi.log import capturing_errors
+
+    def other() -> None:
+        lws.lwsl_log(lws.LLL_ERR, "from another thread")
+
+    with capturing_errors() as kept:
+        lws.lwsl_log(lws.LLL_ERR, "mine")
+        lws.lwsl_log(lws.LLL_WARN, "a warning")
+        thread = threading.Thread(target=other)
+        thread.start()
+        thread.join()
+    lws.lwsl_log(lws.LLL_ERR, "after")
+    assert kept == ["mine"]
+    assert [line.split(": ", 1)[1] for line in log_lines] == [
+        "mine",
+        "a warning",
+        "from another thread",
+        "after",
+    ]
+    assert not lws.log._captures
+
+
 # ---------------------------------------------------------------- the GIL
 
 
