@@ -151,8 +151,14 @@ def lws_set_log_level(level: int, emit: Any = None) -> None:
 def lwsl_log(level: int, message: str) -> None:
     """Log ``message`` through the library's log at ``level`` (one LLL_* bit).
 
-    Each line of a multi-line message becomes its own log line.
+    Each line of a multi-line message becomes its own log line; a NUL
+    character shows as ``\\0`` (C would end the line there).  Raises TypeError
+    when ``message`` is not a str or ``level`` not an int.
     """
+    if not isinstance(message, str):
+        raise TypeError(f"message must be a str, not {type(message).__name__}")
+    if "\0" in message:
+        message = message.replace("\0", "\\0")
     for line in message.splitlines() or [""]:
         lib._lws_log(level, _FMT_S, ffi.new("char[]", line.encode("utf-8", "replace")))
 

@@ -600,6 +600,60 @@ def test_log_to_python_callable(log_lines: list[str]) -> None:
         lws.lws_set_log_level(lws.LLL_ERR, "not callable")
 
 
+def test_protocol_of_a_destroyed_context_raises() -> None:
+    ctx = lws.libwebsocket_create_context(lws.CONTEXT_PORT_NO_LISTEN, None, [("p", noop)])
+    protocols = lws.lws_get_protocols(ctx)  # the array outlives the context
+    assert lws.libwebsocket_callback_on_writable_all_protocol(protocols[0]) == 0
+    assert lws.libwebsockets_broadcast(protocols[0], b"x", 1) == 0
+    lws.libwebsocket_context_destroy(ctx)
+    for entry in (protocols[0], protocols + 0):
+        with pytest.raises(ValueError, match="the protocol's context is destroyed"):
+            lws.libwebsocket_callback_on_writable_all_protocol(entry)
+        with pytest.raises(ValueError, match="the protocol's context is destroyed"):
+            lws.libwebsockets_broadcast(entry, b"x", 1)
+    # an array never given to create_context: C's -1, as before
+    fresh = ffi.new("struct libwebsocket_protocols[2]")
+    assert lws.libwebsocket_callback_on_writable_all_protocol(fresh[0]) == -1
+    with pytest.raises(ValueError, match="len must be >= 0"):
+        lws.libwebsockets_broadcast(fresh[0], b"x", -1)
+    with pytest.raises(ValueError, match="protocol is NULL"):
+        lws.libwebsockets_broadcast(ffi.cast("struct libwebsocket_protocols *", 0), b"x", 1)
+
+
+def test_other_bad_arguments_raise() -> None:
+    with pytest.raises(TypeError, match="name must be None or a cdata"):
+        lws.libwebsockets_get_peer_addresses(0, bytearray(8))
+    with pytest.raises(ValueError, match="name_len 10 exceeds the 4 bytes"):
+        lws.libwebsockets_get_peer_addresses(0, ffi.new("char[4]"), 10)
+    with pytest.raises(ValueError, match="rip_len 65 exceeds the 64 bytes"):
+        lws.libwebsockets_get_peer_addresses(0, None, 256, ffi.new("char[64]"), 65)
+    with pytest.raises(TypeError):
+        lws.libwebsockets_get_peer_addresses("3")
+    with pytest.raises(TypeError, match="in_ must be str, bytes-like or cdata"):
+        lws.lws_b64_decode_string(5)  # bytes(5) would have been five NULs: b""
+    with pytest.raises(ValueError, match="NUL"):
+        lws.lws_b64_decode_string("aGVs\0bG8=")  # C would stop at the NUL: b"hel"
+    with pytest.raises(TypeError, match="message must be a str"):
+        lws.lwsl_log(lws.LLL_ERR, 5)
+
+
+def test_lwsl_log_shows_a_nul(log_lines: list[str]) -> None:
+    lws.lwsl_log(lws.LLL_ERR, "before\0after")
+    assert log_lines[-1].endswith("ERR: before\\0after")
+
+
+def test_public_functions_say_what_they_raise() -> None:
+    import inspect
+
+    silent = [
+        name
+        for name in lws.__all__
+        if inspect.isfunction(getattr(lws, name, None))
+        and "raise" not in (getattr(lws, name).__doc__ or "").lower()
+    ]
+    assert silent == []
+
+
 # ---------------------------------------------------------------- why create_context failed
 
 
