@@ -5,9 +5,9 @@ Connects to an echo server, sends each line of stdin (or --message TEXT,
 --count times) as a text message, waits for its echo and prints it, then
 closes the connection cleanly with status 1000.
 
-    python examples/echo_client.py [--host 127.0.0.1] [--port 7681] [--path /]
-                                   [--protocol NAME] [--message TEXT [--count N]]
-                                   [--handshake-timeout SECS] [--debug LLL_BITS]
+    python examples/echo_client.py [-H|--host 127.0.0.1] [-p|--port 7681] [-P|--path /]
+                                   [-r|--protocol NAME] [-m|--message TEXT [-n|--count N]]
+                                   [-t|--handshake-timeout SECS] [-d|--debug LLL_BITS]
 
     printf 'hello\\nworld\\n' | python examples/echo_client.py --port 7681
 
@@ -23,7 +23,7 @@ import select
 import signal
 import sys
 import time
-from typing import Any
+from typing import Any, Callable
 
 import pylws_ffi as lws
 from pylws_ffi import ffi
@@ -103,32 +103,54 @@ class Messages:
                 self.eof = True
 
 
+def int_arg(lo: int, hi: int | None = None) -> Callable[[str], int]:
+    """An argparse type: an int in lo..hi (no upper bound when hi is None),
+    decimal or 0x.. hex, as the C example takes it."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text, 0)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text}") from None
+        if value < lo or (hi is not None and value > hi):
+            bound = f"{lo}..{hi}" if hi is not None else f">= {lo}"
+            raise argparse.ArgumentTypeError(f"out of range ({bound}): {text}")
+        return value
+
+    return parse
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--host", default="127.0.0.1")
-    ap.add_argument("--port", type=int, default=7681)
-    ap.add_argument("--path", default="/")
-    ap.add_argument("--protocol", default=None, help="subprotocol to ask for")
-    ap.add_argument("--message", default=None, help="send TEXT instead of the lines of stdin")
-    ap.add_argument("--count", type=int, default=1, help="send --message N times (default 1)")
+    # the options of echo_client.c (getopt "H:p:P:r:m:n:d:h")
+    ap.add_argument("-H", "--host", default="127.0.0.1")
+    ap.add_argument("-p", "--port", type=int_arg(1, 65535), default=7681)
+    ap.add_argument("-P", "--path", default="/")
+    ap.add_argument("-r", "--protocol", default=None, help="subprotocol to ask for")
+    ap.add_argument("-m", "--message", default=None, help="send TEXT instead of the lines of stdin")
     ap.add_argument(
+        "-n",
+        "--count",
+        type=int_arg(0, 1 << 62),
+        default=1,
+        help="send --message N times (default 1)",
+    )
+    ap.add_argument(
+        "-t",
         "--handshake-timeout",
-        type=int,
+        type=int_arg(1, 1 << 30),
         default=None,
         metavar="SECS",
         help="seconds from the connect to the server's 101 (default 10)",
     )
     ap.add_argument(
+        "-d",
         "--debug",
-        type=lambda s: int(s, 0),
+        type=int_arg(0, 0xFFFF),
         default=lws.LLL_ERR | lws.LLL_WARN,
         help="LLL_* log level bits (default 3: errors and warnings)",
     )
     args = ap.parse_args(argv)
-    if not 1 <= args.port <= 65535:
-        ap.error(f"bad port: {args.port}")
-    if args.handshake_timeout is not None and args.handshake_timeout < 1:
-        ap.error(f"bad handshake timeout: {args.handshake_timeout}")
 
     lws.lws_set_log_level(args.debug)
 

@@ -4,9 +4,9 @@
 Every piece of a message is echoed the moment it arrives, as a fragment of the
 same message; plain HTTP requests get a short page; Ctrl-C / SIGTERM stop it.
 
-    python examples/echo_server.py [--port 7681] [--interface IF] [--debug LLL_BITS]
-                                   [--max-message-size BYTES] [--handshake-timeout SECS]
-                                   [--no-extensions] [--ssl] [--cert FILE --key FILE]
+    python examples/echo_server.py [-p|--port 7681] [-i|--interface IF] [-d|--debug LLL_BITS]
+                                   [-m|--max-message-size BYTES] [-t|--handshake-timeout SECS]
+                                   [-n|--no-extensions] [-s|--ssl] [--cert FILE --key FILE]
                                    [--ca FILE [--require-client-cert]]
 
 --ssl serves wss:// (and https://): see examples/example_tls.py for the
@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-from typing import Any
+from typing import Any, Callable
 
 import example_tls  # examples/example_tls.py: --ssl, --cert, --key, the default certificate
 
@@ -71,19 +71,40 @@ def callback_echo(context: Any, wsi: Any, reason: int, user: Any, in_: Any, len_
     return 0
 
 
+def int_arg(lo: int, hi: int | None = None) -> Callable[[str], int]:
+    """An argparse type: an int in lo..hi (no upper bound when hi is None),
+    decimal or 0x.. hex, as the C example takes it."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text, 0)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text}") from None
+        if value < lo or (hi is not None and value > hi):
+            bound = f"{lo}..{hi}" if hi is not None else f">= {lo}"
+            raise argparse.ArgumentTypeError(f"out of range ({bound}): {text}")
+        return value
+
+    return parse
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--port", type=int, default=7681)
-    ap.add_argument("--interface", default=None)
+    # the options of echo_server.c (getopt "p:i:d:m:t:nsh"; --cert, --key, --ca and
+    # --require-client-cert are long only, as there)
+    ap.add_argument("-p", "--port", type=int_arg(0, 65535), default=7681)
+    ap.add_argument("-i", "--interface", default=None)
     ap.add_argument(
+        "-d",
         "--debug",
-        type=lambda s: int(s, 0),
+        type=int_arg(0),
         default=lws.LLL_ERR | lws.LLL_WARN,
         help="LLL_* log level bits (default 3: errors and warnings)",
     )
-    ap.add_argument("--max-message-size", type=int, default=None)
-    ap.add_argument("--handshake-timeout", type=int, default=None)
+    ap.add_argument("-m", "--max-message-size", type=int_arg(0), default=None)
+    ap.add_argument("-t", "--handshake-timeout", type=int_arg(1), default=None)
     ap.add_argument(
+        "-n",
         "--no-extensions",
         action="store_true",
         help="do not offer the built-in extensions "

@@ -36,6 +36,7 @@ CERT_NAME, KEY_NAME = "localhost-cert.pem", "localhost-key.pem"
 
 def add_arguments(ap: argparse.ArgumentParser, client_certs: bool = False) -> None:
     ap.add_argument(
+        "-s",
         "--ssl",
         action="store_true",
         help="serve https:// and wss:// (default certificate: a self-signed one for "

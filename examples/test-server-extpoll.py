@@ -9,9 +9,9 @@ program keeps them in a ``select.poll()`` object, and hands every ready one to
 ``libwebsocket_service_fd``.  Timeouts need nothing more: the library's timer
 is one of the descriptors.  The protocols are test-server.py's, imported.
 
-    python examples/test-server-extpoll.py [--port 7681] [--interface IF]
-                                           [--debug LLL_BITS] [--resource-path DIR]
-                                           [--ssl] [--cert FILE --key FILE]
+    python examples/test-server-extpoll.py [-p|--port 7681] [-i|--interface IF]
+                                           [-d|--debug LLL_BITS] [-r|--resource-path DIR]
+                                           [-s|--ssl] [--cert FILE --key FILE]
 
 (the same command line as test-server.py: --ssl serves https:// and wss://.)
 """
@@ -151,26 +151,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def parse_args(argv: list[str] | None) -> Any:
-    """test-server.py's command line."""
-    import argparse
-
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--port", type=int, default=7681)
-    ap.add_argument("--interface", default=None)
-    ap.add_argument(
-        "--debug",
-        type=lambda s: int(s, 0),
-        default=lws.LLL_ERR | lws.LLL_WARN,
-        help="LLL_* log level bits (default 3: errors and warnings)",
-    )
-    ap.add_argument(
-        "--resource-path",
-        type=Path,
-        default=demo.DEFAULT_RESOURCES,
-        help="folder of test.html and its files (default: resources/ beside this script)",
-    )
-    example_tls.add_arguments(ap)
-    return ap.parse_args(argv)
+    """test-server.py's command line (test-server.c's)."""
+    return demo.parse_args(argv, __doc__.splitlines()[0])
 
 
 if __name__ == "__main__":

@@ -13,8 +13,9 @@ One port serves a page and two WebSocket protocols:
 Open http://127.0.0.1:7681/ in a few browsers: strokes drawn in one appear in
 all of them.  Ctrl-C / SIGTERM stop it.
 
-    python examples/test-server.py [--port 7681] [--interface IF] [--debug LLL_BITS]
-                                   [--resource-path DIR] [--ssl] [--cert FILE --key FILE]
+    python examples/test-server.py [-p|--port 7681] [-i|--interface IF] [-d|--debug LLL_BITS]
+                                   [-r|--resource-path DIR] [-s|--ssl]
+                                   [--cert FILE --key FILE]
 
 --ssl serves https:// and wss:// with --cert and --key (PEM), or without them
 a self-signed certificate for localhost made on first use in ~/.cache/pylws
@@ -28,7 +29,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import example_tls  # examples/example_tls.py: --ssl, --cert, --key, the default certificate
 
@@ -181,25 +182,50 @@ def callback_lws_mirror(context: Any, wsi: Any, reason: int, user: Any, in_: Any
 # ---- main ----
 
 
-def main(argv: list[str] | None = None) -> int:
-    global resource_path
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--port", type=int, default=7681)
-    ap.add_argument("--interface", default=None)
+def int_arg(lo: int, hi: int | None = None, base: int = 0) -> Callable[[str], int]:
+    """An argparse type: an int in lo..hi (no upper bound when hi is None),
+    in ``base`` (0: decimal, or 0x.. hex, as the C examples take it)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text, base)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text}") from None
+        if value < lo or (hi is not None and value > hi):
+            bound = f"{lo}..{hi}" if hi is not None else f">= {lo}"
+            raise argparse.ArgumentTypeError(f"out of range ({bound}): {text}")
+        return value
+
+    return parse
+
+
+def parse_args(argv: list[str] | None, description: str) -> argparse.Namespace:
+    """The command line of test-server.c (demo_setup in
+    examples/test-server-protocols.h), shared with test-server-extpoll.py."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("-p", "--port", type=int_arg(1, 65535, base=10), default=7681)
+    ap.add_argument("-i", "--interface", default=None)
     ap.add_argument(
+        "-d",
         "--debug",
-        type=lambda s: int(s, 0),
+        type=int_arg(0),
         default=lws.LLL_ERR | lws.LLL_WARN,
         help="LLL_* log level bits (default 3: errors and warnings)",
     )
     ap.add_argument(
+        "-r",
         "--resource-path",
         type=Path,
         default=DEFAULT_RESOURCES,
         help="folder of test.html and its files (default: resources/ beside this script)",
     )
     example_tls.add_arguments(ap)
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    global resource_path
+    args = parse_args(argv, __doc__.splitlines()[0])
 
     prog = Path(sys.argv[0]).name
     if bool(args.cert) != bool(args.key):

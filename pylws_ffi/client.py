@@ -149,7 +149,7 @@ def libwebsocket_client_connect(
     the connection, or
     LwsError if it does so without an errno.
     """
-    _check_live(context)
+    _check_live(context, "libwebsocket_client_connect")
     c_address, c_path, c_host, c_origin, c_protocol = _check_args(
         address, port, ssl_connection, path, host, origin, protocol, ietf_version_or_minus_one
     )
@@ -192,7 +192,7 @@ def libwebsocket_client_connect_extended(
     Raises what libwebsocket_client_connect raises, and TypeError when
     ``userdata`` is neither None nor a cdata pointer.
     """
-    key = _check_live(context)
+    key = _check_live(context, "libwebsocket_client_connect_extended")
     c_address, c_path, c_host, c_origin, c_protocol = _check_args(
         address, port, ssl_connection, path, host, origin, protocol, ietf_version_or_minus_one
     )

@@ -1,8 +1,10 @@
 """One connection (``wsi``): writing, flow, timeouts, and the RECEIVE helpers.
 
 The ``wsi`` and ``context`` arguments are the cdata pointers the callbacks
-receive; passing anything else raises TypeError (from cffi).  For the hottest
-paths, ``pylws_ffi.lib.<name>`` calls the C function with no Python wrapper.
+receive; passing anything else raises TypeError (from cffi), a NULL ``wsi``
+raises ValueError (C would crash), and a ``context`` that is NULL or already
+destroyed raises ValueError.  For the hottest paths, ``pylws_ffi.lib.<name>``
+calls the C function with no Python wrapper (and no checks).
 """
 
 from __future__ import annotations
@@ -10,13 +12,20 @@ from __future__ import annotations
 from typing import Any, Union
 
 from ._pylws_cffi import ffi, lib
+from .context import _check_context, _live
 
 Buffer = Union[bytes, bytearray, memoryview, str, Any]
 
 _from_buffer = ffi.from_buffer
 _CData = ffi.CData
 _write_unpadded = lib.lws_write_unpadded
+_on_writable = lib.libwebsocket_callback_on_writable
 _size = len  # the functions below take an argument named len, as in C
+_NULL = ffi.NULL
+
+
+def _null_wsi(func: str) -> ValueError:
+    return ValueError(f"{func}: wsi is NULL (not a connection)")
 
 
 def libwebsocket_write(wsi: Any, buf: Buffer, len: int, protocol: int) -> int:
@@ -37,20 +46,27 @@ def libwebsocket_write(wsi: Any, buf: Buffer, len: int, protocol: int) -> int:
     optionally | LWS_WRITE_NO_FIN.
 
     Returns what the C function returns (the count written, < 0 on failure).
-    Raises ValueError when ``len`` is negative or exceeds the buffer, TypeError
-    for an unsupported ``buf`` type or a non-contiguous buffer.
+    Raises ValueError when ``len`` is negative or exceeds the buffer or
+    ``wsi`` is NULL; TypeError for an unsupported ``buf`` type, a
+    non-contiguous buffer, or a ``wsi`` that is not a connection cdata.
     """
     if type(buf) is bytes or type(buf) is bytearray:
         if not 0 <= len <= _size(buf):
             raise ValueError(f"len {len} is outside the buffer of {_size(buf)} bytes")
+        if wsi == _NULL:
+            raise _null_wsi("libwebsocket_write")
         return _write_unpadded(wsi, _from_buffer(buf), len, protocol)
     if isinstance(buf, _CData):
         if len < 0:
             raise ValueError(f"len must be >= 0, not {len}")
+        if wsi == _NULL:
+            raise _null_wsi("libwebsocket_write")
         return lib.libwebsocket_write(wsi, ffi.cast("unsigned char *", buf), len, protocol)
     if isinstance(buf, str):
         if not 0 <= len <= _size(buf):
             raise ValueError(f"len {len} is outside the text of {_size(buf)} characters")
+        if wsi == _NULL:
+            raise _null_wsi("libwebsocket_write")
         data = (buf if len == _size(buf) else buf[:len]).encode()
         return _write_unpadded(wsi, _from_buffer(data), _size(data), protocol)
     try:
@@ -65,6 +81,8 @@ def libwebsocket_write(wsi: Any, buf: Buffer, len: int, protocol: int) -> int:
         cbuf = _from_buffer(view)
     except (TypeError, ValueError, BufferError) as e:
         raise TypeError(f"buf must be a contiguous buffer: {e}") from None
+    if wsi == _NULL:
+        raise _null_wsi("libwebsocket_write")
     return _write_unpadded(wsi, cbuf, len, protocol)
 
 
@@ -72,62 +90,106 @@ def libwebsocket_callback_on_writable(context: Any, wsi: Any) -> int:
     """Ask for one LWS_CALLBACK_SERVER_WRITEABLE (CLIENT_WRITEABLE) on ``wsi``
     when it can take more output.  Returns 1 (the classic success value), or
     < 0 when the connection is not an established WebSocket.  Safe to call
-    from any thread: off the loop's thread it is carried out by the loop."""
-    return lib.libwebsocket_callback_on_writable(context, wsi)
+    from any thread: off the loop's thread it is carried out by the loop.
+
+    Raises ValueError when ``wsi`` is NULL or ``context`` is NULL or
+    destroyed, TypeError for arguments that are not cdata pointers."""
+    try:
+        live = context in _live  # the cheap check first: this one is called often
+    except TypeError:  # unhashable: not a context
+        live = False
+    if not live:
+        _check_context(context, "libwebsocket_callback_on_writable")
+    if wsi == _NULL:
+        raise _null_wsi("libwebsocket_callback_on_writable")
+    return _on_writable(context, wsi)
 
 
 def lws_send_pipe_choked(wsi: Any) -> int:
-    """Nonzero when a write now would not complete without queueing."""
+    """Nonzero when a write now would not complete without queueing.
+    Raises ValueError when ``wsi`` is NULL."""
+    if wsi == _NULL:
+        raise _null_wsi("lws_send_pipe_choked")
     return lib.lws_send_pipe_choked(wsi)
 
 
 def libwebsocket_close_and_free_session(context: Any, wsi: Any, reason: int) -> None:
     """Close ``wsi`` now, sending a close frame with status ``reason``
-    (an LWS_CLOSE_STATUS_* value) where the protocol allows; CLOSED follows."""
+    (an LWS_CLOSE_STATUS_* value) where the protocol allows; CLOSED follows.
+
+    Raises ValueError when ``wsi`` is NULL or ``context`` is NULL or
+    destroyed, TypeError for arguments of the wrong type."""
+    _check_context(context, "libwebsocket_close_and_free_session")
+    if wsi == _NULL:
+        raise _null_wsi("libwebsocket_close_and_free_session")
     lib.libwebsocket_close_and_free_session(context, wsi, reason)
 
 
 def libwebsocket_set_timeout(wsi: Any, reason: int, secs: int) -> None:
     """Close ``wsi`` in ``secs`` seconds unless cleared (reason
-    NO_PENDING_TIMEOUT clears it); ``reason`` is a PENDING_TIMEOUT_* value."""
+    NO_PENDING_TIMEOUT clears it); ``reason`` is a PENDING_TIMEOUT_* value.
+    Raises ValueError when ``wsi`` is NULL."""
+    if wsi == _NULL:
+        raise _null_wsi("libwebsocket_set_timeout")
     lib.libwebsocket_set_timeout(wsi, reason, secs)
 
 
 def libwebsocket_get_socket_fd(wsi: Any) -> int:
-    """The socket file descriptor of ``wsi``."""
+    """The socket file descriptor of ``wsi``.  Raises ValueError when
+    ``wsi`` is NULL."""
+    if wsi == _NULL:
+        raise _null_wsi("libwebsocket_get_socket_fd")
     return lib.libwebsocket_get_socket_fd(wsi)
 
 
 def libwebsockets_get_protocol(wsi: Any) -> Any:
     """The ``struct libwebsocket_protocols *`` entry serving ``wsi`` (cdata;
-    ``.name`` via ``ffi.string``, ``.protocol_index``), or NULL."""
+    ``.name`` via ``ffi.string``, ``.protocol_index``), or NULL.
+    Raises ValueError when ``wsi`` is NULL."""
+    if wsi == _NULL:
+        raise _null_wsi("libwebsockets_get_protocol")
     return lib.libwebsockets_get_protocol(wsi)
 
 
 def libwebsocket_ensure_user_space(wsi: Any) -> Any:
     """The per-session user area of ``wsi`` (``void *`` cdata of the
-    protocol's per_session_data_size bytes; NULL when that size is 0)."""
+    protocol's per_session_data_size bytes; NULL when that size is 0).
+    Raises ValueError when ``wsi`` is NULL."""
+    if wsi == _NULL:
+        raise _null_wsi("libwebsocket_ensure_user_space")
     return lib.libwebsocket_ensure_user_space(wsi)
 
 
 def libwebsocket_is_final_fragment(wsi: Any) -> int:
-    """In a RECEIVE callback: nonzero when this piece ends the message."""
+    """In a RECEIVE callback: nonzero when this piece ends the message.
+    Raises ValueError when ``wsi`` is NULL."""
+    if wsi == _NULL:
+        raise _null_wsi("libwebsocket_is_final_fragment")
     return lib.libwebsocket_is_final_fragment(wsi)
 
 
 def libwebsocket_get_reserved_bits(wsi: Any) -> int:
-    """In a RECEIVE callback: the RSV bits of the frame being received."""
+    """In a RECEIVE callback: the RSV bits of the frame being received.
+    Raises ValueError when ``wsi`` is NULL."""
+    if wsi == _NULL:
+        raise _null_wsi("libwebsocket_get_reserved_bits")
     return lib.libwebsocket_get_reserved_bits(wsi)
 
 
 def lws_frame_is_binary(wsi: Any) -> int:
     """In a RECEIVE callback: nonzero when the message is binary
-    (continuation pieces keep their message's type)."""
+    (continuation pieces keep their message's type).
+    Raises ValueError when ``wsi`` is NULL."""
+    if wsi == _NULL:
+        raise _null_wsi("lws_frame_is_binary")
     return lib.lws_frame_is_binary(wsi)
 
 
 def libwebsockets_remaining_packet_payload(wsi: Any) -> int:
-    """In a RECEIVE callback: bytes of the current frame still to come."""
+    """In a RECEIVE callback: bytes of the current frame still to come.
+    Raises ValueError when ``wsi`` is NULL."""
+    if wsi == _NULL:
+        raise _null_wsi("libwebsockets_remaining_packet_payload")
     return lib.libwebsockets_remaining_packet_payload(wsi)
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Sequence
 from typing import Any, Callable, Union
 
 from . import dispatch
 from ._pylws_cffi import ffi, lib
 from .errors import LwsError
+from .log import capturing_errors, describe
 
 #: A protocol given from Python: (name, callback, per_session_data_size);
 #: the size may be left out (0).
@@ -51,6 +53,12 @@ class _Record:
 _contexts: dict[int, _Record] = {}
 #: address of an ffi.new_handle given as `user` -> the Python object
 _user_objects: dict[int, Any] = {}
+#: the live contexts themselves, for the cheap check of the wrappers called
+#: often (cdata pointers hash and compare by address, whatever their type)
+_live: set[Any] = set()
+#: thread ident -> how many libwebsocket_create_context calls it is inside
+#: (callbacks made meanwhile get a context that is not registered yet)
+_creating: dict[int, int] = {}
 
 
 def _addr(p: Any) -> int:
@@ -282,15 +290,22 @@ def libwebsocket_create_context(
     and :func:`libwebsocket_context_user` returns it.  The binding keeps the
     callables and the arrays alive until :func:`libwebsocket_context_destroy`.
 
-    Returns the context (a cdata pointer).  Raises OSError (with the core's
-    errno, e.g. EADDRINUSE) when the core fails, LwsError when it fails
-    without an errno, TypeError/ValueError for bad arguments: TypeError for
-    an ``extensions`` that is not None/cdata/list, a list item that is not a
-    2- or 3-tuple or an extension cdata, a name that is not str/bytes or a
-    callback that is not callable; ValueError for an extension name that is
-    empty or not an HTTP token, a name given twice (names compare without
-    case), a negative size, a NULL callback or a cdata pointer with no
-    terminating entry within 64.
+    Returns the context (a cdata pointer).
+
+    Raises OSError (with the core's errno, e.g. EADDRINUSE; EINVAL for a
+    certificate or key that does not load, or a key that does not match the
+    certificate) when the core fails, LwsError when it fails without an
+    errno; the message of either ends with what the core logged at LLL_ERR
+    during the call (OpenSSL's reasons, for TLS), whatever the log level.
+    TypeError for a non-int ``port``, ``gid``, ``uid`` or ``options``, an
+    ``interf`` or path that is not None/str/bytes, ``protocols`` that is not
+    a list or cdata, an ``extensions`` that is not None/cdata/list, a list
+    item that is not a 2- or 3-tuple (or an extension cdata), a name that is
+    not str/bytes or a callback that is not callable.  ValueError for a
+    ``port`` outside 0..65535, negative ``options``, an empty ``protocols``,
+    a string with a NUL byte, an extension name that is empty or not an HTTP
+    token, a name given twice (names compare without case), a negative size,
+    a NULL callback or a cdata pointer with no terminating entry within 64.
     """
     if not isinstance(port, int) or isinstance(port, bool):
         raise TypeError(f"port must be an int, not {type(port).__name__}")
@@ -329,10 +344,20 @@ def libwebsocket_create_context(
         dispatch._by_entry[entry] = callback
     for entry, callback in ext_entries:
         dispatch._by_ext[entry] = callback
-    context = lib.libwebsocket_create_context(
-        port, c_interf, c_protocols, c_extensions, c_cert, c_key, c_ca, gid, uid, options, c_user
-    )
-    err = ffi.errno
+    ident = threading.get_ident()
+    _creating[ident] = _creating.get(ident, 0) + 1
+    try:
+        with capturing_errors() as errors:
+            context = lib.libwebsocket_create_context(
+                port, c_interf, c_protocols, c_extensions, c_cert, c_key, c_ca, gid, uid,
+                options, c_user,
+            )  # fmt: skip
+            err = ffi.errno
+    finally:
+        if _creating[ident] == 1:
+            del _creating[ident]
+        else:
+            _creating[ident] -= 1
     record = _Record(
         [entry for entry, _ in entries],
         keepalive,
@@ -343,12 +368,14 @@ def libwebsocket_create_context(
     if context == ffi.NULL:
         _forget(record)
         dispatch.reraise_pending()
+        why = f": {describe(errors)}" if errors else ""
         if err:
             raise OSError(
-                err, f"libwebsocket_create_context (port {port}) failed: {os.strerror(err)}"
+                err, f"libwebsocket_create_context (port {port}) failed: {os.strerror(err)}{why}"
             )
-        raise LwsError(f"libwebsocket_create_context (port {port}) failed")
+        raise LwsError(f"libwebsocket_create_context (port {port}) failed{why}")
     _contexts[_addr(context)] = record
+    _live.add(context)
     dispatch.reraise_pending()
     return context
 
@@ -362,13 +389,38 @@ def _forget(record: _Record) -> None:
         _user_objects.pop(record.user_key, None)
 
 
-def _check_live(context: Any) -> int:
+def _check_live(context: Any, func: str = "") -> int:
+    """The key of a live context in _contexts; raises TypeError for a
+    non-cdata, ValueError for a NULL or destroyed context."""
+    where = f"{func}: " if func else ""
     if not isinstance(context, ffi.CData):
-        raise TypeError(f"context must be a context cdata, not {type(context).__name__}")
+        raise TypeError(f"{where}context must be a context cdata, not {type(context).__name__}")
     key = _addr(context)
     if key not in _contexts:
-        raise ValueError("not a live context (NULL, or already destroyed)")
+        raise ValueError(f"{where}not a live context (NULL, or already destroyed)")
     return key
+
+
+def _check_context(context: Any, func: str) -> None:
+    """Raise unless ``context`` is live, cheaply (for wrappers called often).
+
+    Inside libwebsocket_create_context on this thread, a context that is not
+    registered yet passes: it is the one being created, which callbacks get
+    before create_context returns it.
+    """
+    try:
+        if context in _live:
+            return
+    except TypeError:  # unhashable: certainly not a context
+        pass
+    if (
+        _creating
+        and threading.get_ident() in _creating
+        and isinstance(context, ffi.CData)
+        and context != ffi.NULL
+    ):
+        return
+    _check_live(context, func)
 
 
 def libwebsocket_context_destroy(context: Any) -> None:
@@ -378,11 +430,12 @@ def libwebsocket_context_destroy(context: Any) -> None:
     Raises TypeError for a non-cdata, ValueError for a context that is NULL or
     already destroyed (where C would crash).
     """
-    key = _check_live(context)
+    key = _check_live(context, "libwebsocket_context_destroy")
     try:
         lib.libwebsocket_context_destroy(context)
     finally:
         _forget(_contexts.pop(key))
+        _live.discard(context)
     dispatch.reraise_pending()
 
 
@@ -392,7 +445,11 @@ def libwebsocket_context_user(context: Any) -> Any:
     A Python object comes back as itself, a cdata pointer as a ``void *``
     cdata with the same address, NULL as None.  Works inside callbacks made
     while the context is being created.
+
+    Raises TypeError for a non-cdata, ValueError for a context that is NULL
+    or already destroyed.
     """
+    _check_context(context, "libwebsocket_context_user")
     p = lib.libwebsocket_context_user(context)
     if p == ffi.NULL:
         return None
@@ -407,7 +464,11 @@ def libwebsocket_service(context: Any, timeout_ms: int) -> int:
     so other Python threads run meanwhile.  Returns 0, or < 0 on failure; a
     signal that interrupts the wait makes it return 0 early.  A
     KeyboardInterrupt or SystemExit raised in a callback is re-raised here.
+
+    Raises TypeError for a non-cdata ``context`` or a non-int ``timeout_ms``,
+    ValueError for a context that is NULL or already destroyed.
     """
+    _check_context(context, "libwebsocket_service")
     n = lib.libwebsocket_service(context, timeout_ms)
     if dispatch._pending:
         dispatch.reraise_pending()
@@ -416,7 +477,10 @@ def libwebsocket_service(context: Any, timeout_ms: int) -> int:
 
 def lws_set_max_message_size(context: Any, bytes: int) -> None:
     """Largest message (all fragments) a connection may receive; larger ones
-    are closed with 1009.  0 means no limit.  Raises ValueError if negative."""
+    are closed with 1009.  0 means no limit.  Raises ValueError if negative
+    or when ``context`` is NULL or destroyed, TypeError for a non-int or a
+    non-cdata ``context``."""
+    _check_context(context, "lws_set_max_message_size")
     if not isinstance(bytes, int):
         raise TypeError(f"bytes must be an int, not {type(bytes).__name__}")
     if bytes < 0:
@@ -426,7 +490,9 @@ def lws_set_max_message_size(context: Any, bytes: int) -> None:
 
 def lws_set_handshake_timeout(context: Any, secs: int) -> None:
     """Seconds a new connection has to send its HTTP request head.
-    Raises ValueError unless ``secs`` > 0."""
+    Raises ValueError unless ``secs`` > 0 or when ``context`` is NULL or
+    destroyed, TypeError for a non-int or a non-cdata ``context``."""
+    _check_context(context, "lws_set_handshake_timeout")
     if not isinstance(secs, int):
         raise TypeError(f"secs must be an int, not {type(secs).__name__}")
     if secs <= 0:

@@ -13,6 +13,7 @@ from typing import Any
 
 from . import dispatch
 from ._pylws_cffi import ffi, lib
+from .context import _check_context
 
 
 def libwebsocket_service_fd(context: Any, pollfd: Any, revents: int | None = None) -> int:
@@ -22,9 +23,11 @@ def libwebsocket_service_fd(context: Any, pollfd: Any, revents: int | None = Non
     serviced), None (only run what is due), or an int fd together with
     ``revents`` (POLLIN/POLLOUT/POLLERR/POLLHUP bits).  Returns 0 when
     serviced, 1 when the descriptor is not the library's, < 0 on a fatal
-    error.  Raises TypeError for other argument types; a KeyboardInterrupt or
+    error.  Raises TypeError for other argument types, ValueError for a
+    ``context`` that is NULL or already destroyed; a KeyboardInterrupt or
     SystemExit raised in a callback is re-raised here.
     """
+    _check_context(context, "libwebsocket_service_fd")
     if pollfd is None:
         c_pollfd = ffi.NULL
     elif isinstance(pollfd, int):

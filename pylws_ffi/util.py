@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._pylws_cffi import ffi, lib
+from .context import _check_context
 
 _size = len  # the functions below take arguments named len, as in C
 
@@ -53,8 +54,10 @@ def libwebsockets_get_random(context: Any, buf: Any, len: int) -> int:
     """Fill the first ``len`` bytes of ``buf`` (bytearray, writable memoryview or
     cdata) with random bytes.  Returns the count filled.
 
-    Raises TypeError for a read-only buffer, ValueError when ``len`` exceeds it.
+    Raises TypeError for a read-only buffer, ValueError when ``len`` exceeds it
+    or ``context`` is NULL or already destroyed.
     """
+    _check_context(context, "libwebsockets_get_random")
     return lib.libwebsockets_get_random(context, _writable(buf, len, "buf"), len)
 
 
@@ -64,7 +67,9 @@ def libwebsockets_SHA1(d: Any, n: int, md: Any = None) -> Any:
     With ``md`` (a writable buffer of at least 20 bytes, or cdata) the digest
     is written there and ``md`` is returned, as in C; with ``md`` None the
     20-byte digest is returned as bytes.
-    Raises ValueError when ``n`` exceeds ``d`` or ``md`` is too small.
+    Raises ValueError when ``n`` is negative or exceeds ``d`` or ``md`` is
+    too small; TypeError when ``d`` is not bytes-like, str or cdata, or
+    ``md`` not a writable buffer.
     """
     c_d = _readable(d, n, "d")
     if md is None:
@@ -83,7 +88,9 @@ def lws_b64_encode_string(
     C style: with ``out`` (a writable buffer or cdata) and ``out_size``, writes
     the NUL-terminated text there and returns its length, or -1 when it does
     not fit.  With ``out`` None, returns the encoded bytes.
-    Raises ValueError when a length exceeds its buffer.
+    Raises ValueError when a length is negative or exceeds its buffer;
+    TypeError when ``in_`` is not bytes-like, str or cdata, or ``out`` not a
+    writable buffer.
     """
     c_in = ffi.cast("const char *", _readable(in_, in_len, "in_"))
     if out is None:
@@ -103,11 +110,22 @@ def lws_b64_decode_string(in_: Any, out: Any = None, out_size: int | None = None
     C style: with ``out`` and ``out_size``, writes the decoded bytes there and
     returns their count, or -1 (bad input or too small).  With ``out`` None,
     returns the decoded bytes, raising ValueError for bad input.
+
+    Raises TypeError when ``in_`` is not str, bytes-like or cdata (or ``out``
+    not a writable buffer), ValueError when ``in_`` holds a NUL character or
+    ``out_size`` exceeds ``out``.
     """
     if isinstance(in_, ffi.CData):
         c_in = in_
     else:
-        text = in_.encode() if isinstance(in_, str) else bytes(in_)
+        if isinstance(in_, str):
+            text = in_.encode()
+        elif isinstance(in_, (bytes, bytearray, memoryview)):
+            text = bytes(in_)
+        else:
+            raise TypeError(f"in_ must be str, bytes-like or cdata, not {type(in_).__name__}")
+        if b"\0" in text:
+            raise ValueError("in_ contains a NUL character (base64 text has none)")
         c_in = ffi.new("char[]", text)
     if out is None:
         size = _size(ffi.string(c_in)) * 3 // 4 + 4

@@ -374,6 +374,151 @@ def test_write_checks_length_and_type_before_calling_c() -> None:
         lws.libwebsocket_write(wsi, 12345, 1, lws.LWS_WRITE_TEXT)
     with pytest.raises(TypeError):
         lws.libwebsocket_write(wsi, memoryview(b"abcdef")[::2], 3, lws.LWS_WRITE_TEXT)
+    # good arguments, NULL wsi: a ValueError, not a crash
+    with pytest.raises(ValueError, match="wsi is NULL"):
+        lws.libwebsocket_write(wsi, b"abc", 3, lws.LWS_WRITE_TEXT)
+
+
+# ---------------------------------------------------------------- NULL and dead pointers
+
+#: every wrapper taking a wsi, with arguments that pass its other checks
+#: (the context given is live)
+WSI_CALLS: list[tuple[str, Callable[[Any, Any], tuple[Any, ...]]]] = [
+    ("libwebsocket_write", lambda ctx, wsi: (wsi, b"x" * 64, 64, lws.LWS_WRITE_TEXT)),
+    ("libwebsocket_write", lambda ctx, wsi: (wsi, bytearray(3), 3, lws.LWS_WRITE_BINARY)),
+    ("libwebsocket_write", lambda ctx, wsi: (wsi, "text", 4, lws.LWS_WRITE_TEXT)),
+    ("libwebsocket_write", lambda ctx, wsi: (wsi, memoryview(b"abc"), 3, lws.LWS_WRITE_TEXT)),
+    ("libwebsocket_write", lambda ctx, wsi: (wsi, ffi.new("unsigned char[]", 8), 0, 0)),
+    ("libwebsocket_callback_on_writable", lambda ctx, wsi: (ctx, wsi)),
+    ("libwebsocket_close_and_free_session", lambda ctx, wsi: (ctx, wsi, 1000)),
+    ("lws_send_pipe_choked", lambda ctx, wsi: (wsi,)),
+    ("libwebsocket_set_timeout", lambda ctx, wsi: (wsi, lws.PENDING_TIMEOUT_AWAITING_PING, 1)),
+    ("libwebsocket_get_socket_fd", lambda ctx, wsi: (wsi,)),
+    ("libwebsockets_get_protocol", lambda ctx, wsi: (wsi,)),
+    ("libwebsocket_ensure_user_space", lambda ctx, wsi: (wsi,)),
+    ("libwebsocket_is_final_fragment", lambda ctx, wsi: (wsi,)),
+    ("libwebsocket_get_reserved_bits", lambda ctx, wsi: (wsi,)),
+    ("lws_frame_is_binary", lambda ctx, wsi: (wsi,)),
+    ("libwebsockets_remaining_packet_payload", lambda ctx, wsi: (wsi,)),
+    ("libwebsocket_rx_flow_control", lambda ctx, wsi: (wsi, 1)),
+    ("libwebsockets_serve_http_file", lambda ctx, wsi: (ctx, wsi, __file__, "text/plain")),
+    ("libwebsockets_serve_http_file", lambda ctx, wsi: (ctx, wsi, __file__, None)),
+    ("libwebsockets_serve_http_file_fragment", lambda ctx, wsi: (ctx, wsi)),
+]
+
+
+@pytest.mark.parametrize("name, make_args", WSI_CALLS, ids=[n for n, _ in WSI_CALLS])
+def test_null_wsi_raises_value_error_instead_of_crashing(
+    name: str, make_args: Callable[[Any, Any], tuple[Any, ...]]
+) -> None:
+    ctx = lws.libwebsocket_create_context(lws.CONTEXT_PORT_NO_LISTEN, None, [("p", noop)])
+    try:
+        for null in (ffi.NULL, ffi.cast("struct libwebsocket *", 0)):
+            with pytest.raises(ValueError, match=rf"^{name}: wsi is NULL"):
+                getattr(lws, name)(*make_args(ctx, null))
+        # not a pointer at all: cffi's TypeError, as before
+        with pytest.raises(TypeError):
+            getattr(lws, name)(*make_args(ctx, None))
+    finally:
+        lws.libwebsocket_context_destroy(ctx)
+
+
+def test_wsi_functions_still_work_on_a_live_connection(make_context: Any) -> None:
+    seen: dict[str, Any] = {}
+
+    def cb(ctx: Any, wsi: Any, reason: int, user: Any, in_: Any, len_: int) -> int:
+        if reason == lws.LWS_CALLBACK_RECEIVE:
+            seen["fd"] = lws.libwebsocket_get_socket_fd(wsi)
+            seen["name"] = ffi.string(lws.libwebsockets_get_protocol(wsi).name)
+            seen["final"] = lws.libwebsocket_is_final_fragment(wsi)
+            seen["binary"] = lws.lws_frame_is_binary(wsi)
+            seen["rsv"] = lws.libwebsocket_get_reserved_bits(wsi)
+            seen["left"] = lws.libwebsockets_remaining_packet_payload(wsi)
+            seen["user"] = lws.libwebsocket_ensure_user_space(wsi) != ffi.NULL
+            seen["choked"] = lws.lws_send_pipe_choked(wsi)
+            seen["flow"] = lws.libwebsocket_rx_flow_control(wsi, 1)
+            lws.libwebsocket_set_timeout(wsi, lws.NO_PENDING_TIMEOUT, 0)
+            seen["writable"] = lws.libwebsocket_callback_on_writable(ctx, wsi)
+            lws.libwebsocket_write(wsi, lws.payload(in_, len_), len_, lws.LWS_WRITE_BINARY)
+        return 0
+
+    ctx, port = make_context([("p", cb, 16)])
+    sock = ws_connect(ctx, port)
+    ws_send(sock, b"ping!", opcode=2)
+    assert ws_recv_frames(ctx, sock, 1) == [(0x82, b"ping!")]
+    sock.close()
+    assert seen["fd"] > 2 and seen["name"] == b"p" and seen["final"] and seen["binary"]
+    assert (seen["rsv"], seen["left"], seen["user"], seen["choked"]) == (0, 0, True, 0)
+    assert seen["writable"] == 1 and seen["flow"] == 0
+
+
+#: every wrapper taking a context (the wsi, where one is taken, is not reached)
+CONTEXT_CALLS: list[tuple[str, Callable[[Any], tuple[Any, ...]]]] = [
+    ("libwebsocket_service", lambda ctx: (ctx, 0)),
+    ("libwebsocket_service_fd", lambda ctx: (ctx, None)),
+    ("libwebsocket_context_user", lambda ctx: (ctx,)),
+    ("libwebsocket_context_destroy", lambda ctx: (ctx,)),
+    ("lws_set_max_message_size", lambda ctx: (ctx, 1000)),
+    ("lws_set_handshake_timeout", lambda ctx: (ctx, 5)),
+    ("libwebsockets_get_random", lambda ctx: (ctx, bytearray(8), 8)),
+    ("libwebsocket_callback_on_writable", lambda ctx: (ctx, ffi.cast("void *", 8))),
+    ("libwebsocket_close_and_free_session", lambda ctx: (ctx, ffi.cast("void *", 8), 1000)),
+    ("libwebsockets_serve_http_file", lambda ctx: (ctx, ffi.cast("void *", 8), __file__, None)),
+    ("libwebsockets_serve_http_file_fragment", lambda ctx: (ctx, ffi.cast("void *", 8))),
+    ("libwebsocket_client_connect", lambda ctx: (ctx, "127.0.0.1", 1)),
+    ("libwebsocket_client_connect_extended", lambda ctx: (ctx, "127.0.0.1", 1)),
+    ("lws_get_protocols", lambda ctx: (ctx,)),
+    ("libwebsockets_fork_service_loop", lambda ctx: (ctx,)),
+    ("libwebsocket_canonical_hostname", lambda ctx: (ctx,)),
+    ("libwebsockets_hangup_on_client", lambda ctx: (ctx, 0)),
+]
+
+
+def test_context_calls_cover_every_context_taking_wrapper() -> None:
+    import inspect
+
+    taking = {
+        name
+        for name in lws.__all__
+        if inspect.isfunction(getattr(lws, name, None))
+        and "context" in inspect.signature(getattr(lws, name)).parameters
+    }
+    assert taking == {name for name, _ in CONTEXT_CALLS}
+
+
+@pytest.mark.parametrize("name, make_args", CONTEXT_CALLS, ids=[n for n, _ in CONTEXT_CALLS])
+def test_destroyed_or_null_context_raises_instead_of_reading_freed_memory(
+    name: str, make_args: Callable[[Any], tuple[Any, ...]]
+) -> None:
+    ctx = lws.libwebsocket_create_context(lws.CONTEXT_PORT_NO_LISTEN, None, [("p", noop)])
+    lws.libwebsocket_context_destroy(ctx)
+    func = getattr(lws, name)
+    for dead in (ctx, ffi.cast("void *", ctx), ffi.NULL):
+        with pytest.raises(ValueError, match=rf"^{name}: not a live context"):
+            func(*make_args(dead))
+    for not_a_context in (None, 42, [ctx]):
+        with pytest.raises(TypeError, match=rf"^{name}: context must be a context cdata"):
+            func(*make_args(not_a_context))
+
+
+def test_context_functions_in_callbacks_during_create_and_destroy() -> None:
+    """While create_context runs, callbacks get a context it has not returned
+    yet; while destroy runs, one about to go: both are live for the wrappers."""
+    seen: list[Any] = []
+
+    def cb(ctx: Any, wsi: Any, reason: int, user: Any, in_: Any, len_: int) -> None:
+        if reason in (lws.LWS_CALLBACK_ADD_POLL_FD, lws.LWS_CALLBACK_DEL_POLL_FD):
+            seen.append((reason, lws.libwebsocket_context_user(ctx)))
+            lws.lws_set_max_message_size(ctx, 1 << 20)
+
+    ctx = lws.libwebsocket_create_context(_free_port(), None, [("p", cb)], user="me")
+    assert (lws.LWS_CALLBACK_ADD_POLL_FD, "me") in seen
+    lws.libwebsocket_context_destroy(ctx)
+    assert seen[-1] == (lws.LWS_CALLBACK_DEL_POLL_FD, "me")
+    # the allowance ends with the call
+    with pytest.raises(ValueError):
+        lws.libwebsocket_context_user(ctx)
+    assert not lws.context._creating
 
 
 def test_limits_validate() -> None:
@@ -453,6 +598,161 @@ def test_log_to_python_callable(log_lines: list[str]) -> None:
     assert "ERR" in log_lines[0]
     with pytest.raises(TypeError):
         lws.lws_set_log_level(lws.LLL_ERR, "not callable")
+
+
+def test_protocol_of_a_destroyed_context_raises() -> None:
+    ctx = lws.libwebsocket_create_context(lws.CONTEXT_PORT_NO_LISTEN, None, [("p", noop)])
+    protocols = lws.lws_get_protocols(ctx)  # the array outlives the context
+    assert lws.libwebsocket_callback_on_writable_all_protocol(protocols[0]) == 0
+    assert lws.libwebsockets_broadcast(protocols[0], b"x", 1) == 0
+    lws.libwebsocket_context_destroy(ctx)
+    for entry in (protocols[0], protocols + 0):
+        with pytest.raises(ValueError, match="the protocol's context is destroyed"):
+            lws.libwebsocket_callback_on_writable_all_protocol(entry)
+        with pytest.raises(ValueError, match="the protocol's context is destroyed"):
+            lws.libwebsockets_broadcast(entry, b"x", 1)
+    # an array never given to create_context: C's -1, as before
+    fresh = ffi.new("struct libwebsocket_protocols[2]")
+    assert lws.libwebsocket_callback_on_writable_all_protocol(fresh[0]) == -1
+    with pytest.raises(ValueError, match="len must be >= 0"):
+        lws.libwebsockets_broadcast(fresh[0], b"x", -1)
+    with pytest.raises(ValueError, match="protocol is NULL"):
+        lws.libwebsockets_broadcast(ffi.cast("struct libwebsocket_protocols *", 0), b"x", 1)
+
+
+def test_other_bad_arguments_raise() -> None:
+    with pytest.raises(TypeError, match="name must be None or a cdata"):
+        lws.libwebsockets_get_peer_addresses(0, bytearray(8))
+    with pytest.raises(ValueError, match="name_len 10 exceeds the 4 bytes"):
+        lws.libwebsockets_get_peer_addresses(0, ffi.new("char[4]"), 10)
+    with pytest.raises(ValueError, match="rip_len 65 exceeds the 64 bytes"):
+        lws.libwebsockets_get_peer_addresses(0, None, 256, ffi.new("char[64]"), 65)
+    with pytest.raises(TypeError):
+        lws.libwebsockets_get_peer_addresses("3")
+    with pytest.raises(TypeError, match="in_ must be str, bytes-like or cdata"):
+        lws.lws_b64_decode_string(5)  # bytes(5) would have been five NULs: b""
+    with pytest.raises(ValueError, match="NUL"):
+        lws.lws_b64_decode_string("aGVs\0bG8=")  # C would stop at the NUL: b"hel"
+    with pytest.raises(TypeError, match="message must be a str"):
+        lws.lwsl_log(lws.LLL_ERR, 5)
+
+
+def test_lwsl_log_shows_a_nul(log_lines: list[str]) -> None:
+    lws.lwsl_log(lws.LLL_ERR, "before\0after")
+    assert log_lines[-1].endswith("ERR: before\\0after")
+
+
+def test_public_functions_say_what_they_raise() -> None:
+    import inspect
+
+    silent = [
+        name
+        for name in lws.__all__
+        if inspect.isfunction(getattr(lws, name, None))
+        and "raise" not in (getattr(lws, name).__doc__ or "").lower()
+    ]
+    assert silent == []
+
+
+# ---------------------------------------------------------------- why create_context failed
+
+
+def _fail_create(port: int) -> OSError:
+    """create_context on a port in use: the OSError it raises."""
+    with pytest.raises(OSError) as info:
+        lws.libwebsocket_create_context(port, None, [("p", noop, 0)])
+    return info.value
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    with socket.socket() as s:
+        s.bind(("0.0.0.0", 0))
+        s.listen()
+        yield s.getsockname()[1]
+
+
+def test_create_context_failure_carries_the_logged_reason(
+    busy_port: int, log_lines: list[str]
+) -> None:
+    e = _fail_create(busy_port)
+    assert e.errno == errno.EADDRINUSE
+    assert str(e).endswith(f"cannot listen on port {busy_port}: {os.strerror(errno.EADDRINUSE)}")
+    # the user's emitter still got the line
+    assert any(f"ERR: cannot listen on port {busy_port}" in line for line in log_lines)
+
+
+def test_create_context_failure_reason_without_err_in_the_log_level(busy_port: int) -> None:
+    lines: list[str] = []
+    lws.lws_set_log_level(lws.LLL_WARN, lines.append)
+    try:
+        e = _fail_create(busy_port)
+        assert f"cannot listen on port {busy_port}" in str(e)
+        assert lines == []  # kept for the exception, not emitted: ERR is not asked for
+        lws.lwsl_log(lws.LLL_ERR, "still filtered")
+        lws.lwsl_log(lws.LLL_WARN, "a warning")
+        assert [line.split(": ", 1)[1] for line in lines] == ["a warning"]
+    finally:
+        lws.lws_set_log_level(lws.LLL_ERR | lws.LLL_WARN, lambda line: print(line, flush=True))
+
+
+def test_create_context_failure_keeps_a_c_emitter(busy_port: int) -> None:
+    lines: list[bytes] = []
+
+    @ffi.callback("void(*)(const char *)")
+    def c_emit(line: Any) -> None:
+        lines.append(ffi.string(line))
+
+    lws.lws_set_log_level(lws.LLL_ERR | lws.LLL_WARN, c_emit)
+    try:
+        e = _fail_create(busy_port)
+        assert f"cannot listen on port {busy_port}" in str(e)
+        assert [b"cannot listen" in line for line in lines] == [True]
+        # afterwards the C emitter is the core's emitter again, not the binding's
+        lws.log._c_emitter = None  # (the binding's would now drop the line)
+        lws.lwsl_log(lws.LLL_ERR, "direct")
+        assert lines[-1].endswith(b"ERR: direct")
+    finally:
+        lws.lws_set_log_level(lws.LLL_ERR | lws.LLL_WARN, lambda line: print(line, flush=True))
+
+
+def test_create_context_failure_without_emitter_logs_to_stderr(
+    busy_port: int, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the state of a program that never set an emitter
+    monkeypatch.setattr(lws.log, "_emitter", None)
+    monkeypatch.setattr(lws.log, "_c_emitter", None)
+    e = _fail_create(busy_port)
+    assert "cannot listen on port" in str(e)
+    lws.lwsl_log(lws.LLL_WARN, "after")
+    err = capfd.readouterr().err.splitlines()
+    assert [line.split("] ", 1)[1] for line in err] == [
+        f"ERR: cannot listen on port {busy_port}: {os.strerror(errno.EADDRINUSE)}",
+        "WARN: after",
+    ]
+
+
+def test_capturing_errors_keeps_only_this_threads_err_lines(log_lines: list[str]) -> None:
+    from pylws_ffi.log import capturing_errors
+
+    def other() -> None:
+        lws.lwsl_log(lws.LLL_ERR, "from another thread")
+
+    with capturing_errors() as kept:
+        lws.lwsl_log(lws.LLL_ERR, "mine")
+        lws.lwsl_log(lws.LLL_WARN, "a warning")
+        thread = threading.Thread(target=other)
+        thread.start()
+        thread.join()
+    lws.lwsl_log(lws.LLL_ERR, "after")
+    assert kept == ["mine"]
+    assert [line.split(": ", 1)[1] for line in log_lines] == [
+        "mine",
+        "a warning",
+        "from another thread",
+        "after",
+    ]
+    assert not lws.log._captures
 
 
 # ---------------------------------------------------------------- the GIL

@@ -1560,6 +1560,27 @@ def test_echo_client_against_our_echo_server(kind: str, server_kind: str) -> Non
         server.stop()
 
 
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("kind", KINDS)
+def test_echo_client_short_options(kind: str) -> None:
+    """-H -p -P -r -m -n -d, as echo_client.c's getopt has them; bad values
+    exit with 2."""
+    server = start_echo("python")
+    try:
+        r = run_example(
+            kind, "echo_client", "-H", LOCAL, "-p", str(server.port), "-P", "/x", "-r", "echo",
+            "-m", "short", "-n", "0x2", "-d", "3",
+        )  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == "short\nshort\n"
+        for bad in (["-p", "0"], ["-p", "65536"], ["-n", "-1"], ["-d", "0x10000"], ["-p", "x"]):
+            r = run_example(kind, "echo_client", *bad, "-m", "x")
+            assert r.returncode == 2, (bad, r.stderr)
+        assert server.alive()
+    finally:
+        server.stop()
+
+
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("kind", KINDS)
 def test_echo_client_closes_with_1000(kind: str) -> None:

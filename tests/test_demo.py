@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import os
+import re
 import socket
 import ssl
 import struct
@@ -435,3 +436,73 @@ def test_sigint_stops_cleanly(kind):
 
 def ws_at(port: int, protocol: str):
     return connect(f"ws://127.0.0.1:{port}", subprotocols=[protocol], open_timeout=10)
+
+
+# the C source holding each example's getopt_long call and options[]
+C_OPTIONS = {
+    "echo_client": "echo_client.c",
+    "echo_server": "echo_server.c",
+    "test-server": "test-server-protocols.h",  # demo_setup, shared with extpoll
+    "test-server-extpoll": "test-server-protocols.h",
+}
+
+
+def c_options(source: str) -> dict[str, tuple[str | None, bool]]:
+    """long name -> (short letter or None when long only, takes an argument)."""
+    text = (ROOT / "examples" / source).read_text()
+    shorts = re.search(r'getopt_long\(argc, argv, "([^"]*)"', text)
+    assert shorts, source
+    letters = shorts.group(1)
+    options = {}
+    for name, kind, letter in re.findall(
+        r'\{ "([\w-]+)", (required_argument|no_argument), NULL, \'(\w)\' \}', text
+    ):
+        short = letter if letter in letters else None
+        options[name] = (short, kind == "required_argument")
+    return options
+
+
+@pytest.mark.parametrize("name", sorted(C_OPTIONS))
+def test_python_example_takes_the_c_examples_options(name):
+    """Every option of the C example, short and long, with or without an
+    argument as there; and no short option the C one lacks."""
+    script = ROOT / "examples" / f"{name}.py"
+    out = subprocess.run(
+        [sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    listed = re.findall(r"^  (-\w(?: \S+)?, )?(--[\w-]+)( [A-Z_]+)?", out.stdout, flags=re.M)
+    python = {long[2:]: (short[1] if short else None, bool(arg)) for short, long, arg in listed}
+    expected = c_options(C_OPTIONS[name])
+    assert python == expected
+
+
+@pytest.mark.parametrize("kind", ["c", "python"])
+@pytest.mark.parametrize("port", ["0", "65536", "-1", "7x"])
+def test_bad_port_is_refused(kind, port):
+    argv, env = demo_argv(kind)
+    proc = subprocess.run([*argv, "--port", port], env=env, capture_output=True, timeout=30)
+    assert proc.returncode == 2, proc.stderr
+    assert b"port" in proc.stderr and port.encode() in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("kind", ["c", "python"])
+def test_short_options(kind, tmp_path):
+    (tmp_path / "test.html").write_text("<p>short</p>")
+    argv, env = demo_argv(kind)
+    port = free_port()
+    proc = subprocess.Popen(
+        [*argv, "-p", str(port), "-i", "127.0.0.1", "-d", "3", "-r", str(tmp_path)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_listening(port, proc)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            status, _, body = http_get(s, "/")
+        assert (status, body) == (200, b"<p>short</p>")
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=15)
+    assert proc.returncode == 0, err.decode(errors="replace")

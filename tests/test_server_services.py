@@ -773,6 +773,52 @@ def test_serve_http_file_accepts_str_bytes_and_path_and_checks_types(serve: Any,
     assert results[3][0] == "TypeError"
 
 
+def test_serve_http_file_content_type_none_is_octet_stream_as_null_in_c(
+    serve: Any, www: Path
+) -> None:
+    """content_type None is C's NULL: application/octet-stream (the default
+    of native/src/http_file.c); bad values raise before C is called."""
+    results: list[Any] = []
+
+    def cb(ctx: Any, wsi: Any, reason: int, user: Any, in_: Any, len_: int) -> int:
+        if reason == lws.LWS_CALLBACK_HTTP:
+            path = lws.payload(in_, len_)
+            if path == b"/bad":
+                for args, exc in [
+                    (("text/plain\r\nX-Injected: 1",), ValueError),
+                    (("text\0plain",), ValueError),
+                    ((42,), TypeError),
+                ]:
+                    with pytest.raises(exc) as info:
+                        lws.libwebsockets_serve_http_file(ctx, wsi, www / "small.txt", *args)
+                    results.append((exc.__name__, str(info.value)))
+                with pytest.raises(ValueError, match="NUL"):
+                    lws.libwebsockets_serve_http_file(ctx, wsi, b"small\0.txt", None)
+                return 1  # nothing written: 404
+            if path == b"/default":  # content_type left out
+                results.append(lws.libwebsockets_serve_http_file(ctx, wsi, www / "small.txt"))
+            else:
+                results.append(lws.libwebsockets_serve_http_file(ctx, wsi, www / "small.txt", None))
+        return 0
+
+    server = serve([("http", cb, 0)])
+    for path in ("/none", "/default"):
+        with socket.create_connection((LOCAL, server.port), timeout=10) as s:
+            s.sendall(http_get(path))
+            status, headers, body = read_response(s, bytearray())
+        assert (status, headers["content-type"], body) == (
+            200,
+            "application/octet-stream",
+            b"hello, file\n",
+        )
+    with socket.create_connection((LOCAL, server.port), timeout=10) as s:
+        s.sendall(http_get("/bad"))
+        assert read_to_eof(s).startswith(b"HTTP/1.1 404 ")
+    assert results[:2] == [0, 0]
+    assert [kind for kind, _ in results[2:]] == ["ValueError", "ValueError", "TypeError"], results
+    assert "CR or LF" in results[2][1] and "content_type" in results[4][1]
+
+
 @pytest.mark.parametrize("name", ["missing.txt", "adir", "adir/"])
 def test_serve_http_file_of_a_missing_file_or_a_directory_gives_404_and_nonzero(
     services: Any, name: str

@@ -642,6 +642,22 @@ def test_bad_server_tls_configuration_raises_oserror(tls_certs, tmp_path, what):
         create(tls_certs, cert, key, ca)
     assert info.value.errno == 22  # EINVAL
     assert re.search(r"ERR: TLS: ", log.text()), log.text()
+    # the exception says why, as the log did: every ERR line of the call
+    message = str(info.value)
+    assert message.startswith("[Errno 22] libwebsocket_create_context (port ")
+    assert "failed: Invalid argument: TLS: " in message
+    logged = [line.split(" ERR: ", 1)[1] for line in log.text().splitlines() if " ERR: " in line]
+    assert logged and all(m in message for m in logged), (logged, message)
+    why = {
+        "missing cert": [f"TLS: certificate file: {cert}", "No such file or directory"],
+        "missing key": [f"TLS: private key file: {key}", "No such file or directory"],
+        "no key": ["TLS: private key file: (none given)"],
+        "mismatched key": ["TLS: cannot load the private key", "key values mismatch"],
+        "missing ca": [f"TLS: CA file: {ca}"],
+        "garbage cert": ["TLS: cannot load the server certificate"],
+        "key as cert": ["TLS: cannot load the server certificate"],
+    }[what]
+    assert all(w in message for w in why), message
     # the port was not taken, and a good configuration works after all that
     ctx = create(tls_certs, s.cert, s.key)
     lws.libwebsocket_context_destroy(ctx)
@@ -747,6 +763,28 @@ def test_load_extra_server_verify_certs_failing_fails_create_context(tls_certs):
         create(tls_certs, tls_certs.server.cert, tls_certs.server.key, callback=cb)
     assert info.value.errno == 22 and len(calls) == 1 and calls[0]
     assert "LOAD_EXTRA_SERVER_VERIFY_CERTS" in log.text()
+    assert str(info.value).endswith("TLS: LOAD_EXTRA_SERVER_VERIFY_CERTS failed")
+
+
+def test_bad_certificate_reason_reaches_the_exception_whatever_the_log_level(tls_certs, tmp_path):
+    """The reasons are kept for the exception even when the program logs
+    nothing at all (level 0), and the level is as it was afterwards."""
+    lines: list[str] = []
+    lws.lws_set_log_level(0, lines.append)
+    try:
+        with pytest.raises(OSError) as info:
+            create(tls_certs, str(tmp_path / "nothing.pem"), tls_certs.server.key)
+        assert info.value.errno == 22
+        assert f"TLS: certificate file: {tmp_path / 'nothing.pem'}" in str(info.value)
+        with pytest.raises(OSError, match="key values mismatch") as info:
+            create(tls_certs, tls_certs.server.cert, tls_certs.wrong_key)
+        assert info.value.errno == 22
+        lws.lwsl_log(lws.LLL_ERR, "not logged")
+        assert lines == []
+    finally:
+        lws.lws_set_log_level(
+            lws.LLL_ERR | lws.LLL_WARN, lambda line: sys.stderr.write(line + "\n")
+        )
 
 
 def test_load_extra_server_verify_certs_not_called_without_tls():
