@@ -292,10 +292,11 @@ def test_python_threads_with_libwebsocket_service_in_the_main_thread():
 
 
 def test_a_request_for_a_closed_connection_never_reaches_its_successor() -> None:
-    """A close asked from another thread for connection A, carried out after
-    A closed and a new connection B took A's memory: B is left alone (a
-    request names the connection it was made for, not just its address).
-    The loop is driven through service_fd so the order is ours."""
+    """Closes asked from another thread for connections that then ended by
+    themselves, carried out only after new connections took their memory:
+    the new ones are left alone (a request names the connection it was made
+    for, not just its address).  The loop is driven through service_fd so the
+    order is ours: the wake descriptor is served last."""
     watched: dict[int, int] = {}
     established: list[Any] = []
     closed: list[int] = []
@@ -335,32 +336,42 @@ def test_a_request_for_a_closed_connection_never_reaches_its_successor() -> None
                     poller.register(fd, events)
             for fd, revents in poller.poll(20):
                 assert lws.libwebsocket_service_fd(ctx, fd, revents=revents) >= 0
+        lws.libwebsocket_service_fd(ctx, None)  # and free what closed
+
+    def open_one() -> tuple[RawWs, Any]:
+        n = len(established)
+        client = pool.submit(RawWs.connect, port)
+        pump(lambda: client.done() and len(established) > n, "a handshake")
+        return client.result(), established[n]
 
     pool = concurrent.futures.ThreadPoolExecutor(1)
     try:
-        first = pool.submit(RawWs.connect, port)
-        pump(lambda: first.done() and established, "A")
-        a_client, wsi_a = first.result(), established[0]
-        # another thread asks to close A; the loop does not see it yet
-        pool.submit(
-            lws.libwebsocket_close_and_free_session, ctx, wsi_a, lws.LWS_CLOSE_STATUS_NORMAL
-        ).result()
-        a_client.close()  # A ends by itself first
-        pump(lambda: closed == [addr(wsi_a)], "A's CLOSED")
-        lws.libwebsocket_service_fd(ctx, None)  # A's memory is freed
-        second = pool.submit(RawWs.connect, port)
-        pump(lambda: second.done() and len(established) == 2, "B")
-        b_client, wsi_b = second.result(), established[1]
-        if addr(wsi_b) != addr(wsi_a):
-            pytest.skip("the allocator did not reuse A's memory for B")
-        # now the loop carries out the old request
+        # connections that end after a close was asked for them from another
+        # thread; the loop has not seen the requests yet
+        gone: set[int] = set()
+        for _ in range(40):
+            client, wsi = open_one()
+            pool.submit(
+                lws.libwebsocket_close_and_free_session, ctx, wsi, lws.LWS_CLOSE_STATUS_NORMAL
+            ).result()
+            client.close()
+            pump(lambda wsi=wsi: addr(wsi) in closed, "a CLOSED")
+            gone.add(addr(wsi))
+        # new connections, some at the addresses of the gone ones
+        fresh = [open_one() for _ in range(20)]
+        reused = [c for c, wsi in fresh if addr(wsi) in gone]
+        if not reused:
+            pytest.skip("the allocator gave the new connections no old addresses")
+        # now the loop carries out the old requests: they find no connection
         assert lws.libwebsocket_service_fd(ctx, wake[0], revents=select.POLLIN) >= 0
-        b_client.send_text("still open")
-        result = pool.submit(b_client.next_text)
-        pump(result.done, "B's echo")
-        assert result.result() == "still open"
-        assert closed == [addr(wsi_a)]
-        b_client.close()
+        for c, _ in fresh:
+            c.send_text("still open")
+            echo = pool.submit(c.next_text)
+            pump(echo.done, "an echo")
+            assert echo.result() == "still open"
+        assert len(closed) == 40, "a new connection was closed by an old request"
+        for c, _ in fresh:
+            c.close()
     finally:
         pool.shutdown(wait=False)
         lws.libwebsocket_context_destroy(ctx)
