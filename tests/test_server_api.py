@@ -1483,3 +1483,40 @@ def test_output_beyond_the_queue_limit_cuts_the_connection(
     assert results[-1] == -1 and all(n == len(chunk) for n in results[:-1])
     assert 256 <= len(results) - 1 < 400  # the queue took 256 MiB, then no more
     assert any("output queue limit" in line for line in log_lines), log_lines
+
+
+DROP_PRIVILEGES_SCRIPT = """
+import encodings.idna  # noqa: F401 - loaded while /root is still readable
+import os, socket, sys
+import pylws_ffi as lws
+
+def cb(ctx, wsi, reason, user, in_, len_):
+    return 0
+
+port = int(sys.argv[1])
+ctx = lws.libwebsocket_create_context(port, "127.0.0.1", [("p", cb, 0)], gid=65534, uid=65534)
+print(os.getuid(), os.geteuid(), os.getgid(), os.getegid(), sorted(os.getgroups()), flush=True)
+socket.create_connection(("127.0.0.1", port), 5).close()  # listening, bound before the drop
+lws.libwebsocket_service(ctx, 50)
+lws.libwebsocket_context_destroy(ctx)
+print("ok", flush=True)
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping privileges needs root")
+def test_gid_and_uid_are_dropped_after_listening(tmp_path: Any) -> None:
+    """gid/uid given: the process listens first (a low port would need root),
+    then runs as them, its supplementary groups gone too."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "drop.py"
+    script.write_text(DROP_PRIVILEGES_SCRIPT)
+    run = subprocess.run(
+        [sys.executable, str(script), str(free_port())],
+        capture_output=True, text=True, timeout=30, cwd=tmp_path,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    ids, done = run.stdout.splitlines()
+    assert ids == "65534 65534 65534 65534 [65534]", ids
+    assert done == "ok"

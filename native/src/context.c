@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <grp.h>
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -165,6 +166,13 @@ static int listen_on(struct libwebsocket_context *context, int port, const char 
 
 static int drop_privileges(int gid, int uid)
 {
+	/* the supplementary groups go too (root's would stay otherwise);
+	 * without the privilege to change them there are none to drop */
+	gid_t only = (gid_t)gid;
+	if (gid != -1 && setgroups(1, &only) && errno != EPERM) {
+		lwsl_err("setgroups(%d) failed: %s\n", gid, strerror(errno));
+		return -1;
+	}
 	if (gid != -1 && setgid((gid_t)gid)) {
 		lwsl_err("setgid(%d) failed: %s\n", gid, strerror(errno));
 		return -1;
