@@ -23,7 +23,9 @@ import select
 import signal
 import sys
 import time
-from typing import Any, Callable
+from typing import Any
+
+from example_args import int_arg  # examples/example_args.py
 
 import pylws_ffi as lws
 from pylws_ffi import ffi
@@ -101,23 +103,6 @@ class Messages:
                 self.buf += data
             else:
                 self.eof = True
-
-
-def int_arg(lo: int, hi: int | None = None) -> Callable[[str], int]:
-    """An argparse type: an int in lo..hi (no upper bound when hi is None),
-    decimal or 0x.. hex, as the C example takes it."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text, 0)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not an integer: {text}") from None
-        if value < lo or (hi is not None and value > hi):
-            bound = f"{lo}..{hi}" if hi is not None else f">= {lo}"
-            raise argparse.ArgumentTypeError(f"out of range ({bound}): {text}")
-        return value
-
-    return parse
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,9 +20,10 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-from typing import Any, Callable
+from typing import Any
 
 import example_tls  # examples/example_tls.py: --ssl, --cert, --key, the default certificate
+from example_args import int_arg  # examples/example_args.py
 
 import pylws_ffi as lws
 from pylws_ffi import ffi, lib
@@ -69,23 +70,6 @@ def callback_echo(context: Any, wsi: Any, reason: int, user: Any, in_: Any, len_
     if reason == lws.LWS_CALLBACK_CLOSED:
         end(wsi)
     return 0
-
-
-def int_arg(lo: int, hi: int | None = None) -> Callable[[str], int]:
-    """An argparse type: an int in lo..hi (no upper bound when hi is None),
-    decimal or 0x.. hex, as the C example takes it."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text, 0)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not an integer: {text}") from None
-        if value < lo or (hi is not None and value > hi):
-            bound = f"{lo}..{hi}" if hi is not None else f">= {lo}"
-            raise argparse.ArgumentTypeError(f"out of range ({bound}): {text}")
-        return value
-
-    return parse
 
 
 def main(argv: list[str] | None = None) -> int:

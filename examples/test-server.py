@@ -29,9 +29,10 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import example_tls  # examples/example_tls.py: --ssl, --cert, --key, the default certificate
+from example_args import int_arg  # examples/example_args.py
 
 import pylws_ffi as lws
 from pylws_ffi import ffi
@@ -180,23 +181,6 @@ def callback_lws_mirror(context: Any, wsi: Any, reason: int, user: Any, in_: Any
 
 
 # ---- main ----
-
-
-def int_arg(lo: int, hi: int | None = None, base: int = 0) -> Callable[[str], int]:
-    """An argparse type: an int in lo..hi (no upper bound when hi is None),
-    in ``base`` (0: decimal, or 0x.. hex, as the C examples take it)."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text, base)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not an integer: {text}") from None
-        if value < lo or (hi is not None and value > hi):
-            bound = f"{lo}..{hi}" if hi is not None else f">= {lo}"
-            raise argparse.ArgumentTypeError(f"out of range ({bound}): {text}")
-        return value
-
-    return parse
 
 
 def parse_args(argv: list[str] | None, description: str) -> argparse.Namespace:
