@@ -12,6 +12,7 @@ import os
 from typing import Any
 
 from ._pylws_cffi import ffi, lib
+from .client import _arg_string
 from .connection import _null_wsi
 from .context import _check_context, _check_live, _contexts
 from .util import _readable
@@ -64,16 +65,11 @@ def _path(value: Any, what: str) -> bytes:
 
 
 def _content_type(value: Any) -> Any:
-    if value is None:
-        return ffi.NULL  # the core sends application/octet-stream
-    if isinstance(value, str):
-        data = value.encode()
-    elif isinstance(value, bytes):
-        data = value
-    else:
-        raise TypeError(f"content_type must be str, bytes or None, not {type(value).__name__}")
-    if b"\0" in data or b"\r" in data or b"\n" in data:
-        raise ValueError("content_type contains a NUL, CR or LF byte")
+    """As C takes it (None: NULL, the core sends application/octet-stream),
+    and never a header line of its own."""
+    data = _arg_string(value, "content_type")
+    if value is not None and (b"\r" in data or b"\n" in data):
+        raise ValueError("content_type contains a CR or LF byte")
     return data
 
 

@@ -8,11 +8,12 @@ shadow it, so the checkout is taken off sys.path here.
 
 from __future__ import annotations
 
+import asyncio
 import faulthandler
 import os
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any, Callable
 
@@ -84,6 +85,34 @@ def echo_server() -> Iterator[Callable[..., Server]]:
     yield start
     for server in started:
         server.stop()
+
+
+try:
+    import uvloop
+except ImportError:  # pragma: no cover - uvloop is in the test extras
+    uvloop = None
+
+
+@pytest.fixture(
+    params=[
+        "asyncio",
+        pytest.param("uvloop", marks=pytest.mark.skipif(uvloop is None, reason="no uvloop")),
+    ]
+)
+def run(request: pytest.FixtureRequest) -> Any:
+    """run(coro): run it to completion (bounded) in a new loop of the kind
+    (asyncio's, uvloop's); ``run.kind`` names it.  For tests of pylws_ffi.aio."""
+
+    def runner(coro: Coroutine[Any, Any, Any], timeout: float = 60) -> Any:
+        loop = uvloop.new_event_loop() if request.param == "uvloop" else asyncio.new_event_loop()
+        try:
+            return loop.run_until_complete(asyncio.wait_for(coro, timeout))
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    runner.kind = request.param  # type: ignore[attr-defined]
+    return runner
 
 
 @pytest.fixture(scope="session")

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Coroutine
 from typing import Any
 
 import pytest
+from rawws import ipv6_loopback
 from servers import free_port, wait_listening
 from websockets.asyncio.client import connect as ws_connect
 from websockets.asyncio.server import serve as ws_serve
@@ -30,22 +29,6 @@ LOOPS = [
     pytest.param("uvloop", marks=pytest.mark.skipif(uvloop is None, reason="no uvloop")),
 ]
 SIZES = [0, 1, 125, 126, 65535, 65536, 300_000, 1 << 20]
-
-
-@pytest.fixture(params=LOOPS)
-def run(request: pytest.FixtureRequest) -> Any:
-    """run(coro): run it to completion (bounded) in a new loop of the kind."""
-
-    def runner(coro: Coroutine[Any, Any, Any], timeout: float = 60) -> Any:
-        loop = uvloop.new_event_loop() if request.param == "uvloop" else asyncio.new_event_loop()
-        try:
-            return loop.run_until_complete(asyncio.wait_for(coro, timeout))
-        finally:
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
-
-    runner.kind = request.param  # type: ignore[attr-defined]
-    return runner
 
 
 def payloads() -> list[str | bytes]:
@@ -440,15 +423,6 @@ def test_connect_refused_by_the_server(run):
                 await aio.connect(f"ws://127.0.0.1:{port}", subprotocols=["other"])
 
     run(main())
-
-
-def ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6) as s:
-            s.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
 
 
 @pytest.mark.parametrize(

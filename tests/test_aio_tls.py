@@ -7,12 +7,10 @@ InvalidCertificate, and bad TLS options.  Server and client share one loop
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import ssl
 import time
-from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -26,33 +24,10 @@ from websockets.exceptions import InvalidHandshake as WsInvalidHandshake
 
 from pylws_ffi import aio
 
-try:
-    import uvloop
-except ImportError:  # pragma: no cover - uvloop is in the test extras
-    uvloop = None
-
 LOCAL = "127.0.0.1"
 MIB = 1 << 20
 # what a TLS client sees when the server refuses its handshake (or drops it)
 REFUSED = (ssl.SSLError, OSError, EOFError, WsClosed, WsInvalidHandshake, TimeoutError)
-
-
-@pytest.fixture(
-    params=["asyncio", pytest.param("uvloop", marks=pytest.mark.skipif(uvloop is None,
-                                                                        reason="no uvloop"))]
-)  # fmt: skip
-def run(request: pytest.FixtureRequest) -> Any:
-    """run(coro): run it to completion (bounded) in a new loop of the kind."""
-
-    def runner(coro: Coroutine[Any, Any, Any], timeout: float = 60) -> Any:
-        loop = uvloop.new_event_loop() if request.param == "uvloop" else asyncio.new_event_loop()
-        try:
-            return loop.run_until_complete(asyncio.wait_for(coro, timeout))
-        finally:
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
-
-    return runner
 
 
 async def echo(conn: aio.Connection) -> None:

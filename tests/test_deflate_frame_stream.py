@@ -1092,15 +1092,26 @@ def mixed_echo(deflater: Deflater, opcode: int, message: bytes) -> bytes:
     return b"".join(out)
 
 
-def frame_peer(conn: socket.socket, data: bytes) -> dict[str, Any]:
-    """The server side of deflate-frame by hand (FakeServer's ``after``): a
-    ping first, then every message echoed by mixed_echo.  Records every
-    frame (opcode, RSV bits, masked, wire length), the messages (opcode,
-    bytes, wire bytes) and the pongs."""
-    seen: dict[str, Any] = {"frames": [], "messages": [], "pongs": []}
-    inflater, deflater = Inflater(), Deflater()
-    conn.sendall(frame(OP_PING, b"peer ping", mask=False))
-    buf = data
+def hand_peer(
+    conn: socket.socket,
+    data: bytes,
+    inflow: Callable[[bytes], bytes],
+    send: Callable[..., None],
+    payload: Callable[[int, bytes], bytes],
+    echo: Callable[[int, bytes], list[bytes]],
+) -> dict[str, Any]:
+    """The server side of a compressed connection by hand (FakeServer's
+    ``after``): a ping first, then every message echoed.  ``inflow`` turns
+    received bytes into frame bytes, ``send(*frames)`` sends frames,
+    ``payload(rsv, body)`` is a data frame's payload, ``echo(opcode,
+    message)`` the frames echoing a message.  Records every frame (opcode,
+    RSV bits, masked, wire length), the messages (opcode, bytes, wire bytes),
+    the pongs, and the bytes received on the wire and as frames."""
+    seen: dict[str, Any] = {
+        "frames": [], "messages": [], "pongs": [], "wire": len(data), "plain": 0
+    }  # fmt: skip
+    send(frame(OP_PING, b"peer ping", mask=False))
+    buf = inflow(data)
     parts: list[bytes] = []
     opcode, wire = OP_CONT, 0
     while True:
@@ -1112,62 +1123,11 @@ def frame_peer(conn: socket.socket, data: bytes) -> dict[str, Any]:
                 break
             if not chunk:
                 break
-            buf += chunk
+            seen["wire"] += len(chunk)
+            buf += inflow(chunk)
             continue
         (first, masked, _, body), used = parsed
         buf = buf[used:]
-        fin, rsv, op = bool(first & 0x80), first & 0x70, first & 0x0F
-        seen["frames"].append((op, rsv, masked, len(body)))
-        if op == OP_CLOSE:
-            with contextlib.suppress(OSError):
-                conn.sendall(frame(OP_CLOSE, body[:2], mask=False))
-            break
-        if op == OP_PING:
-            conn.sendall(frame(OP_PONG, body, mask=False))
-        elif op == OP_PONG:
-            seen["pongs"].append(body)
-        else:
-            if op != OP_CONT:
-                opcode, parts, wire = op, [], 0
-            parts.append(inflater.message(body) if rsv & RSV1 else body)
-            wire += len(body)
-            if fin:
-                message = b"".join(parts)
-                seen["messages"].append((opcode, message, wire))
-                conn.sendall(mixed_echo(deflater, opcode, message))
-    return seen
-
-
-def stream_peer(conn: socket.socket, data: bytes) -> dict[str, Any]:
-    """The server side of deflate-stream by hand: a ping first, then every
-    message echoed as two fragments, all in one compressed stream.  Records
-    the frames (opcode, RSV bits, masked, length), the messages, the pongs,
-    and the stream's bytes on the wire and inflated."""
-    seen: dict[str, Any] = {"frames": [], "messages": [], "pongs": [], "wire": 0, "plain": 0}
-    rx, tx = zlib.decompressobj(-15), zlib.compressobj(6, zlib.DEFLATED, -15)
-
-    def send(*frames: bytes) -> None:
-        conn.sendall(b"".join(tx.compress(f) + tx.flush(zlib.Z_SYNC_FLUSH) for f in frames))
-
-    send(frame(OP_PING, b"peer ping", mask=False))
-    plain = rx.decompress(data)
-    seen["wire"] += len(data)
-    parts: list[bytes] = []
-    opcode = OP_CONT
-    while True:
-        parsed = parse_client_frame(plain)
-        if parsed is None:
-            try:
-                chunk = conn.recv(MIB)
-            except OSError:
-                break
-            if not chunk:
-                break
-            seen["wire"] += len(chunk)
-            plain += rx.decompress(chunk)
-            continue
-        (first, masked, _, body), used = parsed
-        plain = plain[used:]
         seen["plain"] += used
         fin, rsv, op = bool(first & 0x80), first & 0x70, first & 0x0F
         seen["frames"].append((op, rsv, masked, len(body)))
@@ -1181,17 +1141,48 @@ def stream_peer(conn: socket.socket, data: bytes) -> dict[str, Any]:
             seen["pongs"].append(body)
         else:
             if op != OP_CONT:
-                opcode, parts = op, []
-            parts.append(body)
+                opcode, parts, wire = op, [], 0
+            parts.append(payload(rsv, body))
+            wire += len(body)
             if fin:
                 message = b"".join(parts)
-                seen["messages"].append((opcode, message))
-                h = len(message) // 2
-                send(
-                    frame(opcode, message[:h], fin=False, mask=False),
-                    frame(OP_CONT, message[h:], mask=False),
-                )
+                seen["messages"].append((opcode, message, wire))
+                send(*echo(opcode, message))
     return seen
+
+
+def frame_peer(conn: socket.socket, data: bytes) -> dict[str, Any]:
+    """deflate-frame by hand: RSV1 payloads inflated, every message echoed by
+    mixed_echo (compressed and plain fragments)."""
+    inflater, deflater = Inflater(), Deflater()
+    return hand_peer(
+        conn,
+        data,
+        inflow=lambda b: b,
+        send=lambda *frames: conn.sendall(b"".join(frames)),
+        payload=lambda rsv, body: inflater.message(body) if rsv & RSV1 else body,
+        echo=lambda opcode, message: [mixed_echo(deflater, opcode, message)],
+    )
+
+
+def stream_peer(conn: socket.socket, data: bytes) -> dict[str, Any]:
+    """deflate-stream by hand: everything each way one compressed stream,
+    every message echoed as two fragments."""
+    rx, tx = zlib.decompressobj(-15), zlib.compressobj(6, zlib.DEFLATED, -15)
+
+    def send(*frames: bytes) -> None:
+        conn.sendall(b"".join(tx.compress(f) + tx.flush(zlib.Z_SYNC_FLUSH) for f in frames))
+
+    def echo(opcode: int, message: bytes) -> list[bytes]:
+        h = len(message) // 2
+        return [
+            frame(opcode, message[:h], fin=False, mask=False),
+            frame(OP_CONT, message[h:], mask=False),
+        ]
+
+    return hand_peer(
+        conn, data, inflow=rx.decompress, send=send, payload=lambda rsv, body: body, echo=echo
+    )
 
 
 @pytest.mark.parametrize("name", CLIENT_NAMES)

@@ -5,6 +5,7 @@ without a browser: its page over HTTP, and its two protocols spoken to by the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.client
 import os
 import re
@@ -14,6 +15,8 @@ import struct
 import subprocess
 import sys
 import time
+import types
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -319,68 +322,62 @@ def demo_argv(kind: str) -> tuple[list[str], dict[str, str]]:
     return [sys.executable, str(ROOT / "examples" / "test-server.py")], env
 
 
-@pytest.mark.parametrize("kind", ["c", "python"])
-def test_finds_its_page_from_any_working_directory(kind, tmp_path):
+@contextlib.contextmanager
+def demo_process(
+    kind: str, port: int, *args: str, cwd: Path | None = None, env_extra: dict | None = None
+) -> Iterator[types.SimpleNamespace]:
+    """The demo started with ``args`` (which make it listen on ``port``), once
+    it listens; stopped afterwards, when it must exit with 0.  Yields an
+    object whose ``err`` is the demo's stderr once it stopped."""
     argv, env = demo_argv(kind)
-    port = free_port()
+    env.update(env_extra or {})
     proc = subprocess.Popen(
-        [*argv, "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        [*argv, *args], cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
+    result = types.SimpleNamespace(err="")
     try:
         wait_listening(port, proc)
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-            status, _, body = http_get(s, "/")
-        assert status == 200 and body == (RESOURCES / "test.html").read_bytes()
+        yield result
     finally:
         proc.terminate()
         _, err = proc.communicate(timeout=15)
-    assert proc.returncode == 0, err.decode(errors="replace")
+        result.err = err.decode(errors="replace")
+    assert proc.returncode == 0, result.err
+
+
+@pytest.mark.parametrize("kind", ["c", "python"])
+def test_finds_its_page_from_any_working_directory(kind, tmp_path):
+    port = free_port()
+    with (
+        demo_process(kind, port, "--port", str(port), cwd=tmp_path),
+        socket.create_connection(("127.0.0.1", port), timeout=10) as s,
+    ):
+        status, _, body = http_get(s, "/")
+        assert status == 200 and body == (RESOURCES / "test.html").read_bytes()
 
 
 @pytest.mark.parametrize("kind", ["c", "python"])
 def test_resource_path_option(kind, tmp_path):
     (tmp_path / "test.html").write_text("<p>another page</p>")
-    argv, env = demo_argv(kind)
     port = free_port()
-    proc = subprocess.Popen(
-        [*argv, "--port", str(port), "--resource-path", str(tmp_path)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        wait_listening(port, proc)
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-            status, _, body = http_get(s, "/")
-            assert (status, body) == (200, b"<p>another page</p>")
-            # a whitelisted file missing from that folder: 404
-            status, _, _ = http_get(s, "/favicon.ico")
-            assert status == 404
-    finally:
-        proc.terminate()
-        _, err = proc.communicate(timeout=15)
-    assert proc.returncode == 0, err.decode(errors="replace")
+    with (
+        demo_process(kind, port, "--port", str(port), "--resource-path", str(tmp_path)),
+        socket.create_connection(("127.0.0.1", port), timeout=10) as s,
+    ):
+        status, _, body = http_get(s, "/")
+        assert (status, body) == (200, b"<p>another page</p>")
+        # a whitelisted file missing from that folder: 404
+        status, _, _ = http_get(s, "/favicon.ico")
+        assert status == 404
 
 
 @pytest.mark.parametrize("kind", ["c", "python"])
 def test_ssl_serves_the_page_over_https(kind, tmp_path):
     # --ssl without --cert/--key: a self-signed localhost certificate made in
     # $XDG_CACHE_HOME/pylws (more in tests/test_tls.py)
-    argv, env = demo_argv(kind)
-    env["XDG_CACHE_HOME"] = str(tmp_path)
     port = free_port()
-    proc = subprocess.Popen(
-        [*argv, "--ssl", "--port", str(port), "--interface", "127.0.0.1"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        wait_listening(port, proc)
+    args = ["--ssl", "--port", str(port), "--interface", "127.0.0.1"]
+    with demo_process(kind, port, *args, env_extra={"XDG_CACHE_HOME": str(tmp_path)}) as demo:
         cert = tmp_path / "pylws" / "localhost-cert.pem"
         ctx = ssl.create_default_context(cafile=str(cert))
         conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=10)
@@ -390,11 +387,7 @@ def test_ssl_serves_the_page_over_https(kind, tmp_path):
         finally:
             conn.close()
         assert body == (ROOT / "examples" / "resources" / "test.html").read_bytes()
-    finally:
-        proc.terminate()
-        _, err = proc.communicate(timeout=15)
-    assert proc.returncode == 0, err.decode(errors="replace")
-    assert f"https://127.0.0.1:{port}/" in err.decode()
+    assert f"https://127.0.0.1:{port}/" in demo.err
 
 
 @pytest.mark.parametrize("kind", ["c", "python"])
@@ -489,20 +482,11 @@ def test_bad_port_is_refused(kind, port):
 @pytest.mark.parametrize("kind", ["c", "python"])
 def test_short_options(kind, tmp_path):
     (tmp_path / "test.html").write_text("<p>short</p>")
-    argv, env = demo_argv(kind)
     port = free_port()
-    proc = subprocess.Popen(
-        [*argv, "-p", str(port), "-i", "127.0.0.1", "-d", "3", "-r", str(tmp_path)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        wait_listening(port, proc)
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-            status, _, body = http_get(s, "/")
+    args = ["-p", str(port), "-i", "127.0.0.1", "-d", "3", "-r", str(tmp_path)]
+    with (
+        demo_process(kind, port, *args),
+        socket.create_connection(("127.0.0.1", port), timeout=10) as s,
+    ):
+        status, _, body = http_get(s, "/")
         assert (status, body) == (200, b"<p>short</p>")
-    finally:
-        proc.terminate()
-        _, err = proc.communicate(timeout=15)
-    assert proc.returncode == 0, err.decode(errors="replace")

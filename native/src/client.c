@@ -503,18 +503,23 @@ static int version_of(int ietf_version_or_minus_one)
 	}
 }
 
-/*
- * Host header: the name, with the port unless it is the default one.  A host
- * that names its port already ("name:8080", "[::1]:8080") is sent as it is;
- * a bare IPv6 address (two colons or more) gets its brackets.
- */
+/* Is host already in its Host-header form ("[::1]", "[::1]:8080", "name:8080")?
+ * Else it is a bare name or IPv4 address, or a bare IPv6 address (two colons
+ * or more). */
+static int host_is_formed(const char *host)
+{
+	const char *colon = strchr(host, ':');
+	return host[0] == '[' || (colon && !strchr(colon + 1, ':'));
+}
+
+/* Host header: the name, with the port unless it is the default one; a bare
+ * IPv6 address gets its brackets, a formed host is sent as it is. */
 static char *host_header(const char *host, int port, int tls)
 {
-	char buf[300];
-	const char *colon = strchr(host, ':');
-	if (host[0] == '[' || (colon && !strchr(colon + 1, ':')))
+	if (host_is_formed(host))
 		return strdup(host);
-	int literal_v6 = colon != NULL;
+	char buf[300];
+	int literal_v6 = strchr(host, ':') != NULL;
 	if (port == (tls ? 443 : 80))
 		snprintf(buf, sizeof buf, literal_v6 ? "[%s]" : "%s", host);
 	else
@@ -525,16 +530,11 @@ static char *host_header(const char *host, int port, int tls)
 /* The name a server certificate must carry: host without port or brackets. */
 static char *tls_name_of(const char *host)
 {
-	const char *colon = strchr(host, ':');
-	size_t len = strlen(host);
-	if (host[0] == '[') {
-		const char *close = strchr(host, ']');
-		host++;
-		len = close ? (size_t)(close - host) : len - 1;
-	} else if (colon && !strchr(colon + 1, ':')) {
-		len = (size_t)(colon - host); /* "name:port" */
-	}
-	return strndup(host, len);
+	if (!host_is_formed(host))
+		return strdup(host);
+	if (host[0] == '[')
+		return strndup(host + 1, strcspn(host + 1, "]"));
+	return strndup(host, strcspn(host, ":")); /* "name:port" */
 }
 
 static const struct libwebsocket_protocols *

@@ -464,7 +464,7 @@ int libwebsocket_callback_on_writable_all_protocol(const struct libwebsocket_pro
 
 void lws_conn_ws_input(struct libwebsocket *wsi, uint8_t *buf, size_t len)
 {
-	if (!wsi->ds_on) {
+	if (!lws_ds_active(wsi)) {
 		lws_conn_ws_receive(wsi, buf, len);
 		return;
 	}
@@ -509,7 +509,6 @@ void lws_conn_start_ws(struct libwebsocket *wsi)
 	p->allow_unmasked = !!(context->options & LWS_SERVER_OPTION_DEFEAT_CLIENT_MASK);
 	p->rsv_allowed = 0;
 	wsi->state = LWS_STATE_WS;
-	wsi->ds_on = wsi->ds != NULL; /* the handshake went out plain; the rest does not */
 	lws_conn_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
 }
 
@@ -656,6 +655,14 @@ static void peer_closed(struct libwebsocket *wsi)
 		lws_conn_close(wsi, -1, NULL);
 }
 
+ssize_t lws_conn_read_raw(struct libwebsocket *wsi, uint8_t *buf, size_t cap)
+{
+	if (wsi->ssl)
+		return lws_tls_read(wsi, buf, cap);
+	ssize_t n = recv(wsi->fd, buf, cap, 0);
+	return n < 0 && (errno == EAGAIN || errno == EINTR) ? -2 : n;
+}
+
 void lws_conn_readable(struct libwebsocket *wsi)
 {
 	struct libwebsocket_context *context = wsi->context;
@@ -669,28 +676,16 @@ void lws_conn_readable(struct libwebsocket *wsi)
 		lws_conn_tls_step(wsi);
 		return;
 	}
-	ssize_t n;
-	if (wsi->ds_on && (wsi->state == LWS_STATE_WS || wsi->state == LWS_STATE_WS_CLOSING)) {
-		n = lws_ds_read(wsi, buf, LWS_RX_BUFFER_SIZE);
-		if (wsi->rx_more)
-			context->rx_resumes++; /* read again soon: more is waiting */
-		if (n == -2)
-			return;
-		if (n == -3) {
-			lws_conn_close(wsi, LWS_CLOSE_STATUS_INVALID_PAYLOAD,
-				       "deflate-stream: bad compressed data");
-			return;
-		}
-	} else if (wsi->ssl) {
-		n = lws_tls_read(wsi, buf, LWS_RX_BUFFER_SIZE);
-		if (n == -2)
-			return;
-		if (wsi->rx_more)
-			context->rx_resumes++; /* read again soon: OpenSSL holds more */
-	} else {
-		n = recv(wsi->fd, buf, LWS_RX_BUFFER_SIZE, 0);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			return;
+	ssize_t n = lws_ds_active(wsi) ? lws_ds_read(wsi, buf, LWS_RX_BUFFER_SIZE)
+					: lws_conn_read_raw(wsi, buf, LWS_RX_BUFFER_SIZE);
+	if (wsi->rx_more)
+		context->rx_resumes++; /* the read layer holds more: read again soon */
+	if (n == -2)
+		return;
+	if (n == -3) {
+		lws_conn_close(wsi, LWS_CLOSE_STATUS_INVALID_PAYLOAD,
+			       "deflate-stream: bad compressed data");
+		return;
 	}
 	if (n < 0) {
 		lwsl_info("fd %d: read: %s\n", wsi->fd, wsi->ssl ? "TLS error" : strerror(errno));

@@ -27,6 +27,7 @@
 #include <zlib.h>
 
 #include "private.h"
+#include "zbuf.h"
 
 #define LWS_PMD_CHUNK (64 * 1024)
 #define LWS_PMD_LEVEL 6
@@ -50,8 +51,7 @@ struct pmd {
 	/* sending */
 	z_stream tx;
 	uint8_t tx_ready;
-	uint8_t *tx_out;          /* 4 bytes of room, then compressed output */
-	size_t tx_cap;
+	struct lws_zbuf tx_out;   /* 4 bytes of room, then compressed output */
 	uint8_t tx_tail_held;     /* the last fragment's 00 00 ff ff is not sent yet */
 	uint8_t tx_msg_empty;     /* nothing sent for the current message yet */
 };
@@ -234,41 +234,18 @@ static int tx_start(struct pmd *pmd)
 	return 0;
 }
 
-static int tx_room(struct pmd *pmd, size_t need)
-{
-	if (need <= pmd->tx_cap)
-		return 0;
-	uint8_t *buf = realloc(pmd->tx_out, need);
-	if (!buf)
-		return -1;
-	pmd->tx_out = buf;
-	pmd->tx_cap = need;
-	return 0;
-}
-
 /*
  * Deflate len bytes with a sync flush into pmd->tx_out, after 4 bytes of room
  * (for a held tail); returns the end of the output there, 0 on failure.
  */
 static size_t compress_sync(struct pmd *pmd, const uint8_t *data, size_t len)
 {
-	if (tx_start(pmd) || tx_room(pmd, 4 + deflateBound(&pmd->tx, (uLong)len) + 16))
-		return 0;
-	pmd->tx.next_in = (Bytef *)data;
-	pmd->tx.avail_in = (uInt)len;
 	size_t end = 4;
-	for (;;) {
-		pmd->tx.next_out = pmd->tx_out + end;
-		pmd->tx.avail_out = (uInt)(pmd->tx_cap - end);
-		int rc = deflate(&pmd->tx, Z_SYNC_FLUSH);
-		if (rc != Z_OK && rc != Z_BUF_ERROR) /* BUF_ERROR: nothing new to flush */
-			return 0;
-		end = pmd->tx_cap - pmd->tx.avail_out;
-		if (pmd->tx.avail_out)
-			return end; /* all in, flushed */
-		if (tx_room(pmd, pmd->tx_cap * 2))
-			return 0;
-	}
+	if (tx_start(pmd) ||
+	    lws_zbuf_room(&pmd->tx_out, 4 + deflateBound(&pmd->tx, (uLong)len) + 16) ||
+	    lws_zbuf_deflate(&pmd->tx_out, &end, &pmd->tx, data, len, Z_SYNC_FLUSH))
+		return 0;
+	return end;
 }
 
 /*
@@ -286,10 +263,10 @@ static int pmd_deflate(struct libwebsocket *wsi, struct pmd *pmd, struct lws_tok
 	size_t start = 4;
 	if (pmd->tx_tail_held) {
 		start = 0;
-		memcpy(pmd->tx_out, deflate_tail, 4);
+		memcpy(pmd->tx_out.buf, deflate_tail, 4);
 	}
 	pmd->tx_tail_held = 0;
-	if (end - start >= 4 && !memcmp(pmd->tx_out + end - 4, deflate_tail, 4)) {
+	if (end - start >= 4 && !memcmp(pmd->tx_out.buf + end - 4, deflate_tail, 4)) {
 		end -= 4;
 		pmd->tx_tail_held = !wsi->tx_fin;
 	}
@@ -302,14 +279,14 @@ static int pmd_deflate(struct libwebsocket *wsi, struct pmd *pmd, struct lws_tok
 		 * flush; an empty message is then a lone empty stored block
 		 * header, 0x00 (RFC 7692 7.2.3.6) */
 		if (pmd->tx_msg_empty) {
-			pmd->tx_out[4] = 0x00;
+			pmd->tx_out.buf[4] = 0x00;
 			start = 4;
 			end = 5;
 		}
 		if (pmd->tx_no_takeover)
 			deflateReset(&pmd->tx);
 	}
-	tok->token = (char *)pmd->tx_out + start;
+	tok->token = (char *)pmd->tx_out.buf + start;
 	tok->token_len = (int)(end - start);
 	return 1; /* RSV1 on the message's first frame */
 }
@@ -321,7 +298,7 @@ static void pmd_free(struct pmd *pmd)
 	if (pmd->tx_ready)
 		deflateEnd(&pmd->tx);
 	free(pmd->rx_out);
-	free(pmd->tx_out);
+	lws_zbuf_free(&pmd->tx_out);
 	memset(pmd, 0, sizeof *pmd);
 }
 
@@ -399,11 +376,11 @@ static int frame_deflate(struct pmd *pmd, struct lws_tokens *tok)
 	size_t end = compress_sync(pmd, (const uint8_t *)tok->token, (size_t)tok->token_len);
 	if (!end)
 		return -1;
-	if (end - 4 >= 4 && !memcmp(pmd->tx_out + end - 4, deflate_tail, 4))
+	if (end - 4 >= 4 && !memcmp(pmd->tx_out.buf + end - 4, deflate_tail, 4))
 		end -= 4; /* implied, as in permessage-deflate */
 	if (pmd->tx_no_takeover)
 		deflateReset(&pmd->tx);
-	tok->token = (char *)pmd->tx_out + 4;
+	tok->token = (char *)pmd->tx_out.buf + 4;
 	tok->token_len = (int)(end - 4);
 	return 1;
 }
@@ -455,6 +432,6 @@ unsigned lws_ext_builtin_flags(const struct libwebsocket_extension *ext)
 	if (ext->callback == frame_callback)
 		return LWS_EXTF_RSV1 | LWS_EXTF_COMPRESSION;
 	if (ext->callback == lws_ds_callback)
-		return LWS_EXTF_STREAM | LWS_EXTF_COMPRESSION;
+		return LWS_EXTF_COMPRESSION;
 	return 0;
 }

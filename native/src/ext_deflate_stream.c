@@ -11,13 +11,12 @@
  * where the frame parser's message limit applies as usual.
  */
 #define _GNU_SOURCE
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <zlib.h>
 
 #include "private.h"
+#include "zbuf.h"
 
 #define DS_IN_SIZE (16 * 1024)
 #define DS_LEVEL 6
@@ -26,11 +25,10 @@
 struct lws_ds {
 	z_stream rx, tx;
 	uint8_t rx_ready, tx_ready;
-	uint8_t tls_more; /* OpenSSL held more when the socket was last read */
-	uint8_t *in;      /* compressed bytes read, in[in_off..in_len) not inflated */
-	size_t in_off, in_len, in_cap;
-	uint8_t *out;     /* deflated output of the last send */
-	size_t out_cap;
+	uint8_t tls_more;   /* OpenSSL held more when the socket was last read */
+	struct lws_zbuf in; /* compressed bytes read, in[in_off..in_len) not inflated */
+	size_t in_off, in_len;
+	struct lws_zbuf out; /* deflated output of the last send */
 };
 
 static void ds_free(struct lws_ds *ds)
@@ -39,8 +37,8 @@ static void ds_free(struct lws_ds *ds)
 		inflateEnd(&ds->rx);
 	if (ds->tx_ready)
 		deflateEnd(&ds->tx);
-	free(ds->in);
-	free(ds->out);
+	lws_zbuf_free(&ds->in);
+	lws_zbuf_free(&ds->out);
 	free(ds);
 }
 
@@ -63,53 +61,34 @@ int lws_ds_callback(struct libwebsocket_context *context, struct libwebsocket_ex
 		if (wsi->ds)
 			ds_free(wsi->ds);
 		wsi->ds = NULL;
-		wsi->ds_on = 0;
 		return 0;
 	default:
 		return 0;
 	}
 }
 
-static int in_room(struct lws_ds *ds, size_t need)
-{
-	if (need <= ds->in_cap)
-		return 0;
-	uint8_t *buf = realloc(ds->in, need);
-	if (!buf)
-		return -1;
-	ds->in = buf;
-	ds->in_cap = need;
-	return 0;
-}
-
 int lws_ds_hold(struct libwebsocket *wsi, const uint8_t *data, size_t len)
 {
 	struct lws_ds *ds = wsi->ds;
 	size_t have = ds->in_len - ds->in_off;
-	if (in_room(ds, have + len > DS_IN_SIZE ? have + len : DS_IN_SIZE))
+	if (lws_zbuf_room(&ds->in, have + len > DS_IN_SIZE ? have + len : DS_IN_SIZE))
 		return -1;
-	memmove(ds->in, ds->in + ds->in_off, have);
-	memcpy(ds->in + have, data, len);
+	memmove(ds->in.buf, ds->in.buf + ds->in_off, have);
+	memcpy(ds->in.buf + have, data, len);
 	ds->in_off = 0;
 	ds->in_len = have + len;
 	return 0;
 }
 
-/* Compressed bytes from the socket (or TLS) into ds->in: as recv(), -2 = none. */
+/* Compressed bytes from the socket (or TLS) into ds->in: as lws_conn_read_raw(). */
 static ssize_t read_compressed(struct libwebsocket *wsi, struct lws_ds *ds)
 {
-	if (in_room(ds, DS_IN_SIZE))
+	if (lws_zbuf_room(&ds->in, DS_IN_SIZE))
 		return -1;
 	ds->in_off = ds->in_len = 0;
-	ssize_t n;
-	if (wsi->ssl) {
-		n = lws_tls_read(wsi, ds->in, ds->in_cap);
-		ds->tls_more = wsi->rx_more;
-	} else {
-		n = recv(wsi->fd, ds->in, ds->in_cap, 0);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			n = -2;
-	}
+	wsi->rx_more = 0;
+	ssize_t n = lws_conn_read_raw(wsi, ds->in.buf, ds->in.cap);
+	ds->tls_more = wsi->rx_more;
 	if (n > 0)
 		ds->in_len = (size_t)n;
 	return n;
@@ -128,7 +107,7 @@ ssize_t lws_ds_read(struct libwebsocket *wsi, uint8_t *buf, size_t cap)
 			return -1;
 		ds->rx_ready = 1;
 	}
-	ds->rx.next_in = ds->in + ds->in_off;
+	ds->rx.next_in = ds->in.buf + ds->in_off;
 	ds->rx.avail_in = (uInt)(ds->in_len - ds->in_off);
 	ds->rx.next_out = buf;
 	ds->rx.avail_out = (uInt)cap;
@@ -143,38 +122,6 @@ ssize_t lws_ds_read(struct libwebsocket *wsi, uint8_t *buf, size_t cap)
 	return got ? (ssize_t)got : -2;
 }
 
-static int out_room(struct lws_ds *ds, size_t need)
-{
-	if (need <= ds->out_cap)
-		return 0;
-	uint8_t *buf = realloc(ds->out, need);
-	if (!buf)
-		return -1;
-	ds->out = buf;
-	ds->out_cap = need;
-	return 0;
-}
-
-/* Feed data to the compressor, growing the output as needed; end tracks it. */
-static int deflate_into(struct lws_ds *ds, const uint8_t *data, size_t len, int flush,
-			size_t *end)
-{
-	ds->tx.next_in = (Bytef *)data;
-	ds->tx.avail_in = (uInt)len;
-	for (;;) {
-		ds->tx.next_out = ds->out + *end;
-		ds->tx.avail_out = (uInt)(ds->out_cap - *end);
-		int rc = deflate(&ds->tx, flush);
-		if (rc != Z_OK && rc != Z_BUF_ERROR)
-			return -1;
-		*end = ds->out_cap - ds->tx.avail_out;
-		if (ds->tx.avail_out && !ds->tx.avail_in)
-			return 0;
-		if (out_room(ds, ds->out_cap * 2))
-			return -1;
-	}
-}
-
 int lws_ds_deflate(struct libwebsocket *wsi, const uint8_t *a, size_t alen, const uint8_t *b,
 		   size_t blen, const uint8_t **out, size_t *out_len)
 {
@@ -185,13 +132,12 @@ int lws_ds_deflate(struct libwebsocket *wsi, const uint8_t *a, size_t alen, cons
 			return -1;
 		ds->tx_ready = 1;
 	}
-	if (out_room(ds, deflateBound(&ds->tx, (uLong)(alen + blen)) + 16))
-		return -1;
 	size_t end = 0;
-	if (deflate_into(ds, a, alen, Z_NO_FLUSH, &end) ||
-	    deflate_into(ds, b, blen, Z_SYNC_FLUSH, &end))
+	if (lws_zbuf_room(&ds->out, deflateBound(&ds->tx, (uLong)(alen + blen)) + 16) ||
+	    lws_zbuf_deflate(&ds->out, &end, &ds->tx, a, alen, Z_NO_FLUSH) ||
+	    lws_zbuf_deflate(&ds->out, &end, &ds->tx, b, blen, Z_SYNC_FLUSH))
 		return -1;
-	*out = ds->out;
+	*out = ds->out.buf;
 	*out_len = end;
 	return 0;
 }

@@ -130,7 +130,7 @@ int lws_out_send(struct libwebsocket *wsi, const uint8_t *a, size_t alen,
 
 	if (wsi->state == LWS_STATE_DEAD || wsi->peer_gone)
 		return -1;
-	if (wsi->ds_on) {
+	if (lws_ds_active(wsi)) {
 		/* deflate-stream: what goes out is the compressed stream */
 		const uint8_t *z;
 		size_t zlen;

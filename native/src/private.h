@@ -142,7 +142,6 @@ struct libwebsocket {
 	uint8_t tx_opcode, tx_fin;  /* the frame extensions are asked to transform */
 	uint32_t ext_utf8;          /* UTF-8 state of transformed text */
 	struct lws_ds *ds;          /* deflate-stream's state, when negotiated */
-	uint8_t ds_on;              /* ... and the handshake is over */
 	uint64_t ext_msg_size;      /* transformed bytes of the message so far */
 
 	/* client connections until established (client.c) */
@@ -297,15 +296,18 @@ void lws_ext_tick(struct libwebsocket_context *context, int64_t now);
 #define LWS_EXTF_RSV1 0x01        /* it sets RSV1 on the frames it transforms */
 #define LWS_EXTF_PER_MESSAGE 0x02 /* ... and only on a message's first frame */
 #define LWS_EXTF_COMPRESSION 0x04 /* one compression extension per connection */
-#define LWS_EXTF_STREAM 0x08      /* it transforms the byte stream below frames */
 unsigned lws_ext_builtin_flags(const struct libwebsocket_extension *ext);
 
 /*
  * deflate-stream: every byte after the handshake, each way, is one DEFLATE
- * stream.  wsi->ds is its state, set when it was negotiated; wsi->ds_on once
- * the handshake is over (the 101 itself is not compressed).
+ * stream.  wsi->ds is its state, set when it was negotiated; it applies once
+ * the connection is a WebSocket (the handshake itself is plain).
  */
 struct lws_ds;
+static inline int lws_ds_active(const struct libwebsocket *wsi)
+{
+	return wsi->ds && (wsi->state == LWS_STATE_WS || wsi->state == LWS_STATE_WS_CLOSING);
+}
 int lws_ds_callback(struct libwebsocket_context *context, struct libwebsocket_extension *ext,
 		    struct libwebsocket *wsi, enum libwebsocket_extension_callback_reasons reason,
 		    void *user, void *in, size_t len);
@@ -402,5 +404,8 @@ void lws_conn_ws_receive(struct libwebsocket *wsi, uint8_t *buf, size_t len);
 /* Bytes that came in with the handshake: parsed now, or (deflate-stream)
  * inflated with the next read. */
 void lws_conn_ws_input(struct libwebsocket *wsi, uint8_t *buf, size_t len);
+/* Bytes from the socket, through TLS when the connection has it: as recv(),
+ * but -2 = nothing now (sets wsi->rx_more when OpenSSL holds more). */
+ssize_t lws_conn_read_raw(struct libwebsocket *wsi, uint8_t *buf, size_t cap);
 
 #endif /* PYLWS_PRIVATE_H */
