@@ -57,9 +57,10 @@ static int callback_echo(struct libwebsocket_context *context, struct libwebsock
 }
 
 static struct libwebsocket_protocols protocols[] = {
-	/* name, callback, per_session_data_size; the rest is filled in by the library */
-	{ "echo", callback_echo, sizeof(struct session) },
-	{ NULL, NULL, 0 } /* the end */
+	/* name, callback, per_session_data_size, then four members the library
+	 * fills in (written out here only to keep -Wextra quiet) */
+	{ "echo", callback_echo, sizeof(struct session), NULL, 0, 0, 0 },
+	{ NULL, NULL, 0, NULL, 0, 0, 0 } /* the end */
 };
 
 int main(int argc, char **argv)
