@@ -77,13 +77,26 @@ def main() -> None:
                     xs.append(i + (day - 0.5) * 0.38)
                     mids.append((lo + hi) / 2 / div)
                     errs.append((hi - lo) / 2 / div)
-            bars = ax.bar(xs, mids, width=0.38, yerr=errs, capsize=3, color=colours[day],
-                          label=f"day {day + 1}")
+            bars = ax.bar(
+                xs,
+                mids,
+                width=0.38,
+                yerr=errs,
+                capsize=3,
+                color=colours[day],
+                label=f"day {day + 1}",
+            )
             ax.bar_label(bars, fmt="%.3g", fontsize=7, padding=2)
         ax.set_xticks(range(len(servers)))
-        ax.set_xticklabels([s.replace("minimal C epoll echo", "minimal C\nepoll echo")
-                            .replace("Python callbacks", "Python\ncallbacks") for s in servers],
-                           fontsize=8)
+        ax.set_xticklabels(
+            [
+                s.replace("minimal C epoll echo", "minimal C\nepoll echo").replace(
+                    "Python callbacks", "Python\ncallbacks"
+                )
+                for s in servers
+            ],
+            fontsize=8,
+        )
         ax.set_title(title, fontsize=9)
         ax.set_ylabel(unit)
         ax.spines[["top", "right"]].set_visible(False)

@@ -1,11 +1,12 @@
 """Echo server and client on asyncio: pylws_ffi.aio.serve and connect.
 
-    python echo_aio.py [PORT]      (default 8765; serves until Ctrl-C)
+python echo_aio.py [PORT]      (default 8765; serves until Ctrl-C)
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 
 from pylws_ffi import aio
@@ -29,7 +30,5 @@ async def main(port: int) -> None:
 
 
 if __name__ == "__main__":
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 8765))
-    except KeyboardInterrupt:
-        pass
