@@ -19,7 +19,7 @@ import pylws_ffi as lws
 pieces: dict[Any, bytearray] = {}
 
 
-def echo(context: Any, wsi: Any, reason: int, user: Any, in_: Any, len_: int) -> int:
+def echo(context: Any, wsi: Any, reason: int, user: Any, in_: Any, len_: int):
     if reason == lws.LWS_CALLBACK_RECEIVE:
         buf = pieces.setdefault(wsi, bytearray())
         buf += lws.payload(in_, len_)
@@ -28,7 +28,8 @@ def echo(context: Any, wsi: Any, reason: int, user: Any, in_: Any, len_: int) ->
         if not lws.libwebsocket_is_final_fragment(wsi):
             return 0  # more of this message to come
         message = bytes(pieces.pop(wsi))
-        kind = lws.LWS_WRITE_BINARY if lws.lws_frame_is_binary(wsi) else lws.LWS_WRITE_TEXT
+        binary = lws.lws_frame_is_binary(wsi)
+        kind = lws.LWS_WRITE_BINARY if binary else lws.LWS_WRITE_TEXT
         if lws.libwebsocket_write(wsi, message, len(message), kind) < 0:
             return -1
     elif reason == lws.LWS_CALLBACK_CLOSED:
