@@ -40,7 +40,7 @@ nitpicky = False
 
 autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
-autodoc_default_options = {"members": True, "show-inheritance": True}
+autodoc_default_options = {"members": True}
 
 # no network access while building: intersphinx stays empty
 intersphinx_mapping: dict[str, tuple[str, str | None]] = {}
