@@ -141,6 +141,7 @@ def test_wrong_arity_does_not_compile(installed: dict[str, str], tmp_path: Path)
         "libwebsocket_create_context(0, NULL, NULL, NULL, NULL, NULL, -1, -1)",
         "libwebsocket_create_context(0, NULL, NULL, NULL, NULL, NULL, NULL, -1, -1, 0, NULL, 0)",
         "libwebsockets_serve_http_file(NULL, NULL)",
+        "libwebsockets_get_peer_addresses(0, NULL, 0, NULL, 0, 0)",
     ):
         src.write_text(f"#include <libwebsockets.h>\nvoid f(void) {{ (void){call}; }}\n")
         r = subprocess.run(
@@ -261,6 +262,7 @@ def test_server_receive_is_a_c_string(
         quit_server(port)
         out, _ = p.finish()
     assert "closed 1000 'classic reason'" in out, out
+    assert "peer 127.0.0.1 same" in out, out
 
 
 @pytest.mark.timeout(300)

@@ -417,6 +417,23 @@ LWS_EXTERN void libwebsockets_hangup_on_client(struct libwebsocket_context *cont
 LWS_EXTERN void libwebsockets_get_peer_addresses(int fd, char *name, int name_len,
 						 char *rip, int rip_len);
 
+/*
+ * The later 7-argument form, (context, wsi, fd, name, name_len, rip,
+ * rip_len), compiles too: a macro counts the arguments (see
+ * libwebsocket_create_context); context and wsi are evaluated and not needed.
+ */
+#define LWS_ARITY_PICK_7_(a1, a2, a3, a4, a5, a6, a7, name, ...) name
+#define LWS_PEER_ADDRESSES_5_(...) libwebsockets_get_peer_addresses(__VA_ARGS__)
+#define LWS_PEER_ADDRESSES_7_(context, wsi, fd, name, name_len, rip, rip_len)              \
+	((void)(context), (void)(wsi),                                                     \
+	 libwebsockets_get_peer_addresses(fd, name, name_len, rip, rip_len))
+#define LWS_PEER_ADDRESSES_BAD_(...) lws_get_peer_addresses_takes_5_or_7_arguments
+#define libwebsockets_get_peer_addresses(...)                                            \
+	LWS_ARITY_PICK_7_(__VA_ARGS__, LWS_PEER_ADDRESSES_7_, LWS_PEER_ADDRESSES_BAD_,     \
+			  LWS_PEER_ADDRESSES_5_, LWS_PEER_ADDRESSES_BAD_,                  \
+			  LWS_PEER_ADDRESSES_BAD_)                                         \
+	(__VA_ARGS__)
+
 /* ---- HTTP ---- */
 
 LWS_EXTERN int libwebsockets_serve_http_file(struct libwebsocket_context *context,
@@ -453,6 +470,11 @@ LWS_EXTERN size_t libwebsockets_remaining_packet_payload(struct libwebsocket *ws
 /* ---- utilities ---- */
 
 LWS_EXTERN void lws_set_log_level(int level, void (*log_emit_function)(const char *line));
+
+/* An emitter for lws_set_log_level that sends each line to syslog(3) (ERR,
+ * WARN and INFO lines at those priorities, the rest at LOG_DEBUG), as the
+ * classic demos did with lws_set_log_level(level, lwsl_emit_syslog). */
+LWS_EXTERN void lwsl_emit_syslog(const char *line);
 
 LWS_EXTERN int libwebsockets_get_random(struct libwebsocket_context *context,
 					void *buf, int len);

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <syslog.h>
 #include <time.h>
 
 #include "private.h"
@@ -25,6 +26,20 @@ void lws_set_log_level(int level, void (*log_emit_function)(const char *line))
 	log_level = level;
 	if (log_emit_function)
 		log_emit = log_emit_function;
+}
+
+void lwsl_emit_syslog(const char *line)
+{
+	/* the priority from the level _lws_log wrote after the time stamp */
+	const char *lvl = strstr(line, "] ");
+	int prio = LOG_DEBUG;
+	if (lvl && !strncmp(lvl + 2, "ERR:", 4))
+		prio = LOG_ERR;
+	else if (lvl && !strncmp(lvl + 2, "WARN:", 5))
+		prio = LOG_WARNING;
+	else if (lvl && !strncmp(lvl + 2, "INFO:", 5))
+		prio = LOG_INFO;
+	syslog(prio, "%s", line);
 }
 
 static const char *level_name(int filter)

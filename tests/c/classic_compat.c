@@ -102,10 +102,20 @@ static int callback_classic(struct libwebsocket_context *context, struct libwebs
 	unsigned char *buf;
 	size_t cap;
 	int n;
-	(void)context;
 	(void)user;
 
 	switch (reason) {
+	case LWS_CALLBACK_ESTABLISHED: {
+		/* both forms of get_peer_addresses: 5 arguments, and the later 7 */
+		char name[128], rip[64], name7[128], rip7[64];
+		int fd = libwebsocket_get_socket_fd(wsi);
+		libwebsockets_get_peer_addresses(fd, name, (int)sizeof name, rip, (int)sizeof rip);
+		libwebsockets_get_peer_addresses(context, wsi, fd, name7, (int)sizeof name7, rip7,
+						 (int)sizeof rip7);
+		printf("peer %s %s\n", rip, strcmp(rip, rip7) ? "differs" : "same");
+		fflush(stdout);
+		return 0;
+	}
 	case LWS_CALLBACK_RECEIVE:
 		if (!strcmp((const char *)in, "quit")) {
 			quit = 1;
@@ -291,6 +301,9 @@ static int check_arities(void)
 		bad |= 16;
 	if (c)
 		libwebsocket_context_destroy(c);
+
+	/* the classic demos' syslog emitter fits lws_set_log_level */
+	lws_set_log_level(LLL_ERR, lwsl_emit_syslog);
 
 	printf("arities %s (%d)\n", bad ? "BAD" : "ok", bad);
 	return bad ? 1 : 0;
