@@ -135,6 +135,27 @@ def test_all_create_context_arities(
     assert r.returncode == 0 and "arities ok" in r.stdout, r.stdout + r.stderr
 
 
+@pytest.mark.parametrize(
+    "compiler",
+    [
+        ["clang-14", "-x", "c", "-std=c99"],
+        ["clang-14", "-x", "c", "-std=c11"],
+        ["clang++-14", "-x", "c++", "-std=c++11"],
+        ["clang++-14", "-x", "c++", "-std=c++20"],
+        ["g++", "-x", "c++", "-std=c++20"],
+    ],
+    ids=lambda c: "-".join(c[::3]),
+)
+def test_other_compilers_pedantic(installed: dict[str, str], compiler: list[str]) -> None:
+    """The same program through clang and later C++ standards: syntax and
+    warnings only (the sanitizer runtime of the installed library is gcc's)."""
+    if not shutil.which(compiler[0]):
+        pytest.skip(f"{compiler[0]} is missing")
+    argv = [*compiler, *STRICT, "-fsyntax-only", *pkg_config(installed, "--cflags"), str(SOURCE)]
+    r = subprocess.run(argv, env=installed, capture_output=True, text=True)
+    assert r.returncode == 0, f"{' '.join(argv)}\n{r.stderr}"
+
+
 def test_wrong_arity_does_not_compile(installed: dict[str, str], tmp_path: Path) -> None:
     src = tmp_path / "bad.c"
     for call in (
