@@ -65,6 +65,10 @@ LWS_EXTERN void _lws_log(int filter, const char *format, ...) LWS_FORMAT_PRINTF(
 #define lwsl_header(...) _lws_log(LLL_HEADER, __VA_ARGS__)
 #define lwsl_ext(...) _lws_log(LLL_EXT, __VA_ARGS__)
 #define lwsl_client(...) _lws_log(LLL_CLIENT, __VA_ARGS__)
+/* later programs name a NOTICE level; here it is WARN, where lwsl_notice logs */
+#define LLL_NOTICE LLL_WARN
+/* hex and ASCII of size bytes at buf, 16 a line, logged at LLL_DEBUG */
+LWS_EXTERN void lwsl_hexdump(void *buf, size_t size);
 
 enum libwebsocket_context_options {
 	LWS_SERVER_OPTION_DEFEAT_CLIENT_MASK = 1,

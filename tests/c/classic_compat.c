@@ -251,6 +251,13 @@ static int run_client(int port)
 
 /* ---- arities ---- */
 
+static char last_log[256];
+
+static void capture_log(const char *line)
+{
+	snprintf(last_log, sizeof last_log, "%s", line);
+}
+
 typedef struct libwebsocket_context *(*create_context_fn)(
 	int, const char *, struct libwebsocket_protocols *, struct libwebsocket_extension *,
 	const char *, const char *, const char *, int, int, unsigned int, void *);
@@ -302,8 +309,15 @@ static int check_arities(void)
 	if (c)
 		libwebsocket_context_destroy(c);
 
-	/* the classic demos' syslog emitter fits lws_set_log_level */
-	lws_set_log_level(LLL_ERR, lwsl_emit_syslog);
+	/* the classic demos' syslog emitter fits lws_set_log_level; LLL_NOTICE
+	 * and lwsl_hexdump exist (the dump goes nowhere at this level) */
+	lws_set_log_level(LLL_ERR | LLL_NOTICE, lwsl_emit_syslog);
+	lwsl_hexdump(&user, sizeof user);
+	lws_set_log_level(LLL_DEBUG, capture_log);
+	lwsl_hexdump((void *)"ABC\n", 4);
+	if (!strstr(last_log, "0000: 41 42 43 0A ") || !strstr(last_log, "ABC."))
+		bad |= 32;
+	lws_set_log_level(LLL_ERR, NULL);
 
 	printf("arities %s (%d)\n", bad ? "BAD" : "ok", bad);
 	return bad ? 1 : 0;
