@@ -13,6 +13,7 @@ import base64
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import time
 from pathlib import Path
@@ -216,21 +217,23 @@ def wait_port(port: int, proc: subprocess.Popen[str], timeout: float = 15) -> No
 
 
 def start_server(
-    programs: dict[str, Path], env: dict[str, str], variant: str, tmp_path: Path
+    programs: dict[str, Path], env: dict[str, str], variant: str, tmp_path: Path, *tls: str
 ) -> tuple[Proc, int, bytes]:
     body = b"classic file body\n" * 50
     f = tmp_path / "file.txt"
     f.write_bytes(body)
     port = free_port()
-    p = Proc([str(programs[variant]), "server", str(port), str(f)], env)
+    p = Proc([str(programs[variant]), "server", str(port), str(f), *tls], env)
     wait_port(port, p.proc)
     return p, port, body
 
 
-def connect(port: int, with_request: bytes = b"") -> RawWs:
+def connect(port: int, with_request: bytes = b"", tls: ssl.SSLContext | None = None) -> RawWs:
     """A WebSocket connection for protocol "classic"; with_request goes out
     in the same send() as the request (frames that arrive with the handshake)."""
     sock = socket.create_connection((LOCAL, port), timeout=10)
+    if tls is not None:
+        sock = tls.wrap_socket(sock, server_hostname="localhost")
     key = base64.b64encode(os.urandom(16)).decode()
     request = (
         f"GET / HTTP/1.1\r\nHost: {LOCAL}:{port}\r\nUpgrade: websocket\r\n"
@@ -249,25 +252,49 @@ def connect(port: int, with_request: bytes = b"") -> RawWs:
     return RawWs(sock, rest)
 
 
-def quit_server(port: int) -> None:
-    ws = connect(port)
+def echoed_pieces(ws: RawWs, total: int) -> str:
+    """The server answers each piece of a message (a large one may come in
+    several, e.g. one per TLS record) with "<in as %s>|<strlen(in)>": check
+    each answer and return the pieces joined."""
+    got = ""
+    while True:
+        piece, _, n = ws.next_text().rpartition("|")
+        assert int(n) == len(piece), (n, len(piece), piece[:80])
+        got += piece
+        if len(got) >= total:
+            return got
+
+
+def quit_server(port: int, tls: ssl.SSLContext | None = None) -> None:
+    ws = connect(port, tls=tls)
     ws.sock.sendall(text(b"quit"))
     ws.close()
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("variant", ["c11", "cxx11"])
+@pytest.mark.parametrize(("variant", "use_tls"), [("c11", False), ("cxx11", False), ("c11", True)])
 def test_server_receive_is_a_c_string(
-    programs: dict[str, Path], installed: dict[str, str], variant: str, tmp_path: Path
+    programs: dict[str, Path],
+    installed: dict[str, str],
+    variant: str,
+    use_tls: bool,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> None:
-    p, port, _ = start_server(programs, installed, variant, tmp_path)
+    tls, cert_key = None, []
+    if use_tls:
+        certs = request.getfixturevalue("tls_certs")
+        tls, cert_key = certs.client_context(), [certs.server.cert, certs.server.key]
+    p, port, _ = start_server(programs, installed, variant, tmp_path, *cert_key)
     try:
-        ws = connect(port)
+        ws = connect(port, tls=tls)
         long = "L" * 5000
         for msg in [long, "short", "reset\n", "x" * 300, "", "y", "a" * 70000, "z"]:
             ws.sock.sendall(text(msg.encode()))
-            want = "reset ok" if msg == "reset\n" else f"{msg}|{len(msg)}"
-            assert ws.next_text() == want
+            if msg == "reset\n":
+                assert ws.next_text() == "reset ok"
+            else:
+                assert echoed_pieces(ws, len(msg)) == msg
         # a longer message, then short ones, in one TCP segment
         ws.sock.sendall(text(b"Q" * 1000) + text(b"ab") + text(b"reset\n"))
         assert ws.texts(3) == ["Q" * 1000 + "|1000", "ab|2", "reset ok"]
@@ -276,11 +303,11 @@ def test_server_receive_is_a_c_string(
         ws.close()
 
         # frames in the same segment as the handshake (after a long request)
-        ws2 = connect(port, text(b"first") + text(b"2nd") + text(b"reset\n"))
+        ws2 = connect(port, text(b"first") + text(b"2nd") + text(b"reset\n"), tls=tls)
         assert ws2.texts(3) == ["first|5", "2nd|3", "reset ok"]
         ws2.close()
     finally:
-        quit_server(port)
+        quit_server(port, tls)
         out, _ = p.finish()
     assert "closed 1000 'classic reason'" in out, out
     assert "peer 127.0.0.1 same" in out, out

@@ -9,13 +9,14 @@
  *   classic_compat arities
  *       libwebsocket_create_context with 9, 10 and 11 arguments, through
  *       &libwebsocket_create_context and (libwebsocket_create_context)(...)
- *   classic_compat server PORT FILE
+ *   classic_compat server PORT FILE [CERT KEY]
  *       a server on its own poll() array (file-scope struct pollfd
  *       pollfds[100], LWS_CALLBACK_*_POLL_FD, libwebsocket_service_fd):
  *       HTTP /three serves FILE with the 3-argument serve_http_file, /four
  *       with the 4-argument one; protocol "classic" answers each text
  *       RECEIVE with "%s|strlen" of in, "reset\n" with "reset ok", "quit"
- *       by stopping; CLOSED prints the peer's close reason with %s.
+ *       by stopping; CLOSED prints the peer's close reason with %s.  With
+ *       CERT and KEY it serves TLS (the 11-argument form).
  *   classic_compat client PORT
  *       connects to 127.0.0.1:PORT (protocol "classic"), prints each
  *       CLIENT_RECEIVE as "got <in as %s> strlen N len N" until "bye".
@@ -157,14 +158,17 @@ static struct libwebsocket_protocols server_protocols[] = {
 	{ NULL, NULL, 0, NULL, 0, 0, 0 },
 };
 
-static int run_server(int port)
+static int run_server(int port, const char *cert, const char *key)
 {
 	struct libwebsocket_context *context;
 	int i, n = 0;
 
-	/* the 9-argument form, as programs of 2011-2012 wrote it */
-	context = libwebsocket_create_context(port, NULL, server_protocols, NULL, NULL, NULL,
-					      -1, -1, 0);
+	if (cert) /* TLS: the current 11-argument form */
+		context = libwebsocket_create_context(port, NULL, server_protocols, NULL, cert,
+						      key, NULL, -1, -1, 0, NULL);
+	else /* the 9-argument form, as programs of 2011-2012 wrote it */
+		context = libwebsocket_create_context(port, NULL, server_protocols, NULL, NULL,
+						      NULL, -1, -1, 0);
 	if (!context)
 		return 1;
 	printf("listening\n");
@@ -328,12 +332,14 @@ int main(int argc, char **argv)
 	lws_set_log_level(LLL_ERR, NULL);
 	if (argc == 2 && !strcmp(argv[1], "arities"))
 		return check_arities();
-	if (argc == 4 && !strcmp(argv[1], "server")) {
+	if ((argc == 4 || argc == 6) && !strcmp(argv[1], "server")) {
 		serve_file = argv[3];
-		return run_server(atoi(argv[2]));
+		return run_server(atoi(argv[2]), argc == 6 ? argv[4] : NULL,
+				  argc == 6 ? argv[5] : NULL);
 	}
 	if (argc == 3 && !strcmp(argv[1], "client"))
 		return run_client(atoi(argv[2]));
-	fprintf(stderr, "usage: %s arities | server PORT FILE | client PORT\n", argv[0]);
+	fprintf(stderr, "usage: %s arities | server PORT FILE [CERT KEY] | client PORT\n",
+		argv[0]);
 	return 2;
 }
