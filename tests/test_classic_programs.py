@@ -17,10 +17,14 @@ import ssl
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rawws import LOCAL, RawWs, frame, free_port, text
 from servers import ROOT, SANITIZER_MARKERS, meson_command
+
+import pylws_ffi as lws
+from pylws_ffi import ffi
 
 INSTALL_BUILD = ROOT / "build-classic-install"
 PREFIX = ROOT / "build-classic-install" / "prefix"
@@ -439,3 +443,59 @@ def test_fraggle_over_extensions(extension: str, server_kind: str, client_kind: 
     # the extension was negotiated: confirmed once for the offer, once for the answer
     confirmed = result.stderr.count(f"extension {extension} confirmed")
     assert confirmed == (0 if extension == "none" else 2), result.stderr[-2000:]
+
+
+# ---- in[len] == 0 through user extensions (in-process, Python callbacks) ----
+
+
+class ExtensionThatPasses:
+    """PACKET_RX_PREPARSE leaves the token alone (or replaces it with a copy,
+    which the binding allocates with padding after it)."""
+
+    def __init__(self, name: str, replace: bool) -> None:
+        self.name, self.replace = name, replace
+        self.keep: dict[Any, list[Any]] = {}
+
+    def callback(
+        self, context: Any, ext: Any, wsi: Any, reason: int, user: Any, in_: Any, len_: int
+    ) -> int:
+        if reason == lws.LWS_EXT_CALLBACK_PACKET_RX_PREPARSE and self.replace:
+            data = lws.lws_tokens_payload(in_)
+            if data:
+                lws.lws_tokens_replace(in_, data.upper(), self.keep.setdefault(wsi, []))
+        elif reason == lws.LWS_EXT_CALLBACK_DESTROY:
+            self.keep.pop(wsi, None)
+        return 0
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("extension", ["none", "x-pass", "x-upper"])
+def test_receive_is_nul_terminated_through_extensions(extension: str) -> None:
+    from inproc import thread_server
+    from wsraw import RawWS
+
+    seen: list[tuple[bytes, int]] = []  # (piece, the byte after it)
+
+    def protocol(context: Any, wsi: Any, reason: int, user: Any, in_: Any, len_: int) -> int:
+        if reason == lws.LWS_CALLBACK_RECEIVE:
+            p = ffi.cast("unsigned char *", in_)
+            seen.append((bytes(ffi.buffer(p, len_)), p[len_]))
+        return 0
+
+    exts = [
+        (e.name, e.callback, 0)
+        for e in (ExtensionThatPasses("x-pass", False), ExtensionThatPasses("x-upper", True))
+        if e.name == extension
+    ]
+    with thread_server([("classic", protocol, 0)], exts or None) as server:
+        offer = None if extension == "none" else extension
+        with RawWS(server.port, extensions=offer, protocol="classic") as c:
+            # three frames in one segment: after each payload, the next header
+            c.send_raw(text(b"first message") + text(b"ab") + text(b"xyz"))
+            deadline = time.monotonic() + 10
+            while len(seen) < 3 and time.monotonic() < deadline:
+                time.sleep(0.01)
+    want = [b"first message", b"ab", b"xyz"]
+    if extension == "x-upper":
+        want = [w.upper() for w in want]
+    assert seen == [(w, 0) for w in want]
