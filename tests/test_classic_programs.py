@@ -367,7 +367,10 @@ def serve_one_client(listener: socket.socket, payloads: list[bytes]) -> None:
             b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             b"Sec-WebSocket-Accept: " + accept + b"\r\nSec-WebSocket-Protocol: classic\r\n\r\n"
         )
-        conn.sendall(answer + b"".join(frame(0x1, p, mask=False) for p in payloads))
+        # an unsolicited pong after the long first message
+        frames = [frame(0x1, p, mask=False) for p in payloads]
+        frames.insert(1, frame(0xA, b"pong!", mask=False))
+        conn.sendall(answer + b"".join(frames))
         # then wait for the client to go
         try:
             while conn.recv(4096):
@@ -403,6 +406,7 @@ def test_client_receive_is_a_c_string(
     lines = [ln for ln in r.stdout.splitlines() if ln.startswith("got ")]
     want = [f"got {p.decode()} strlen {len(p)} len {len(p)} final 1" for p in payloads]
     assert lines == want, r.stdout
+    assert "pong pong! strlen 5 len 5" in r.stdout.splitlines(), r.stdout
 
 
 # ---- the fraggle example over each extension ----

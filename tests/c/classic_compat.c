@@ -19,7 +19,8 @@
  *       CERT and KEY it serves TLS (the 11-argument form).
  *   classic_compat client PORT
  *       connects to 127.0.0.1:PORT (protocol "classic"), prints each
- *       CLIENT_RECEIVE as "got <in as %s> strlen N len N" until "bye".
+ *       CLIENT_RECEIVE as "got <in as %s> strlen N len N" until "bye", and
+ *       each CLIENT_RECEIVE_PONG as "pong <in as %s> strlen N len N".
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -214,6 +215,10 @@ static int callback_client(struct libwebsocket_context *context, struct libwebso
 		fflush(stdout);
 		if (!strcmp((const char *)in, "bye"))
 			client_done = 1;
+		return 0;
+	case LWS_CALLBACK_CLIENT_RECEIVE_PONG:
+		printf("pong %s strlen %lu len %lu\n", (const char *)in,
+		       (unsigned long)strlen((const char *)in), (unsigned long)len);
 		return 0;
 	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
 	case LWS_CALLBACK_CLOSED:
