@@ -196,7 +196,9 @@ struct libwebsocket_extension {
 
 /* ---- log ---- */
 void _lws_log(int filter, const char *format, ...);
+void lwsl_hexdump(void *buf, size_t size);
 void lws_set_log_level(int level, void (*log_emit_function)(const char *line));
+void lwsl_emit_syslog(const char *line);
 
 /* ---- context ---- */
 struct libwebsocket_context *

@@ -15,13 +15,18 @@
  *     verified message 3: 5114 bytes, checksum 651862
  *
  * and, when the server closes, "N messages verified, 0 bad".  It exits 1 on
- * a mismatch, when nothing was verified or the connection failed.
+ * a mismatch, when nothing was verified or the connection failed.  A checksum
+ * that arrives in one piece is read from `in` as a C string, as programs of
+ * the classic API did: the library puts a 0 byte at in[len].
  *
  *   test-fraggle [--port 7681] [--interface IF] [--messages 10]
  *                [--max-fragments 16] [--max-fragment-size 4096] [--seed N]
  *   test-fraggle -c HOST [--port 7681] [--path /]
  *
- * Both take --debug LLL_BITS.
+ * Both take --debug LLL_BITS and --extension NAME: "none" (the default),
+ * "all" (libwebsocket_internal_extensions) or one of them by name
+ * (permessage-deflate, deflate-frame, deflate-stream): the client offers it,
+ * the server accepts it.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -217,7 +222,26 @@ static int client_receive(struct libwebsocket *wsi, const unsigned char *in, siz
 		return 0;
 	}
 
-	/* the checksum message */
+	/* the checksum message: in one piece, `in` is a C string (classic) */
+	if (final && !client.ndigits) {
+		char *end;
+		client.number++;
+		unsigned long long said = strtoull((const char *)in, &end, 10);
+		if (!len || strlen((const char *)in) != len || *end || said != client.sum) {
+			printf("BAD message %lld: %zu bytes, checksum %u, the server says \"%s\"\n",
+			       client.number, client.len, client.sum, (const char *)in);
+			client.bad++;
+		} else {
+			printf("verified message %lld: %zu bytes, checksum %u\n", client.number,
+			       client.len, client.sum);
+			client.verified++;
+		}
+		fflush(stdout);
+		client.have_message = 0;
+		client.len = 0;
+		client.pieces = 0;
+		return 0;
+	}
 	if (client.ndigits + len >= sizeof client.digits) {
 		fprintf(stderr, "test-fraggle: a checksum message of more than %zu bytes\n",
 			sizeof client.digits - 1);
@@ -266,6 +290,9 @@ static int callback_client(struct libwebsocket_context *context, struct libwebso
 		break;
 	case LWS_CALLBACK_CLIENT_RECEIVE:
 		return client_receive(wsi, in, len);
+	case LWS_CALLBACK_CLIENT_CONFIRM_EXTENSION_SUPPORTED:
+		fprintf(stderr, "test-fraggle: extension %s confirmed\n", (const char *)in);
+		break;
 	case LWS_CALLBACK_CLOSED:
 		client.closed = 1;
 		break;
@@ -287,6 +314,28 @@ static int callback_fraggle(struct libwebsocket_context *context, struct libwebs
 	return callback_server(context, wsi, reason, user, in, len);
 }
 
+/* --extension: none, all, or one of the built-in ones by name (into one[]);
+ * -1 for an unknown name */
+static int pick_extensions(const char *name, struct libwebsocket_extension one[2],
+			   struct libwebsocket_extension **out)
+{
+	*out = NULL;
+	if (!strcmp(name, "none"))
+		return 0;
+	if (!strcmp(name, "all")) {
+		*out = libwebsocket_internal_extensions;
+		return 0;
+	}
+	for (struct libwebsocket_extension *e = libwebsocket_internal_extensions; e->callback; e++)
+		if (!strcmp(e->name, name)) {
+			one[0] = *e;
+			memset(&one[1], 0, sizeof one[1]);
+			*out = one;
+			return 0;
+		}
+	return -1;
+}
+
 static struct libwebsocket_protocols protocols[] = {
 	{ PROTOCOL_NAME, callback_fraggle, sizeof(struct server_session), NULL, 0, 0, 0 },
 	{ NULL, NULL, 0, NULL, 0, 0, 0 },
@@ -305,7 +354,9 @@ static void usage(const char *argv0)
 	fprintf(stderr,
 		"usage: %s [--port N] [--interface IF] [--messages N] [--max-fragments N]\n"
 		"          [--max-fragment-size BYTES] [--seed N] [--debug LLL_BITS]\n"
-		"       %s -c HOST [--port N] [--path PATH] [--debug LLL_BITS]\n",
+		"          [--extension none|all|NAME]\n"
+		"       %s -c HOST [--port N] [--path PATH] [--debug LLL_BITS]\n"
+		"          [--extension none|all|NAME]\n",
 		argv0, argv0);
 }
 
@@ -335,14 +386,15 @@ int main(int argc, char **argv)
 		{ "max-fragment-size", required_argument, NULL, 'S' },
 		{ "seed", required_argument, NULL, 's' },
 		{ "debug", required_argument, NULL, 'd' },
+		{ "extension", required_argument, NULL, 'e' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *server_host = NULL, *interface = NULL, *path = "/";
+	const char *server_host = NULL, *interface = NULL, *path = "/", *ext_name = "none";
 	long long port = 7681, debug = LLL_ERR | LLL_WARN, seed = -1;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "c:p:i:P:m:F:S:s:d:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:p:i:P:m:F:S:s:d:e:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			server_host = optarg;
@@ -378,6 +430,9 @@ int main(int argc, char **argv)
 			if (parse_int(optarg, "debug level", 0, 0xffff, &debug))
 				return 2;
 			break;
+		case 'e':
+			ext_name = optarg;
+			break;
 		case 'h':
 			usage(argv[0]);
 			return 0;
@@ -391,6 +446,12 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
+	struct libwebsocket_extension one_ext[2];
+	struct libwebsocket_extension *extensions;
+	if (pick_extensions(ext_name, one_ext, &extensions)) {
+		fprintf(stderr, "unknown extension: %s\n", ext_name);
+		return 2;
+	}
 	lws_set_log_level((int)debug, NULL);
 	if (seed < 0) {
 		struct timespec ts;
@@ -411,7 +472,7 @@ int main(int argc, char **argv)
 	client_mode = server_host != NULL;
 	int listen_port = client_mode ? CONTEXT_PORT_NO_LISTEN : (int)port;
 	struct libwebsocket_context *context = libwebsocket_create_context(
-		listen_port, interface, protocols, NULL, NULL, NULL, NULL, -1, -1, 0, NULL);
+		listen_port, interface, protocols, extensions, NULL, NULL, NULL, -1, -1, 0, NULL);
 	if (!context) {
 		perror("libwebsocket_create_context");
 		return 1;

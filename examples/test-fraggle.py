@@ -21,7 +21,10 @@ mismatch, when nothing was verified or the connection failed.
         [--max-fragments 16] [--max-fragment-size 4096] [--seed N]
     python examples/test-fraggle.py -c HOST [--port 7681] [--path /]
 
-Both take --debug LLL_BITS.
+Both take --debug LLL_BITS and --extension NAME: "none" (the default),
+"all" (libwebsocket_internal_extensions) or one of them by name
+(permessage-deflate, deflate-frame, deflate-stream): the client offers it, the
+server accepts it.
 """
 
 from __future__ import annotations
@@ -165,7 +168,10 @@ class Client:
     def callback(self, context: Any, wsi: Any, reason: int, user: Any, in_: Any, len_: int) -> int:
         if reason == lws.LWS_CALLBACK_CLIENT_RECEIVE:
             return self.receive(wsi, ffi.buffer(in_, len_)[:])
-        if reason == lws.LWS_CALLBACK_CLIENT_ESTABLISHED:
+        if reason == lws.LWS_CALLBACK_CLIENT_CONFIRM_EXTENSION_SUPPORTED:
+            name = ffi.string(ffi.cast("char *", in_)).decode()
+            print(f"test-fraggle: extension {name} confirmed", file=sys.stderr)
+        elif reason == lws.LWS_CALLBACK_CLIENT_ESTABLISHED:
             print("test-fraggle: connected", file=sys.stderr)
         elif reason == lws.LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
             why = ffi.string(ffi.cast("char *", in_)).decode() if in_ != ffi.NULL else "unknown"
@@ -174,6 +180,21 @@ class Client:
         elif reason == lws.LWS_CALLBACK_CLOSED:
             self.closed = True
         return 0
+
+
+def pick_extensions(name: str) -> Any:
+    """--extension: None, all the built-in extensions, or one by name."""
+    if name == "none":
+        return None
+    if name == "all":
+        return lws.libwebsocket_internal_extensions
+    i = 0
+    while lws.libwebsocket_internal_extensions[i].callback != ffi.NULL:
+        ext = lws.libwebsocket_internal_extensions[i]
+        if ffi.string(ext.name).decode() == name:
+            return [ext]
+        i += 1
+    raise ValueError(f"unknown extension: {name}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -196,7 +217,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-fragment-size", "-S", type=ranged(0, 64 << 20), default=4096)
     ap.add_argument("--seed", "-s", type=ranged(0, 1 << 62), default=None)
     ap.add_argument("--debug", "-d", type=lambda s: int(s, 0), default=lws.LLL_ERR | lws.LLL_WARN)
+    ap.add_argument("--extension", "-e", default="none", metavar="none|all|NAME")
     args = ap.parse_args(argv)
+    try:
+        extensions = pick_extensions(args.extension)
+    except ValueError as e:
+        print(f"test-fraggle: {e}", file=sys.stderr)
+        return 2
 
     lws.lws_set_log_level(args.debug)
     stop = False
@@ -212,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         server = Server(args, random.Random(args.seed))
         try:
             context = lws.libwebsocket_create_context(
-                args.port, args.interface, [(PROTOCOL_NAME, server.callback, 0)]
+                args.port, args.interface, [(PROTOCOL_NAME, server.callback, 0)], extensions
             )
         except OSError as e:
             print(f"test-fraggle: cannot start: {e}", file=sys.stderr)
@@ -226,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
 
     client = Client()
     context = lws.libwebsocket_create_context(
-        lws.CONTEXT_PORT_NO_LISTEN, None, [(PROTOCOL_NAME, client.callback, 0)]
+        lws.CONTEXT_PORT_NO_LISTEN, None, [(PROTOCOL_NAME, client.callback, 0)], extensions
     )
     try:
         try:

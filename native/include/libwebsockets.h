@@ -11,7 +11,17 @@
 #ifndef PYLWS_LIBWEBSOCKETS_H
 #define PYLWS_LIBWEBSOCKETS_H
 
+/*
+ * What the classic header brought in on POSIX systems, and programs of that
+ * generation rely on: struct pollfd and POLLIN/POLLOUT/POLLERR/POLLHUP for the
+ * external-poll callbacks (a file-scope `struct pollfd pollfds[100]`), and
+ * <unistd.h>'s close(), usleep() and friends.
+ */
+#include <stdarg.h>
 #include <stddef.h>
+#include <sys/types.h>
+#include <poll.h>
+#include <unistd.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -55,6 +65,10 @@ LWS_EXTERN void _lws_log(int filter, const char *format, ...) LWS_FORMAT_PRINTF(
 #define lwsl_header(...) _lws_log(LLL_HEADER, __VA_ARGS__)
 #define lwsl_ext(...) _lws_log(LLL_EXT, __VA_ARGS__)
 #define lwsl_client(...) _lws_log(LLL_CLIENT, __VA_ARGS__)
+/* later programs name a NOTICE level; here it is WARN, where lwsl_notice logs */
+#define LLL_NOTICE LLL_WARN
+/* hex and ASCII of size bytes at buf, 16 a line, logged at LLL_DEBUG */
+LWS_EXTERN void lwsl_hexdump(void *buf, size_t size);
 
 enum libwebsocket_context_options {
 	LWS_SERVER_OPTION_DEFEAT_CLIENT_MASK = 1,
@@ -62,6 +76,15 @@ enum libwebsocket_context_options {
 	LWS_SERVER_OPTION_SKIP_SERVER_CANONICAL_NAME = 4,
 };
 
+/*
+ * RECEIVE and CLIENT_RECEIVE: in/len is a piece of a message, and in[len] is a
+ * 0 byte, as in the classic library: a text piece may be used as a C string
+ * (strlen, strcmp, printf("%s")) for the duration of the callback.  The same
+ * holds for CLIENT_RECEIVE_PONG's payload, CLOSED's close payload, HTTP's URI
+ * and the lws_tokens of FILTER_PROTOCOL_CONNECTION.  An extension that points
+ * PACKET_RX_PREPARSE's token at its own buffer leaves one byte of room after
+ * token_len for it (LWS_SEND_BUFFER_POST_PADDING is enough).
+ */
 enum libwebsocket_callback_reasons {
 	LWS_CALLBACK_ESTABLISHED,
 	LWS_CALLBACK_CLIENT_CONNECTION_ERROR,
@@ -274,6 +297,45 @@ libwebsocket_create_context(int port, const char *interf,
 			    int gid, int uid, unsigned int options,
 			    void *user);
 
+/*
+ * The older forms of libwebsocket_create_context compile too (C and C++, no
+ * flag to set): a macro counts the arguments and calls the 11-argument
+ * function above, whose address (&libwebsocket_create_context, or the name
+ * without parentheses) is unaffected.
+ *   11: (port, interf, protocols, extensions, ssl_cert_filepath,
+ *        ssl_private_key_filepath, ssl_ca_filepath, gid, uid, options, user)
+ *   10: (port, interf, protocols, extensions, ssl_cert_filepath,
+ *        ssl_private_key_filepath, gid, uid, options, user)    2012-10 .. 2013-01
+ *    9: (port, interf, protocols, extensions, ssl_cert_filepath,
+ *        ssl_private_key_filepath, gid, uid, options)          2011-03 .. 2012-10
+ * The missing arguments are NULL (no CA file, no user pointer).  Other
+ * counts do not compile.  Write (libwebsocket_create_context)(...) to call
+ * the function itself without the macro.
+ *
+ * How: LWS_ARITY_PICK_n_ takes the arguments followed by one name per
+ * count, highest first, and yields the name in the position that the count
+ * of arguments selects; the names past the lowest accepted count keep at
+ * least one argument in the '...' for every accepted count, which ISO C
+ * before C23 and C++ before C++20 require (-pedantic).
+ */
+#define LWS_ARITY_PICK_11_(a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, name, ...) name
+#define LWS_ARITY_PICK_4_(a1, a2, a3, a4, name, ...) name
+#define LWS_CREATE_CONTEXT_11_(...) libwebsocket_create_context(__VA_ARGS__)
+#define LWS_CREATE_CONTEXT_10_(port, interf, protocols, extensions, cert, key, gid, uid,   \
+			       options, user)                                      \
+	libwebsocket_create_context(port, interf, protocols, extensions, cert, key, NULL,  \
+				    gid, uid, options, user)
+#define LWS_CREATE_CONTEXT_9_(port, interf, protocols, extensions, cert, key, gid, uid,    \
+			      options)                                             \
+	libwebsocket_create_context(port, interf, protocols, extensions, cert, key, NULL,  \
+				    gid, uid, options, NULL)
+#define libwebsocket_create_context(...)                                                 \
+	LWS_ARITY_PICK_11_(__VA_ARGS__, LWS_CREATE_CONTEXT_11_, LWS_CREATE_CONTEXT_10_,    \
+			   LWS_CREATE_CONTEXT_9_, LWS_CC_BAD_, LWS_CC_BAD_, LWS_CC_BAD_,   \
+			   LWS_CC_BAD_, LWS_CC_BAD_, LWS_CC_BAD_, LWS_CC_BAD_, LWS_CC_BAD_)  \
+	(__VA_ARGS__)
+#define LWS_CC_BAD_(...) lws_create_context_takes_9_10_or_11_arguments
+
 LWS_EXTERN void libwebsocket_context_destroy(struct libwebsocket_context *context);
 
 LWS_EXTERN void *libwebsocket_context_user(struct libwebsocket_context *context);
@@ -291,7 +353,6 @@ LWS_EXTERN int libwebsocket_service(struct libwebsocket_context *context, int ti
  * Returns 0 when serviced (revents is cleared), 1 when the descriptor is not
  * the library's, <0 on a fatal error.
  */
-struct pollfd;
 LWS_EXTERN int libwebsocket_service_fd(struct libwebsocket_context *context,
 				       struct pollfd *pollfd);
 
@@ -360,11 +421,42 @@ LWS_EXTERN void libwebsockets_hangup_on_client(struct libwebsocket_context *cont
 LWS_EXTERN void libwebsockets_get_peer_addresses(int fd, char *name, int name_len,
 						 char *rip, int rip_len);
 
+/*
+ * The later 7-argument form, (context, wsi, fd, name, name_len, rip,
+ * rip_len), compiles too: a macro counts the arguments (see
+ * libwebsocket_create_context); context and wsi are evaluated and not needed.
+ */
+#define LWS_ARITY_PICK_7_(a1, a2, a3, a4, a5, a6, a7, name, ...) name
+#define LWS_PEER_ADDRESSES_5_(...) libwebsockets_get_peer_addresses(__VA_ARGS__)
+#define LWS_PEER_ADDRESSES_7_(context, wsi, fd, name, name_len, rip, rip_len)              \
+	((void)(context), (void)(wsi),                                                     \
+	 libwebsockets_get_peer_addresses(fd, name, name_len, rip, rip_len))
+#define LWS_PEER_ADDRESSES_BAD_(...) lws_get_peer_addresses_takes_5_or_7_arguments
+#define libwebsockets_get_peer_addresses(...)                                            \
+	LWS_ARITY_PICK_7_(__VA_ARGS__, LWS_PEER_ADDRESSES_7_, LWS_PEER_ADDRESSES_BAD_,     \
+			  LWS_PEER_ADDRESSES_5_, LWS_PEER_ADDRESSES_BAD_,                  \
+			  LWS_PEER_ADDRESSES_BAD_)                                         \
+	(__VA_ARGS__)
+
 /* ---- HTTP ---- */
 
 LWS_EXTERN int libwebsockets_serve_http_file(struct libwebsocket_context *context,
 					     struct libwebsocket *wsi, const char *file,
 					     const char *content_type);
+
+/*
+ * The 3-argument form that preceded this one, (wsi, file, content_type),
+ * compiles too: a macro counts the arguments (see libwebsocket_create_context)
+ * and passes context as NULL, which the function does not need.
+ */
+#define LWS_SERVE_HTTP_FILE_4_(...) libwebsockets_serve_http_file(__VA_ARGS__)
+#define LWS_SERVE_HTTP_FILE_3_(wsi, file, content_type)                                  \
+	libwebsockets_serve_http_file(NULL, wsi, file, content_type)
+#define libwebsockets_serve_http_file(...)                                               \
+	LWS_ARITY_PICK_4_(__VA_ARGS__, LWS_SERVE_HTTP_FILE_4_, LWS_SERVE_HTTP_FILE_3_,     \
+			  LWS_SHF_BAD_, LWS_SHF_BAD_)                                      \
+	(__VA_ARGS__)
+#define LWS_SHF_BAD_(...) lws_serve_http_file_takes_3_or_4_arguments
 
 LWS_EXTERN int libwebsockets_serve_http_file_fragment(struct libwebsocket_context *context,
 						      struct libwebsocket *wsi);
@@ -382,6 +474,11 @@ LWS_EXTERN size_t libwebsockets_remaining_packet_payload(struct libwebsocket *ws
 /* ---- utilities ---- */
 
 LWS_EXTERN void lws_set_log_level(int level, void (*log_emit_function)(const char *line));
+
+/* An emitter for lws_set_log_level that sends each line to syslog(3) (ERR,
+ * WARN and INFO lines at those priorities, the rest at LOG_DEBUG), as the
+ * classic demos did with lws_set_log_level(level, lwsl_emit_syslog). */
+LWS_EXTERN void lwsl_emit_syslog(const char *line);
 
 LWS_EXTERN int libwebsockets_get_random(struct libwebsocket_context *context,
 					void *buf, int len);

@@ -311,6 +311,30 @@ int lws_conn_deliver(struct libwebsocket *wsi, uint8_t *data, size_t len, int fi
 	return wsi->state != LWS_STATE_WS;
 }
 
+/*
+ * lws_conn_deliver with a 0 byte at data[len] during the callback, as the
+ * classic library promised (programs use `in` as a C string), and the byte
+ * that was there put back after it: the next frame's header may sit there,
+ * not parsed yet.  data[len] must be writable: the receive buffer and the
+ * stash keep one byte of room past what they hold.
+ */
+int lws_conn_deliver_cstr(struct libwebsocket *wsi, uint8_t *data, size_t len, int final)
+{
+	if (!data) {
+		/* an empty piece an extension gave as NULL: "" all the same */
+		uint8_t empty = 0;
+		return lws_conn_deliver(wsi, &empty, 0, final);
+	}
+	/* not written when already 0: an extension's output may be a constant */
+	uint8_t saved = data[len];
+	if (saved)
+		data[len] = 0;
+	int r = lws_conn_deliver(wsi, data, len, final);
+	if (saved)
+		data[len] = saved;
+	return r;
+}
+
 static int on_data(void *ud, struct lws_frame_parser *p, uint8_t *data, size_t len,
 		   int final)
 {
@@ -318,16 +342,22 @@ static int on_data(void *ud, struct lws_frame_parser *p, uint8_t *data, size_t l
 	(void)p;
 	if (wsi->state != LWS_STATE_WS)
 		return 0; /* after our close frame, data is read and dropped */
-	if (wsi->num_ext)
-		return lws_ext_rx(wsi, data, len, final) || wsi->state != LWS_STATE_WS ||
-		       wsi->rx_paused;
-	return lws_conn_deliver(wsi, data, len, final) || wsi->rx_paused;
+	if (wsi->num_ext) {
+		/* a piece the extensions pass on as it is ends in a 0 byte too */
+		uint8_t saved = data[len];
+		data[len] = 0;
+		int stop = lws_ext_rx(wsi, data, len, final);
+		data[len] = saved;
+		return stop || wsi->state != LWS_STATE_WS || wsi->rx_paused;
+	}
+	return lws_conn_deliver_cstr(wsi, data, len, final) || wsi->rx_paused;
 }
 
 static void on_close_frame(struct libwebsocket *wsi, uint8_t *payload, size_t len)
 {
 	/* CLOSED gets it as in/len (status code, then the reason) */
 	memcpy(wsi->peer_close, payload, len);
+	wsi->peer_close[len] = 0; /* the reason prints with %s (after the 2-byte code) */
 	wsi->peer_close_len = (uint8_t)len;
 	if (wsi->state == LWS_STATE_WS_CLOSING) {
 		/* the answer to our close: done */
@@ -358,10 +388,18 @@ static int on_control(void *ud, struct lws_frame_parser *p, int opcode,
 	case LWS_OP_PONG:
 		if (!wsi->is_client || wsi->state != LWS_STATE_WS)
 			return 0; /* servers are not told of pongs */
-		if (lws_call(wsi->context, wsi->protocol, wsi, LWS_CALLBACK_CLIENT_RECEIVE_PONG,
-			     wsi->user_space, payload, len)) {
-			lws_conn_close(wsi, LWS_CLOSE_STATUS_NOSTATUS, NULL);
-			return 1;
+		{
+			/* payload[len] is ours: the receive buffer's room, or ctl_buf's */
+			uint8_t saved = payload[len];
+			payload[len] = 0;
+			int n = lws_call(wsi->context, wsi->protocol, wsi,
+					 LWS_CALLBACK_CLIENT_RECEIVE_PONG, wsi->user_space, payload,
+					 len);
+			payload[len] = saved;
+			if (n) {
+				lws_conn_close(wsi, LWS_CLOSE_STATUS_NOSTATUS, NULL);
+				return 1;
+			}
 		}
 		return wsi->state != LWS_STATE_WS;
 	case LWS_OP_CLOSE:
@@ -385,7 +423,8 @@ static void stash_rx(struct libwebsocket *wsi, const uint8_t *data, size_t len)
 {
 	/* appended: bytes read later go behind the ones kept earlier */
 	size_t have = wsi->rx_stash ? wsi->rx_stash_len : 0;
-	uint8_t *stash = realloc(wsi->rx_stash, LWS_SEND_BUFFER_PRE_PADDING + have + len);
+	/* + 1: room for the 0 byte after a delivered piece (lws_conn_deliver_cstr) */
+	uint8_t *stash = realloc(wsi->rx_stash, LWS_SEND_BUFFER_PRE_PADDING + have + len + 1);
 	if (!stash) {
 		lws_conn_close(wsi, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
 		return;

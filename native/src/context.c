@@ -230,7 +230,8 @@ libwebsocket_create_context(int port, const char *interf,
 	if (context->num_protocols < 0)
 		return fail(context, EINVAL);
 
-	context->rx = malloc(LWS_SEND_BUFFER_PRE_PADDING + LWS_RX_BUFFER_SIZE);
+	/* + 1: the 0 byte after a delivered piece that ends the buffer */
+	context->rx = malloc(LWS_SEND_BUFFER_PRE_PADDING + LWS_RX_BUFFER_SIZE + 1);
 	context->cork = malloc(LWS_CORK_SIZE);
 	if (!context->rx || !context->cork)
 		return fail(context, ENOMEM);

@@ -385,7 +385,15 @@ static int deliver(struct libwebsocket *wsi, uint8_t *data, size_t len, int fina
 		wsi->ext_msg_size = 0;
 		wsi->ext_utf8 = 0;
 	}
-	return lws_conn_deliver(wsi, data, len, final);
+	/* in[len] == 0 for the callback (classic).  A piece the extensions left
+	 * in place already has it (conn.c's on_data); one in a user extension's
+	 * own buffer gets it here, in the byte of room the extension leaves after
+	 * its output (the Python binding leaves LWS_SEND_BUFFER_POST_PADDING);
+	 * the built-in compression extensions end their own output with it. */
+	for (int i = 0; i < wsi->num_ext; i++)
+		if (lws_ext_builtin_flags(wsi->ext[i].ext) & LWS_EXTF_COMPRESSION)
+			return lws_conn_deliver(wsi, data, len, final);
+	return lws_conn_deliver_cstr(wsi, data, len, final);
 }
 
 /* Received data goes through the extensions in the reverse of the order they

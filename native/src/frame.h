@@ -67,7 +67,8 @@ struct lws_frame_parser {
 
 	/* control frame gathering */
 	uint8_t ctl_len;
-	uint8_t ctl_buf[LWS_MAX_CONTROL_PAYLOAD];
+	uint8_t ctl_buf[LWS_MAX_CONTROL_PAYLOAD + 1]; /* + 1: the owner may put a 0
+							* byte after the payload */
 
 	/* ---- result ---- */
 	uint16_t error;            /* close code of the violation (1002/1007/1009), 0 = none */

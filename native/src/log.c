@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <syslog.h>
 #include <time.h>
 
 #include "private.h"
@@ -25,6 +26,40 @@ void lws_set_log_level(int level, void (*log_emit_function)(const char *line))
 	log_level = level;
 	if (log_emit_function)
 		log_emit = log_emit_function;
+}
+
+void lwsl_hexdump(void *buf, size_t size)
+{
+	const unsigned char *p = buf;
+	if (!(log_level & LLL_DEBUG) || !p)
+		return;
+	for (size_t off = 0; off < size; off += 16) {
+		char line[16 * 3 + 2 + 16 + 1];
+		size_t n = 0, k;
+		for (k = 0; k < 16; k++)
+			n += (size_t)(off + k < size ? snprintf(line + n, sizeof line - n, "%02X ",
+								p[off + k])
+						     : snprintf(line + n, sizeof line - n, "   "));
+		line[n++] = ' ';
+		for (k = 0; k < 16 && off + k < size; k++)
+			line[n++] = p[off + k] >= 32 && p[off + k] < 127 ? (char)p[off + k] : '.';
+		line[n] = '\0';
+		_lws_log(LLL_DEBUG, "%04zX: %s\n", off, line);
+	}
+}
+
+void lwsl_emit_syslog(const char *line)
+{
+	/* the priority from the level _lws_log wrote after the time stamp */
+	const char *lvl = strstr(line, "] ");
+	int prio = LOG_DEBUG;
+	if (lvl && !strncmp(lvl + 2, "ERR:", 4))
+		prio = LOG_ERR;
+	else if (lvl && !strncmp(lvl + 2, "WARN:", 5))
+		prio = LOG_WARNING;
+	else if (lvl && !strncmp(lvl + 2, "INFO:", 5))
+		prio = LOG_INFO;
+	syslog(prio, "%s", line);
 }
 
 static const char *level_name(int filter)

@@ -109,7 +109,7 @@ struct libwebsocket {
 	uint8_t close_sent;
 	uint8_t closing;        /* lws_conn_close began: no more writes */
 	uint8_t peer_close_len; /* the peer's close payload, for CLOSED's in/len */
-	uint8_t peer_close[LWS_MAX_CONTROL_PAYLOAD];
+	uint8_t peer_close[LWS_MAX_CONTROL_PAYLOAD + 1]; /* + its 0 byte */
 	uint8_t peer_gone;      /* EOF or socket error: nothing more to write */
 	uint8_t tx_in_message;  /* we sent a data frame without FIN */
 	uint8_t rx_final;       /* the RECEIVE being delivered ends its message */
@@ -377,6 +377,7 @@ void lws_conn_http_continue(struct libwebsocket *wsi);
 void lws_conn_tls_step(struct libwebsocket *wsi);
 /* A piece of a received message for the user's callback; nonzero = stop. */
 int lws_conn_deliver(struct libwebsocket *wsi, uint8_t *data, size_t len, int final);
+int lws_conn_deliver_cstr(struct libwebsocket *wsi, uint8_t *data, size_t len, int final);
 
 /* ---- handshake.c ---- */
 /* A complete request head is in head[0..len); handle it.  Returns 0 to go on
