@@ -163,6 +163,11 @@ struct libwebsocket_context {
 	struct lws_listener listeners[2];
 	int num_listeners;
 	int listen_port;
+	/* accept() ran out of descriptors (service.c): the listeners are not
+	 * watched until this monotonic ms (1 = a connection closed: at once) */
+	int64_t accept_resume_at;
+	int64_t accept_starved_since;  /* when the episode began */
+	unsigned accept_starved;       /* accepts failed in it; 0 = none */
 
 	struct libwebsocket_protocols *protocols;
 	int num_protocols;
@@ -366,6 +371,10 @@ int lws_broadcast_init(struct libwebsocket_context *context);
 void lws_broadcast_readable(struct libwebsocket_context *context,
 			    struct lws_listener *l);
 void lws_broadcast_destroy(struct libwebsocket_context *context);
+
+/* ---- service.c ---- */
+/* A descriptor was closed: listeners waiting for one are watched again. */
+void lws_accept_fd_freed(struct libwebsocket_context *context);
 
 /* ---- net.c ---- */
 void lws_canonical_hostname_init(struct libwebsocket_context *context);
