@@ -127,6 +127,8 @@ struct libwebsocket {
 	uint8_t tls_closed;      /* close_notify sent */
 	uint8_t rx_paused;      /* libwebsocket_rx_flow_control(wsi, 0) */
 	uint8_t close_after_file; /* HTTP: close once the file is sent */
+	uint8_t http_head_only;   /* answering a HEAD request: no body goes out */
+	uint8_t http_head_scan;   /* how far the answer's head is written (output.c) */
 
 	/* bytes read but not parsed while rx was paused (pre-padding before) */
 	uint8_t *rx_stash;
