@@ -409,17 +409,22 @@ def test_upgrade_with_a_body_is_refused(http_server: Proc) -> None:
 
 def start_limited(kind: str, www: Path) -> Proc:
     """A server under RLIMIT_NOFILE 64: kind c (echo_server, its own loop),
-    c-extpoll (test-server-extpoll: poll() over the POLL_FD callbacks), python
-    (the library's loop) or python-aio (pylws_ffi.aio)."""
+    c-extpoll (test-server-extpoll: poll() over the POLL_FD callbacks),
+    python-echo (examples/echo_server.py), python (the library's loop) or
+    python-aio (pylws_ffi.aio)."""
     port = free_port()
     if kind in ("python", "python-aio"):
         return start_http(kind, www, nofile=64)
+    if kind == "python-echo":
+        script = ROOT / "examples" / "echo_server.py"
+        argv = [sys.executable, str(script), "--port", str(port), "--interface", "127.0.0.1"]
+        return Proc(kind, argv, port, nofile=64)
     exe = "echo_server" if kind == "c" else "test-server-extpoll"
     argv = [str(asan_build() / exe), "--port", str(port), "--interface", "127.0.0.1"]
     return Proc(kind, argv, port, nofile=64)
 
 
-@pytest.mark.parametrize("kind", ["c", "c-extpoll", "python", "python-aio"])
+@pytest.mark.parametrize("kind", ["c", "c-extpoll", "python-echo", "python", "python-aio"])
 def test_descriptor_exhaustion_does_not_spin(kind: str, www: Path) -> None:
     server = start_limited(kind, www)
     hostile: list[socket.socket] = []
