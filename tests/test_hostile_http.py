@@ -288,6 +288,9 @@ def test_pipelining_flood_leaves_others_served(http_server: Proc) -> None:
         f"median {latencies[len(latencies) // 2] * 1000:.1f} ms, max {latencies[-1] * 1000:.1f} ms"
     )
     assert counts["read"] > 0
+    # one turn of the loop answers at most 32 of the flood's requests: without
+    # that bound the median was 74-200 ms (a 256 KB read is ~10,000 requests)
+    assert latencies[len(latencies) // 2] < 0.03
     assert latencies[-1] < 2.0
     assert http_server.alive()
 
