@@ -317,7 +317,11 @@ def test_pipelining_client_that_never_reads(http_server: Proc) -> None:
         f"RSS +{growth} kB, bystander {latency * 1000:.1f} ms"
     )
     s.close()
-    assert growth < 32 * 1024
+    # no answer is queued behind one the client did not take: without that
+    # stop the server queued up to its 4 MiB pause threshold (+4.6 MB RSS).
+    # (ASan's RSS is its shadow memory and quarantine: not measured there.)
+    if http_server.name != "c-asan":
+        assert growth < 2 * 1024
     assert http_server.alive()
 
 
