@@ -145,6 +145,7 @@ void lws_conn_kill(struct libwebsocket *wsi)
 		lws_poll_del(context, wsi->fd, wsi);
 		close(wsi->fd);
 		wsi->fd = -1;
+		lws_accept_fd_freed(context);
 	}
 
 	/* off the live list, onto the list freed at the end of service: a
@@ -458,6 +459,13 @@ void lws_conn_resume_rx(struct libwebsocket_context *context)
 			lws_conn_readable(wsi);
 			continue;
 		}
+		if (wsi->state == LWS_STATE_HTTP_HEAD) {
+			/* pipelined requests that waited for their turn */
+			lws_conn_http_continue(wsi);
+			if (wsi->rx_more && !wsi->rx_paused && wsi->state == LWS_STATE_HTTP_HEAD)
+				context->rx_resumes++;
+			continue;
+		}
 		if (!wsi->rx_stash || wsi->rx_paused || wsi->state != LWS_STATE_WS)
 			continue;
 		size_t len;
@@ -568,13 +576,31 @@ static int head_append(struct libwebsocket *wsi, const uint8_t *data, size_t len
 	return 0;
 }
 
+/* Requests one read (or one turn of the loop) answers at most; pipelined
+ * requests beyond them wait for the next turn, so other connections are served
+ * in between. */
+#define LWS_HTTP_PIPELINE_BATCH 32
+
+/* Must the next pipelined request wait?  Yes while a file goes out, while the
+ * answers so far are not all taken by the socket (a client that pipelines and
+ * never reads gets no more answers queued), or while the user paused reception. */
+static int http_must_wait(const struct libwebsocket *wsi)
+{
+	return wsi->file_fd >= 0 || wsi->out.len > wsi->out.off || wsi->rx_paused;
+}
+
 /*
  * Bytes arrived while reading a request head.  The head is parsed in place
  * when it arrives in one read (the usual case) and gathered otherwise.
  * Bytes after the head (a client may send frames at once) are parsed as frames.
+ * Pipelined requests are answered in a loop (never by recursion), at most
+ * LWS_HTTP_PIPELINE_BATCH now: the rest are kept as when reception is paused
+ * and parsed by the next turn of the loop, or once the answers so far are out.
  */
 static void http_receive(struct libwebsocket *wsi, uint8_t *data, size_t len)
 {
+	int answered = 0;
+next_request:;
 	struct lws_http_head req;
 	char *head = (char *)data;
 	size_t have = len;
@@ -632,20 +658,31 @@ static void http_receive(struct libwebsocket *wsi, uint8_t *data, size_t len)
 
 	if (extra && wsi->state == LWS_STATE_WS)
 		lws_conn_ws_input(wsi, after, extra);
-	else if (extra && wsi->state == LWS_STATE_HTTP_HEAD && wsi->file_fd >= 0)
-		stash_rx(wsi, after, extra); /* the next requests wait for the file */
-	else if (extra && wsi->state == LWS_STATE_HTTP_HEAD)
-		http_receive(wsi, after, extra); /* a pipelined request */
+	else if (extra && wsi->state == LWS_STATE_HTTP_HEAD && http_must_wait(wsi))
+		stash_rx(wsi, after, extra); /* the next requests wait for the answer */
+	else if (extra && wsi->state == LWS_STATE_HTTP_HEAD &&
+		 ++answered >= LWS_HTTP_PIPELINE_BATCH) {
+		stash_rx(wsi, after, extra); /* others' turn: parsed by the next one */
+		wsi->context->rx_resumes++;
+		lws_timer_update(wsi->context);
+	} else if (extra && wsi->state == LWS_STATE_HTTP_HEAD) {
+		data = after; /* a pipelined request */
+		len = extra;
+		goto next_request;
+	}
 	return;
 oom:
 	lwsl_err("out of memory reading a request head\n");
 	lws_conn_kill(wsi);
 }
 
-/* Parse the requests that arrived while the previous answer was going out. */
+/* Parse the requests that arrived while earlier answers were going out, or
+ * that waited for their turn. */
 void lws_conn_http_continue(struct libwebsocket *wsi)
 {
 	struct libwebsocket_context *context = wsi->context;
+	if (wsi->state != LWS_STATE_HTTP_HEAD || http_must_wait(wsi))
+		return;
 	size_t len;
 	uint8_t *block, *data = take_stash(wsi, &len, &block);
 	if (!data)
@@ -789,6 +826,11 @@ void lws_conn_writable(struct libwebsocket *wsi)
 		}
 		if (wsi->out.len > wsi->out.off)
 			return; /* still choked */
+	}
+	if (wsi->state == LWS_STATE_HTTP_HEAD && wsi->file_fd < 0 && wsi->rx_stash) {
+		/* the answers are out: the pipelined requests behind them */
+		lws_conn_http_continue(wsi);
+		return;
 	}
 	if (wsi->state == LWS_STATE_DRAINING) {
 		lws_conn_shut_write(wsi);

@@ -20,6 +20,7 @@ static const char *status_text(int status)
 	case 408: return "Request Timeout";
 	case 426: return "Upgrade Required";
 	case 431: return "Request Header Fields Too Large";
+	case 501: return "Not Implemented";
 	default: return "Internal Server Error";
 	}
 }
@@ -34,9 +35,11 @@ void lws_http_refuse(struct libwebsocket *wsi, int status, const char *why,
 			 "Content-Length: %zu\r\n"
 			 "Connection: close\r\n"
 			 "%s\r\n"
-			 "%s\n",
+			 "%s%s",
 			 status, status_text(status), strlen(why) + 1,
-			 extra_headers ? extra_headers : "", why);
+			 extra_headers ? extra_headers : "",
+			 wsi->http_head_only ? "" : why, /* HEAD: no body */
+			 wsi->http_head_only ? "" : "\n");
 	if (n > 0 && (size_t)n < sizeof page)
 		lws_out_send(wsi, (const uint8_t *)page, (size_t)n, NULL, 0);
 	lwsl_info("fd %d: HTTP %d: %s\n", wsi->fd, status, why);
@@ -303,6 +306,7 @@ static int serve_http(struct libwebsocket *wsi, const struct lws_http_head *req)
 		wsi->close_after_file = n || !keep_alive(req);
 		return 0;
 	}
+	wsi->http_head_only = 0; /* the answer is complete */
 	if (n || !keep_alive(req)) {
 		lws_conn_close(wsi, -1, NULL);
 		return -1;
@@ -312,12 +316,120 @@ static int serve_http(struct libwebsocket *wsi, const struct lws_http_head *req)
 	return 0;
 }
 
+/* Content-Length: 1*DIGIT, or a list of the same 1*DIGIT (RFC 9110 8.6).
+ * Compares with and updates *seen, *seen_len (0 before the first length);
+ * 0 when valid. */
+static int content_length_ok(const struct lws_http_header *h, const char **seen,
+			     size_t *seen_len)
+{
+	const char *p = h->value, *end = h->value + h->value_len;
+	do {
+		const char *comma = memchr(p, ',', (size_t)(end - p));
+		const char *s = p, *e = comma ? comma : end;
+		while (s < e && (*s == ' ' || *s == '\t'))
+			s++;
+		while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+			e--;
+		/* digits only; more than 18 of them is no length we could read */
+		if (e == s || e - s > 18)
+			return -1;
+		for (const char *d = s; d < e; d++)
+			if (*d < '0' || *d > '9')
+				return -1;
+		while (e - s > 1 && *s == '0')
+			s++;
+		if (*seen_len && ((size_t)(e - s) != *seen_len || memcmp(s, *seen, *seen_len)))
+			return -1; /* two different lengths */
+		*seen = s;
+		*seen_len = (size_t)(e - s);
+		p = comma ? comma + 1 : end;
+	} while (p < end);
+	return 0;
+}
+
+/*
+ * How the request's body is delimited (RFC 9112 6.3): a length or chunked.
+ * Anything ambiguous is refused and the connection closed, so that no byte of
+ * a body is ever taken for the next request (request smuggling).  0 = fine.
+ */
+static int check_body_framing(struct libwebsocket *wsi, const struct lws_http_head *req,
+			      int *has_body)
+{
+	const char *length = NULL;
+	size_t length_len = 0;
+	const struct lws_http_header *te = NULL;
+	int codings = 0, chunked_at = 0, other_coding = 0;
+
+	for (size_t i = 0; i < req->num_headers; i++) {
+		const struct lws_http_header *h = &req->headers[i];
+		if (h->name_len == 14 && !strncasecmp(h->name, "Content-Length", 14)) {
+			if (content_length_ok(h, &length, &length_len)) {
+				lws_http_refuse(wsi, 400,
+						"Content-Length is not one valid length.", NULL);
+				return -1;
+			}
+		} else if (h->name_len == 17 && !strncasecmp(h->name, "Transfer-Encoding", 17)) {
+			te = h;
+			const char *p = h->value, *end = h->value + h->value_len;
+			while (p < end) {
+				const char *comma = memchr(p, ',', (size_t)(end - p));
+				const char *s = p, *e = comma ? comma : end;
+				while (s < e && (*s == ' ' || *s == '\t'))
+					s++;
+				while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+					e--;
+				if (e > s) {
+					codings++;
+					if (e - s == 7 && !strncasecmp(s, "chunked", 7))
+						chunked_at = chunked_at ? -1 : codings;
+					else
+						other_coding = 1;
+				}
+				p = comma ? comma + 1 : end;
+			}
+		}
+	}
+	if (te && length_len) {
+		lws_http_refuse(wsi, 400,
+				"Transfer-Encoding and Content-Length together are ambiguous.",
+				NULL);
+		return -1;
+	}
+	if (te && (chunked_at != codings || !codings)) {
+		/* chunked missing, twice, or not last: the length is unknowable */
+		lws_http_refuse(wsi, 400, "The body's transfer coding must end with chunked.",
+				NULL);
+		return -1;
+	}
+	if (te && other_coding) {
+		lws_http_refuse(wsi, 501, "Only the chunked transfer coding is understood.",
+				NULL);
+		return -1;
+	}
+	/* leading zeros are gone: "0" is the only empty body */
+	*has_body = te || (length_len && !(length_len == 1 && length[0] == '0'));
+	return 0;
+}
+
 int lws_handshake_request(struct libwebsocket *wsi, char *head, size_t len,
 			  const struct lws_http_head *req)
 {
 	(void)len;
-	if (header_is(req, "Upgrade", "websocket"))
+	/* HEAD is answered with the head of the GET answer only (RFC 9110 9.3.2) */
+	wsi->http_head_only = req->method_len == 4 && !memcmp(req->method, "HEAD", 4);
+	wsi->http_head_scan = 0;
+	int has_body;
+	if (check_body_framing(wsi, req, &has_body))
+		return -1;
+	if (header_is(req, "Upgrade", "websocket")) {
+		if (has_body) {
+			/* the bytes after the head are frames: none can be a body */
+			lws_http_refuse(wsi, 400, "A WebSocket upgrade request has no body.",
+					NULL);
+			return -1;
+		}
 		return upgrade(wsi, head, req);
+	}
 	if (lws_http_find(req, "Sec-WebSocket-Key")) {
 		lws_http_refuse(wsi, 400, "A WebSocket handshake needs \"Upgrade: websocket\".",
 				NULL);

@@ -57,7 +57,8 @@ int libwebsockets_serve_http_file(struct libwebsocket_context *context,
 	wsi->http_replied = 1;
 	wsi->file_fd = fd;
 	wsi->file_off = 0;
-	wsi->file_left = st.st_size;
+	/* HEAD: the same head, no body; completed by the loop as a sent file */
+	wsi->file_left = wsi->http_head_only ? 0 : st.st_size;
 	lws_conn_update_events(wsi); /* POLLOUT drives the rest */
 	return 0;
 }
@@ -98,6 +99,7 @@ static void file_complete(struct libwebsocket *wsi)
 {
 	struct libwebsocket_context *context = wsi->context;
 	lws_http_file_abort(wsi);
+	wsi->http_head_only = 0; /* the answer is complete */
 	int close_now = lws_call(context, &context->protocols[0], wsi,
 				 LWS_CALLBACK_HTTP_FILE_COMPLETION, wsi->user_space, NULL, 0);
 	if (wsi->state != LWS_STATE_HTTP_HEAD)

@@ -289,6 +289,26 @@ static int frame_opcode(struct libwebsocket *wsi, int kind, int fin, size_t len)
 	return opcode;
 }
 
+/*
+ * Of an answer to HEAD, the bytes up to the blank line that ends its head:
+ * the body the callback wrote as for GET is dropped (RFC 9110 9.3.2), or a
+ * keep-alive client would read it as the next answer.  http_head_scan: 0 in
+ * a line, 1 after its LF, 2 after LF CR, 3 the head is complete.
+ */
+static size_t head_only(struct libwebsocket *wsi, const uint8_t *buf, size_t len)
+{
+	uint8_t s = wsi->http_head_scan;
+	size_t i = 0;
+	for (; i < len && s < 3; i++) {
+		if (buf[i] == '\n')
+			s = s ? 3 : 1;
+		else
+			s = buf[i] == '\r' && s == 1 ? 2 : 0;
+	}
+	wsi->http_head_scan = s;
+	return i;
+}
+
 static int write_http(struct libwebsocket *wsi, const uint8_t *buf, size_t len)
 {
 	if (wsi->state != LWS_STATE_HTTP_HEAD) {
@@ -297,6 +317,8 @@ static int write_http(struct libwebsocket *wsi, const uint8_t *buf, size_t len)
 		return -1;
 	}
 	wsi->http_replied = 1;
+	if (wsi->http_head_only)
+		len = head_only(wsi, buf, len);
 	return lws_out_send(wsi, buf, len, NULL, 0);
 }
 

@@ -120,6 +120,8 @@ static int64_t timer_due(struct libwebsocket_context *context)
 		int64_t tick = context->next_1hz > 1 ? context->next_1hz : 1;
 		due = due && due < tick ? due : tick;
 	}
+	if (context->accept_resume_at) /* the listeners are watched again then */
+		due = due && due < context->accept_resume_at ? due : context->accept_resume_at;
 	return due;
 }
 

@@ -127,6 +127,8 @@ struct libwebsocket {
 	uint8_t tls_closed;      /* close_notify sent */
 	uint8_t rx_paused;      /* libwebsocket_rx_flow_control(wsi, 0) */
 	uint8_t close_after_file; /* HTTP: close once the file is sent */
+	uint8_t http_head_only;   /* answering a HEAD request: no body goes out */
+	uint8_t http_head_scan;   /* how far the answer's head is written (output.c) */
 
 	/* bytes read but not parsed while rx was paused (pre-padding before) */
 	uint8_t *rx_stash;
@@ -163,6 +165,11 @@ struct libwebsocket_context {
 	struct lws_listener listeners[2];
 	int num_listeners;
 	int listen_port;
+	/* accept() ran out of descriptors (service.c): the listeners are not
+	 * watched until this monotonic ms (1 = a connection closed: at once) */
+	int64_t accept_resume_at;
+	int64_t accept_starved_since;  /* when the episode began */
+	unsigned accept_starved;       /* accepts failed in it; 0 = none */
 
 	struct libwebsocket_protocols *protocols;
 	int num_protocols;
@@ -366,6 +373,10 @@ int lws_broadcast_init(struct libwebsocket_context *context);
 void lws_broadcast_readable(struct libwebsocket_context *context,
 			    struct lws_listener *l);
 void lws_broadcast_destroy(struct libwebsocket_context *context);
+
+/* ---- service.c ---- */
+/* A descriptor was closed: listeners waiting for one are watched again. */
+void lws_accept_fd_freed(struct libwebsocket_context *context);
 
 /* ---- net.c ---- */
 void lws_canonical_hostname_init(struct libwebsocket_context *context);

@@ -17,16 +17,59 @@
 /* accept() calls per listener readiness: enough to keep up, bounded so a
  * connection flood cannot starve established connections */
 #define LWS_ACCEPT_BATCH 64
+/* After accept() failed for want of descriptors (EMFILE, ENFILE) or memory,
+ * the listeners are not watched for this long, or until a connection closes:
+ * a listener that stays ready must not spin the loop (and flood the log). */
+#define LWS_ACCEPT_BACKOFF_MS 250
+
+static void watch_listeners(struct libwebsocket_context *context, int on)
+{
+	for (int i = 0; i < context->num_listeners; i++) {
+		struct lws_listener *l = &context->listeners[i];
+		lws_poll_change(context, l->fd, l, on ? 0 : EPOLLIN, on ? EPOLLIN : 0);
+	}
+}
+
+/* No descriptor for the next connection: stop watching the listeners for a
+ * while, with one log line per episode. */
+static void accept_starved(struct libwebsocket_context *context, int err)
+{
+	int64_t now = lws_now_ms();
+	if (!context->accept_starved++) {
+		context->accept_starved_since = now;
+		lwsl_warn("accept: %s: new connections wait until a descriptor is free\n",
+			  strerror(err));
+	}
+	if (!context->accept_resume_at)
+		watch_listeners(context, 0);
+	context->accept_resume_at = now + LWS_ACCEPT_BACKOFF_MS;
+	lws_timer_update(context);
+}
+
+void lws_accept_fd_freed(struct libwebsocket_context *context)
+{
+	if (context->accept_resume_at > 1) {
+		context->accept_resume_at = 1; /* try again after this turn */
+		lws_timer_update(context);
+	}
+}
 
 static void accept_connections(struct libwebsocket_context *context,
 			       struct lws_listener *l)
 {
+	if (context->accept_resume_at)
+		return; /* backing off (an external poll loop may still report it) */
 	for (int n = 0; n < LWS_ACCEPT_BATCH; n++) {
 		int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-				lwsl_warn("accept: %s\n", strerror(errno));
-			return;
+			int err = errno;
+			if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+				accept_starved(context, err);
+				return;
+			}
+			if (err != EAGAIN && err != EINTR && err != ECONNABORTED)
+				lwsl_warn("accept: %s\n", strerror(err));
+			break;
 		}
 		/* the first protocol may refuse by address before any byte is read */
 		if (lws_call(context, &context->protocols[0], NULL,
@@ -38,6 +81,13 @@ static void accept_connections(struct libwebsocket_context *context,
 		}
 		if (!lws_conn_new(context, fd))
 			close(fd);
+	}
+	if (context->accept_starved) {
+		lwsl_warn("accept: accepting again; %u attempts failed for want of "
+			  "descriptors in %lld ms\n",
+			  context->accept_starved,
+			  (long long)(lws_now_ms() - context->accept_starved_since));
+		context->accept_starved = 0;
 	}
 }
 
@@ -108,6 +158,10 @@ static void after_events(struct libwebsocket_context *context)
 		lws_client_report_failures(context);
 	if (context->rx_resumes)
 		lws_conn_resume_rx(context);
+	if (context->accept_resume_at && lws_now_ms() >= context->accept_resume_at) {
+		context->accept_resume_at = 0;
+		watch_listeners(context, 1);
+	}
 	free_zombies(context);
 	lws_timer_update(context);
 }

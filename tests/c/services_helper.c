@@ -57,7 +57,8 @@
  * HTTP: PATH is served from DIR (serve_http_file), Content-Type from the
  * extension; "/close/NAME" serves NAME and returns 1; "/nullct/NAME" serves
  * NAME with a NULL content type; "/fragment" answers serve_http_file_fragment's
- * result as a small page.
+ * result as a small page; "/inline" answers "inline\n" with LWS_WRITE_HTTP from
+ * the callback and keeps the connection (returns 0).
  *
  * FILTER_PROTOCOL_CONNECTION (user = the struct lws_tokens array) prints
  *   filter P FD wsi=Q in=I len=L nul=N uri=[..] host=[..] ... key1=- ...
@@ -279,6 +280,9 @@ static int on_http(struct libwebsocket *wsi, struct session *s, const char *path
 		http_page(wsi, body);
 		return 1;
 	}
+	if (!strcmp(path, "/inline"))
+		/* answered here, the connection kept for the next request */
+		return http_page(wsi, "inline\n") < 0 ? -1 : 0;
 	int close_after = 0;
 	const char *name = path, *type;
 	if (!strncmp(path, "/close/", 7)) {
