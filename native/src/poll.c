@@ -120,6 +120,10 @@ static int64_t timer_due(struct libwebsocket_context *context)
 		int64_t tick = context->next_1hz > 1 ? context->next_1hz : 1;
 		due = due && due < tick ? due : tick;
 	}
+	if (lws_limits_need_tick(context)) {
+		int64_t tick = context->next_limits_tick > 1 ? context->next_limits_tick : 1;
+		due = due && due < tick ? due : tick;
+	}
 	return due;
 }
 
