@@ -679,3 +679,105 @@ def test_tls_renegotiation_refused(tls_echo, tls_certs):
     assert cpu < 1.0
     canary.echo()
     canary.close()
+
+
+# ---- the API ----
+
+
+def test_limits_api_defaults_and_errors():
+    """lws_context_set_limit / get_limit: the documented defaults, a round
+    trip, and ValueError / TypeError for what the C side refuses."""
+    import resource
+
+    import pylws_ffi as lws
+
+    ctx = lws.libwebsocket_create_context(0, None, [("x", lambda *a: 0, 0)], None)
+    try:
+        nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        expected = {
+            lws.LWS_LIMIT_MAX_CONNECTIONS: 0 if nofile == resource.RLIM_INFINITY else nofile - 32,
+            lws.LWS_LIMIT_OUTPUT_TOTAL: 256 * MiB,
+            lws.LWS_LIMIT_OUTPUT_PAUSE: 4 * MiB,
+            lws.LWS_LIMIT_OUTPUT_MAX: 256 * MiB,
+            lws.LWS_LIMIT_OUTPUT_STALL_SECS: 60,
+            lws.LWS_LIMIT_KEEPALIVE_IDLE_SECS: 0,
+            lws.LWS_LIMIT_KEEPALIVE_PONG_SECS: 10,
+        }
+        assert {k: lws.lws_context_get_limit(ctx, k) for k in expected} == expected
+        for limit in expected:
+            lws.lws_context_set_limit(ctx, limit, 7)
+            assert lws.lws_context_get_limit(ctx, limit) == 7
+        lws.lws_context_set_limit(ctx, lws.LWS_LIMIT_KEEPALIVE_IDLE_SECS, 0)  # off again
+        bad = [
+            (lws.LWS_LIMIT_OUTPUT_TOTAL, -1),
+            (lws.LWS_LIMIT_KEEPALIVE_PONG_SECS, 0),
+            (lws.LWS_LIMIT_KEEPALIVE_IDLE_SECS, 10**10),
+            (lws.LWS_LIMIT_MAX_CONNECTIONS, 2**31),
+            (lws.LWS_LIMIT_OUTPUT_MAX, 2**70),
+            (lws.LWS_LIMIT_COUNT, 1),
+            (-1, 1),
+        ]
+        for limit, value in bad:
+            with pytest.raises(ValueError):
+                lws.lws_context_set_limit(ctx, limit, value)
+        with pytest.raises(ValueError):
+            lws.lws_context_get_limit(ctx, 99)
+        with pytest.raises(TypeError):
+            lws.lws_context_set_limit(ctx, lws.LWS_LIMIT_OUTPUT_TOTAL, 1.5)
+        with pytest.raises(TypeError):
+            lws.lws_context_set_limit(ctx, "LWS_LIMIT_OUTPUT_TOTAL", 1)
+        assert lws.lws_context_get_limit(ctx, lws.LWS_LIMIT_KEEPALIVE_PONG_SECS) == 7
+    finally:
+        lws.libwebsocket_context_destroy(ctx)
+    with pytest.raises(ValueError):
+        lws.lws_context_get_limit(ctx, lws.LWS_LIMIT_OUTPUT_TOTAL)  # destroyed
+
+
+def test_aio_serve_limits(run):
+    """pylws_ffi.aio.serve(limits=...): the keepalive closes a silent client
+    (CLOSED reaches the handler as the end of its messages); a bad limit is
+    a ValueError before anything listens."""
+    import asyncio
+
+    import pylws_ffi as lws
+    from pylws_ffi import aio
+
+    ended: list[float] = []
+
+    async def handler(conn: Any) -> None:
+        async for message in conn:
+            await conn.send(message)
+        ended.append(time.monotonic())
+
+    async def main() -> None:
+        port = free_port()
+        with pytest.raises(ValueError):
+            await aio.serve(handler, "127.0.0.1", port, limits={lws.LWS_LIMIT_OUTPUT_TOTAL: -5})
+        limits = {lws.LWS_LIMIT_KEEPALIVE_IDLE_SECS: 1, lws.LWS_LIMIT_KEEPALIVE_PONG_SECS: 1}
+        async with aio.serve(handler, "127.0.0.1", port, limits=limits) as server:
+            ctx = server.context.context
+            assert lws.lws_context_get_limit(ctx, lws.LWS_LIMIT_KEEPALIVE_IDLE_SECS) == 1
+            loop = asyncio.get_running_loop()
+            s = await loop.run_in_executor(None, open_ws, port)
+            s.setblocking(False)
+            started = time.monotonic()
+            seen = b""
+            while time.monotonic() - started < 5:
+                try:
+                    chunk = await loop.sock_recv(s, 4096)
+                except ConnectionResetError:
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+            took = time.monotonic() - started
+            s.close()
+            assert seen.startswith(b"\x89\x09keepalive"), seen
+            assert 1.5 < took < 4.5
+            for _ in range(50):
+                if ended:
+                    break
+                await asyncio.sleep(0.05)
+            assert ended
+
+    run(main())
