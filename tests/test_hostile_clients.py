@@ -781,3 +781,78 @@ def test_aio_serve_limits(run):
             assert ended
 
     run(main())
+
+
+def test_fan_out_to_slow_readers_cut_past_their_share():
+    """A chat-like server writes every message to every connection (from the
+    RECEIVE of another one, so not reading the slow ones does not help).
+    Once LWS_LIMIT_OUTPUT_TOTAL is reached, a write that would grow a
+    connection past its share fails and cuts it (CLOSED, and the reason in
+    the log); the client that reads keeps being served."""
+    from inproc import ThreadServer, capture_log
+
+    import pylws_ffi as lws
+    from pylws_ffi import ffi, lib
+
+    conns: list[Any] = []
+    partial: dict[Any, bytes] = {}
+    closed: list[float] = []
+    refused: list[int] = []
+    configured: list[bool] = []
+
+    def fan_out(context: Any, wsi: Any, reason: int, user: Any, in_: Any, len_: int) -> int:
+        if reason == lws.LWS_CALLBACK_ESTABLISHED:
+            if not configured:  # on the loop's thread, as the API wants
+                lws.lws_context_set_limit(context, lws.LWS_LIMIT_OUTPUT_TOTAL, 4 * MiB)
+                configured.append(True)
+            conns.append(wsi)
+        elif reason == lws.LWS_CALLBACK_CLOSED:
+            conns.remove(wsi)
+            closed.append(time.monotonic())
+        elif reason == lws.LWS_CALLBACK_RECEIVE:
+            partial[wsi] = partial.get(wsi, b"") + ffi.buffer(in_, len_)[:]
+            if not lib.libwebsocket_is_final_fragment(wsi):
+                return 0
+            data = ffi.from_buffer(partial.pop(wsi))
+            for w in list(conns):
+                if lib.lws_write_unpadded(w, data, len(data), lws.LWS_WRITE_BINARY) < 0:
+                    refused.append(1)
+        return 0
+
+    with capture_log() as log:
+        server = ThreadServer([("fan", fan_out, 0)], None)
+        try:
+            url = f"ws://127.0.0.1:{server.port}"
+            canary = Canary(url)
+            slow = [open_ws(server.port, rcvbuf=32 * 1024) for _ in range(6)]
+            message = os.urandom(64 * 1024)
+            started = time.monotonic()
+            sent = 0
+            while len(closed) < 6 and time.monotonic() - started < 8:
+                t0 = time.monotonic()
+                canary.ws.send(message)
+                assert canary.ws.recv(timeout=10) == message
+                canary.worst = max(canary.worst, time.monotonic() - t0)
+                sent += 1
+            took = time.monotonic() - started
+            figures(
+                "inproc fan-out x6 slow readers output-total=4MiB",
+                messages=sent,
+                sent_mib=sent * len(message) / MiB,
+                cut=len(closed),
+                refused_writes=len(refused),
+                time_to_cut_all=took,
+                canary_worst=canary.worst,
+            )
+            assert len(closed) == 6, f"{len(closed)} of 6 slow readers cut after {sent} messages"
+            # at 4 MiB queued, not at LWS_LIMIT_OUTPUT_MAX (256 MiB each)
+            assert sent * len(message) < 64 * MiB and took < 2.0
+            assert refused
+            assert "holds more than its share" in log.text()
+            canary.ws.send(message)
+            assert canary.ws.recv(timeout=5) == message
+            canary.close()
+            for s in slow:
+                s.close()
+        finally:
+            server.close()
