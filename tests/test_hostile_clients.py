@@ -562,7 +562,7 @@ def test_tls_garbage_before_handshake(tls_echo, tls_certs):
         canary_worst=canary.worst,
         rss_mib=rss_mib(tls_echo.proc.pid),
     )
-    assert max(closed_at) < 1.0
+    assert max(closed_at) < 2.0  # at once (polled every 50 ms), with slack for a busy host
     canary.echo()
     canary.close()
 
@@ -595,7 +595,7 @@ def test_tls_garbage_after_handshake(tls_echo, tls_certs, when):
         canary_worst=canary.worst,
         rss_mib=rss_mib(tls_echo.proc.pid),
     )
-    assert max(closed_at) < 1.0
+    assert max(closed_at) < 2.0  # at once (polled every 50 ms), with slack for a busy host
     canary.echo()
     canary.close()
     for s in socks:
@@ -856,3 +856,29 @@ def test_fan_out_to_slow_readers_cut_past_their_share():
                 s.close()
         finally:
             server.close()
+
+
+def test_keepalive_spares_a_connection_the_server_does_not_read():
+    """A connection whose reception the program paused
+    (libwebsocket_rx_flow_control(wsi, 0)) is not pinged nor closed by the
+    keepalive: its peer's silence is ours."""
+    from inproc import ThreadServer
+
+    import pylws_ffi as lws
+
+    def paused(context: Any, wsi: Any, reason: int, user: Any, in_: Any, len_: int) -> int:
+        if reason == lws.LWS_CALLBACK_ESTABLISHED:
+            lws.lws_context_set_limit(context, lws.LWS_LIMIT_KEEPALIVE_IDLE_SECS, 1)
+            lws.lws_context_set_limit(context, lws.LWS_LIMIT_KEEPALIVE_PONG_SECS, 1)
+            lws.libwebsocket_rx_flow_control(wsi, 0)
+        return 0
+
+    server = ThreadServer([("paused", paused, 0)], None)
+    try:
+        s = open_ws(server.port)
+        time.sleep(3.5)  # idle 1 s + pong 1 s, checked once a second
+        r, _, _ = select.select([s], [], [], 0)
+        assert not r, s.recv(100)  # no ping, no close
+        s.close()
+    finally:
+        server.close()

@@ -436,8 +436,10 @@ LWS_EXTERN void lws_set_handshake_timeout(struct libwebsocket_context *context,
  * LWS_LIMIT_OUTPUT_STALL_SECS: a connection with queued output whose peer
  *	takes none of it for this long is cut (CLOSED follows).  Default 60.
  * LWS_LIMIT_KEEPALIVE_IDLE_SECS: an established connection that receives no
- *	frame for this long is sent a ping.  Default 0: off, connections are
- *	never closed for being quiet (the classic behaviour).
+ *	frame (or part of one) for this long is sent a ping; time while it is
+ *	not read (libwebsocket_rx_flow_control, output limits) does not count.
+ *	Default 0: off, connections are never closed for being quiet (the
+ *	classic behaviour).
  * LWS_LIMIT_KEEPALIVE_PONG_SECS: after that ping, seconds a frame (the pong or
  *	any other) has to arrive; else the connection is closed with 1011
  *	"keepalive timeout", without waiting for the peer (CLOSED follows).

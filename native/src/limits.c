@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -169,7 +170,10 @@ static void stalled(struct libwebsocket *wsi, int64_t now)
 static void keepalive(struct libwebsocket *wsi, int64_t now, int64_t idle_ms, int64_t pong_ms)
 {
 	static const uint8_t payload[] = "keepalive";
-	if (wsi->rx_frame || !wsi->quiet_since) {
+	/* not read meanwhile (the user paused it, or its output is choked):
+	 * the peer's silence tells nothing */
+	int not_reading = wsi->rx_paused || wsi->rx_stash || !(wsi->epoll_events & EPOLLIN);
+	if (wsi->rx_frame || !wsi->quiet_since || not_reading) {
 		wsi->rx_frame = 0;
 		wsi->quiet_since = now;
 		wsi->ping_at = 0;
