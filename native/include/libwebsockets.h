@@ -428,7 +428,9 @@ LWS_EXTERN void lws_set_handshake_timeout(struct libwebsocket_context *context,
  *	connection with queued output is read until the total falls to 3/4 of
  *	it, and a write that would make a connection's queue larger than its
  *	share (the limit over the connections with queued output) fails and
- *	cuts that connection.  Default 256 MiB.
+ *	cuts that connection -- a write answering the connection's own input
+ *	(in its RECEIVE or WRITEABLE callback) only once the total is twice
+ *	the limit.  Default 256 MiB.
  * LWS_LIMIT_OUTPUT_PAUSE: queued bytes above which a server connection is not
  *	read until they drain (a peer that sends without reading).  Default 4 MiB.
  * LWS_LIMIT_OUTPUT_MAX: queued bytes one connection may have; a write beyond

@@ -98,10 +98,14 @@ const char *lws_limits_output_refused(struct libwebsocket *wsi, size_t len)
 	if (max && (len > max || have > max - len))
 		return "output queue limit (LWS_LIMIT_OUTPUT_MAX) reached";
 	if (context->out_over) {
-		/* its share of the total: a connection hoarding more grows no more */
+		/* its share of the total: a connection hoarding more grows no more.
+		 * What it gets in answer to its own input is bounded by not reading
+		 * it: only past twice the limit does that count too. */
+		size_t total = (size_t)context->limits[LWS_LIMIT_OUTPUT_TOTAL];
+		int own = context->corked == wsi;
 		int conns = context->out_conns + !have;
-		size_t share = (size_t)context->limits[LWS_LIMIT_OUTPUT_TOTAL] / (size_t)conns;
-		if (len > share || have > share - len)
+		size_t share = total / (size_t)conns;
+		if ((!own || context->out_total / 2 >= total) && (len > share || have > share - len))
 			return "the context's output limit (LWS_LIMIT_OUTPUT_TOTAL) is "
 			       "reached and this connection holds more than its share";
 	}

@@ -196,10 +196,10 @@ int lws_out_send(struct libwebsocket *wsi, const uint8_t *a, size_t alen,
 void lws_out_uncork(struct libwebsocket_context *context)
 {
 	struct libwebsocket *wsi = context->corked;
-	context->corked = NULL;
 	if (!wsi)
 		return;
 	if (context->cork_len) {
+		/* still corked meanwhile: the limits count it as wsi's own output */
 		struct iovec iov = {context->cork, context->cork_len};
 		context->cork_len = 0;
 		if (queued(wsi)) {
@@ -209,6 +209,7 @@ void lws_out_uncork(struct libwebsocket_context *context)
 		} else if (!wsi->peer_gone)
 			send_or_queue(wsi, &iov, 1);
 	}
+	context->corked = NULL;
 	if (wsi->state == LWS_STATE_DRAINING && !queued(wsi))
 		lws_conn_shut_write(wsi);
 	lws_conn_update_events(wsi);
