@@ -337,12 +337,15 @@ def test_slow_readers_memory_bounded(kind, stopper):
     for t in threads:
         t.start()
     rss_peak, first_cut = rss0, None
-    while any(t.is_alive() for t in threads) or (
-        open_fds(pid) > fds0 and time.monotonic() - started < 12
-    ):
+    while True:
         rss_peak = max(rss_peak, rss_mib(pid))
-        if first_cut is None and readers and open_fds(pid) < fds0 + len(readers):
+        fds = open_fds(pid)
+        if first_cut is None and readers and fds < fds0 + len(readers):
             first_cut = time.monotonic() - started
+        if not any(t.is_alive() for t in threads) and (
+            fds <= fds0 or time.monotonic() - started > 12
+        ):
+            break
         canary.echo()
         time.sleep(0.1)
     for t in threads:
