@@ -283,6 +283,18 @@ int lws_b64_encode_string(const char *in, int in_len, char *out, int out_size);
 int lws_b64_decode_string(const char *in, char *out, int out_size);
 
 /* ---- pylws additions ---- */
+enum lws_limit {
+    LWS_LIMIT_MAX_CONNECTIONS,
+    LWS_LIMIT_OUTPUT_TOTAL,
+    LWS_LIMIT_OUTPUT_PAUSE,
+    LWS_LIMIT_OUTPUT_MAX,
+    LWS_LIMIT_OUTPUT_STALL_SECS,
+    LWS_LIMIT_KEEPALIVE_IDLE_SECS,
+    LWS_LIMIT_KEEPALIVE_PONG_SECS,
+    LWS_LIMIT_COUNT
+};
+int lws_context_set_limit(struct libwebsocket_context *context, enum lws_limit limit, long value);
+long lws_context_get_limit(struct libwebsocket_context *context, enum lws_limit limit);
 void lws_set_max_message_size(struct libwebsocket_context *context, size_t bytes);
 void lws_set_handshake_timeout(struct libwebsocket_context *context, int secs);
 const struct libwebsocket_protocols *lws_calling_protocol(struct libwebsocket_context *context);

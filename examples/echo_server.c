@@ -7,7 +7,7 @@
  *
  *   echo_server [--port 7681] [--interface IF] [--debug LLL_BITS]
  *               [--max-message-size BYTES] [--handshake-timeout SECS]
- *               [--no-extensions] [--ssl] [--cert FILE --key FILE]
+ *               [--limit NAME=VALUE ...] [--no-extensions] [--ssl] [--cert FILE --key FILE]
  *               [--ca FILE [--require-client-cert]]
  *
  * The built-in extensions (permessage-deflate, deflate-frame, deflate-stream) are offered unless
@@ -15,7 +15,10 @@
  * and --key, or without them a self-signed certificate for localhost made on
  * first use in ~/.cache/pylws (example-tls.h); --ca names the CAs client
  * certificates must chain to, --require-client-cert refuses clients without
- * a valid one.
+ * a valid one.  --limit sets one of the context's limits (lws_context_set_limit),
+ * NAME being the end of its LWS_LIMIT_ name in lower case with '-' for '_':
+ * max-connections, output-total, output-pause, output-max, output-stall-secs,
+ * keepalive-idle-secs, keepalive-pong-secs (e.g. --limit keepalive-idle-secs=30).
  *
  * Build: meson (executable 'echo_server' of the build), or against an
  * installed library:  cc echo_server.c $(pkg-config --cflags --libs pylws)
@@ -111,7 +114,7 @@ static void usage(const char *argv0)
 	fprintf(stderr,
 		"usage: %s [--port N] [--interface IF] [--debug LLL_BITS]\n"
 		"          [--max-message-size BYTES] [--handshake-timeout SECS]\n"
-		"          [--no-extensions] [--ssl] [--cert FILE --key FILE]\n"
+		"          [--limit NAME=VALUE ...] [--no-extensions] [--ssl] [--cert FILE --key FILE]\n"
 		"          [--ca FILE [--require-client-cert]]\n",
 		argv0);
 }
@@ -128,6 +131,28 @@ static int parse_int(const char *s, const char *what, long long min, long long *
 	return 0;
 }
 
+static const char *const limit_names[LWS_LIMIT_COUNT] = {
+	[LWS_LIMIT_MAX_CONNECTIONS] = "max-connections",
+	[LWS_LIMIT_OUTPUT_TOTAL] = "output-total",
+	[LWS_LIMIT_OUTPUT_PAUSE] = "output-pause",
+	[LWS_LIMIT_OUTPUT_MAX] = "output-max",
+	[LWS_LIMIT_OUTPUT_STALL_SECS] = "output-stall-secs",
+	[LWS_LIMIT_KEEPALIVE_IDLE_SECS] = "keepalive-idle-secs",
+	[LWS_LIMIT_KEEPALIVE_PONG_SECS] = "keepalive-pong-secs",
+};
+
+/* --limit NAME=VALUE: which limit (or -1) and its value */
+static int parse_limit(const char *arg, long long *value)
+{
+	const char *eq = strchr(arg, '=');
+	for (int n = 0; eq && n < LWS_LIMIT_COUNT; n++)
+		if (strlen(limit_names[n]) == (size_t)(eq - arg) &&
+		    !strncmp(arg, limit_names[n], (size_t)(eq - arg)))
+			return parse_int(eq + 1, limit_names[n], 0, value) ? -1 : n;
+	fprintf(stderr, "bad --limit: %s (NAME=VALUE)\n", arg);
+	return -1;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -136,6 +161,7 @@ int main(int argc, char **argv)
 		{ "debug", required_argument, NULL, 'd' },
 		{ "max-message-size", required_argument, NULL, 'm' },
 		{ "handshake-timeout", required_argument, NULL, 't' },
+		{ "limit", required_argument, NULL, 'L' },
 		{ "no-extensions", no_argument, NULL, 'n' },
 		{ "ssl", no_argument, NULL, 's' },
 		{ "cert", required_argument, NULL, 'C' },
@@ -150,6 +176,9 @@ int main(int argc, char **argv)
 	struct libwebsocket_extension *extensions = libwebsocket_internal_extensions;
 	static char default_cert[PATH_MAX], default_key[PATH_MAX];
 	int c, use_ssl = 0, require_client_cert = 0;
+	long long limits[LWS_LIMIT_COUNT];
+	for (c = 0; c < LWS_LIMIT_COUNT; c++)
+		limits[c] = -1;
 
 	while ((c = getopt_long(argc, argv, "p:i:d:m:t:nsh", opts, NULL)) != -1) {
 		switch (c) {
@@ -172,6 +201,14 @@ int main(int argc, char **argv)
 			if (parse_int(optarg, "handshake timeout", 1, &hs_timeout))
 				return 2;
 			break;
+		case 'L': {
+			long long value;
+			int which = parse_limit(optarg, &value);
+			if (which < 0)
+				return 2;
+			limits[which] = value;
+			break;
+		}
 		case 'n':
 			extensions = NULL;
 			break;
@@ -242,6 +279,15 @@ int main(int argc, char **argv)
 		lws_set_max_message_size(context, (size_t)max_message);
 	if (hs_timeout > 0)
 		lws_set_handshake_timeout(context, (int)hs_timeout);
+	for (c = 0; c < LWS_LIMIT_COUNT; c++) {
+		if (limits[c] >= 0 &&
+		    lws_context_set_limit(context, (enum lws_limit)c, (long)limits[c])) {
+			fprintf(stderr, "echo_server: %s=%lld is out of range\n", limit_names[c],
+				limits[c]);
+			libwebsocket_context_destroy(context);
+			return 2;
+		}
+	}
 
 	fprintf(stderr, "echo server on port %lld%s\n", port, cert ? " (TLS)" : "");
 	int n = 0;

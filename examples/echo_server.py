@@ -6,6 +6,7 @@ same message; plain HTTP requests get a short page; Ctrl-C / SIGTERM stop it.
 
     python examples/echo_server.py [-p|--port 7681] [-i|--interface IF] [-d|--debug LLL_BITS]
                                    [-m|--max-message-size BYTES] [-t|--handshake-timeout SECS]
+                                   [--limit NAME=VALUE ...]
                                    [-n|--no-extensions] [-s|--ssl] [--cert FILE --key FILE]
                                    [--ca FILE [--require-client-cert]]
 
@@ -13,6 +14,9 @@ same message; plain HTTP requests get a short page; Ctrl-C / SIGTERM stop it.
 certificate it uses when --cert/--key are not given (a self-signed one for
 localhost, made on first use in ~/.cache/pylws).  --ca names the CAs client
 certificates must chain to; --require-client-cert refuses clients without one.
+--limit sets one of the context's limits (lws_context_set_limit), NAME being
+the end of its LWS_LIMIT_ name in lower case with '-' for '_' (e.g.
+--limit keepalive-idle-secs=30).
 """
 
 from __future__ import annotations
@@ -72,6 +76,20 @@ def callback_echo(context: Any, wsi: Any, reason: int, user: Any, in_: Any, len_
     return 0
 
 
+LIMITS = {
+    name[len("LWS_LIMIT_") :].lower().replace("_", "-"): getattr(lws, name)
+    for name in dir(lws)
+    if name.startswith("LWS_LIMIT_") and name != "LWS_LIMIT_COUNT"
+}
+
+
+def limit_arg(text: str) -> tuple[int, int]:
+    name, eq, value = text.partition("=")
+    if not eq or name not in LIMITS:
+        raise argparse.ArgumentTypeError(f"NAME=VALUE, NAME one of {', '.join(sorted(LIMITS))}")
+    return LIMITS[name], int_arg(0)(value)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     # the options of echo_server.c (getopt "p:i:d:m:t:nsh"; --cert, --key, --ca and
@@ -87,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("-m", "--max-message-size", type=int_arg(0), default=None)
     ap.add_argument("-t", "--handshake-timeout", type=int_arg(1), default=None)
+    ap.add_argument("--limit", type=limit_arg, action="append", default=[])
     ap.add_argument(
         "-n",
         "--no-extensions",
@@ -123,6 +142,13 @@ def main(argv: list[str] | None = None) -> int:
         lws.lws_set_max_message_size(context, args.max_message_size)
     if args.handshake_timeout is not None:
         lws.lws_set_handshake_timeout(context, args.handshake_timeout)
+    for limit, value in args.limit:
+        try:
+            lws.lws_context_set_limit(context, limit, value)
+        except ValueError as e:
+            print(f"echo_server: {e}", file=sys.stderr)
+            lws.libwebsocket_context_destroy(context)
+            return 2
 
     print(f"echo server on port {args.port}{' (TLS)' if tls else ''}", file=sys.stderr)
     n = 0

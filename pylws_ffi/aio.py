@@ -49,7 +49,7 @@ import ssl
 import struct
 import sys
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Generator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Generator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Callable, Union
 from urllib.parse import urlsplit
@@ -62,6 +62,7 @@ from .context import (
     _contexts,
     libwebsocket_context_destroy,
     libwebsocket_create_context,
+    lws_context_set_limit,
     lws_set_max_message_size,
 )
 
@@ -299,6 +300,7 @@ def create_context(
     user: Any = None,
     *,
     loop: asyncio.AbstractEventLoop | None = None,
+    limits: Mapping[int, int] | None = None,
 ) -> AioContext:
     """:func:`pylws_ffi.libwebsocket_create_context` served by an asyncio loop.
 
@@ -307,13 +309,16 @@ def create_context(
     callable or a C function pointer), plus ``loop`` (default: the running
     loop).  protocols[0]'s callback does not see the four poll reasons: they
     register the context's descriptors with the loop.  Callbacks then run in
-    the loop's thread, from its readiness callbacks.
+    the loop's thread, from its readiness callbacks.  ``limits``: ``{LWS_LIMIT_...:
+    value}`` set with :func:`pylws_ffi.lws_context_set_limit` once it is made.
 
     Returns an :class:`AioContext`; its ``context`` is the cdata the C-style
     functions take.  Raises what libwebsocket_create_context raises, and
-    RuntimeError when there is no running loop and none is given.
+    RuntimeError when there is no running loop and none is given, and what
+    lws_context_set_limit raises for a bad limit (ValueError, TypeError).
     """
     loop = _running_loop(loop)
+    limit_items = _limit_items(limits)
     if isinstance(protocols, ffi.CData) or not isinstance(protocols, Sequence) or not protocols:
         raise TypeError(
             "protocols must be a non-empty list of (name, callback, per_session_data_size) "
@@ -343,7 +348,21 @@ def create_context(
             aio._unwatch(fd, bits)
         aio.watched.clear()
         raise
+    try:
+        for limit, value in limit_items:
+            lws_context_set_limit(aio.context, limit, value)
+    except BaseException:
+        aio.close()
+        raise
     return aio
+
+
+def _limit_items(limits: Mapping[int, int] | None) -> list[tuple[int, int]]:
+    if limits is None:
+        return []
+    if not isinstance(limits, Mapping):
+        raise TypeError(f"limits must be a mapping {{LWS_LIMIT_...: value}}, not {limits!r}")
+    return list(limits.items())
 
 
 # ---------------------------------------------------------------------------
@@ -869,13 +888,15 @@ class _Endpoint:
         loop: Any,
         tls: tuple[Any, Any, Any] = (None, None, None),
         options: int = 0,
+        limits: Mapping[int, int] | None = None,
     ) -> None:
         callback = self.callback
         protocols = [(name, callback, 0) for name in names]
         cert, key, ca = tls
         self.aio = create_context(
-            port, interf, protocols, None, cert, key, ca, -1, -1, options, loop=loop
-        )
+            port, interf, protocols, None, cert, key, ca, -1, -1, options, loop=loop,
+            limits=limits,
+        )  # fmt: skip
         self.subprotocols = names
         # the core enforces it too, before a piece of a larger one is delivered
         lws_set_max_message_size(
@@ -1076,6 +1097,7 @@ def serve(
     keyfile: StrPath | None = None,
     cafile: StrPath | None = None,
     loop: asyncio.AbstractEventLoop | None = None,
+    limits: Mapping[int, int] | None = None,
 ) -> _Serving:
     """Serve WebSockets on ``host`` (an IP address or an interface name;
     None: every interface) and ``port`` (1..65535), calling the coroutine
@@ -1097,6 +1119,10 @@ def serve(
     (libwebsocket_create_context's ssl_*_filepath): an ssl.SSLContext
     cannot be taken.
 
+    ``limits``: the context's limits, ``{pylws_ffi.LWS_LIMIT_...: value}``
+    (see :func:`pylws_ffi.lws_context_set_limit`), e.g. a keepalive:
+    ``{LWS_LIMIT_KEEPALIVE_IDLE_SECS: 20, LWS_LIMIT_KEEPALIVE_PONG_SECS: 20}``.
+
     ``await serve(...)`` gives the :class:`Server`; ``async with serve(...) as
     server`` closes it at the end.  Raises OSError when the port is taken;
     FileNotFoundError (or another OSError) for a TLS file that cannot be
@@ -1113,11 +1139,12 @@ def serve(
     _check_readable(certfile=certfile, keyfile=keyfile, cafile=cafile)
     tls = (certfile, certfile if keyfile is None else keyfile, cafile)
     options = lib.LWS_SERVER_OPTION_REQUIRE_VALID_OPENSSL_CLIENT_CERT if cafile is not None else 0
+    _limit_items(limits)  # a mapping: checked now, its values when applied
 
     async def start() -> Server:
         server = Server(handler, port, max_size, max_queue, close_timeout)
         try:
-            server.start(port, host, names, _running_loop(loop), tls, options)
+            server.start(port, host, names, _running_loop(loop), tls, options, limits)
         except OSError as e:
             if certfile is not None and e.errno == errno.EINVAL:
                 # the core logged OpenSSL's reasons; say them in the exception

@@ -498,3 +498,51 @@ def lws_set_handshake_timeout(context: Any, secs: int) -> None:
     if secs <= 0:
         raise ValueError("secs must be > 0")
     lib.lws_set_handshake_timeout(context, secs)
+
+
+_LIMIT_NAMES = {
+    lib.LWS_LIMIT_MAX_CONNECTIONS: "LWS_LIMIT_MAX_CONNECTIONS",
+    lib.LWS_LIMIT_OUTPUT_TOTAL: "LWS_LIMIT_OUTPUT_TOTAL",
+    lib.LWS_LIMIT_OUTPUT_PAUSE: "LWS_LIMIT_OUTPUT_PAUSE",
+    lib.LWS_LIMIT_OUTPUT_MAX: "LWS_LIMIT_OUTPUT_MAX",
+    lib.LWS_LIMIT_OUTPUT_STALL_SECS: "LWS_LIMIT_OUTPUT_STALL_SECS",
+    lib.LWS_LIMIT_KEEPALIVE_IDLE_SECS: "LWS_LIMIT_KEEPALIVE_IDLE_SECS",
+    lib.LWS_LIMIT_KEEPALIVE_PONG_SECS: "LWS_LIMIT_KEEPALIVE_PONG_SECS",
+}
+# the largest value C's long takes
+_LONG_MAX = (1 << (8 * ffi.sizeof("long") - 1)) - 1
+
+
+def _check_limit(limit: int, func: str) -> None:
+    if not isinstance(limit, int) or isinstance(limit, bool):
+        raise TypeError(f"{func}: limit must be an int (LWS_LIMIT_*), not {type(limit).__name__}")
+    if limit not in _LIMIT_NAMES:
+        raise ValueError(f"{func}: unknown limit {limit} (one of the LWS_LIMIT_* constants)")
+
+
+def lws_context_set_limit(context: Any, limit: int, value: int) -> None:
+    """Set one of the context's limits (``LWS_LIMIT_*``, see the README's
+    "Limits"): bytes or seconds, 0 = off (LWS_LIMIT_KEEPALIVE_PONG_SECS: 1
+    or more).  It applies at once, to open connections too.
+
+    Raises ValueError for an unknown limit, a value out of its range, or a
+    context that is NULL or destroyed; TypeError for a non-int or a non-cdata
+    ``context``."""
+    _check_context(context, "lws_context_set_limit")
+    _check_limit(limit, "lws_context_set_limit")
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"value must be an int, not {type(value).__name__}")
+    name = _LIMIT_NAMES[limit]
+    if value < 0 or value > _LONG_MAX:
+        raise ValueError(f"{name}: value must be >= 0 (0 = off), not {value}")
+    if lib.lws_context_set_limit(context, limit, value):
+        raise ValueError(f"{name}: value {value} out of range")
+
+
+def lws_context_get_limit(context: Any, limit: int) -> int:
+    """The value of one of the context's limits (``LWS_LIMIT_*``).  Raises
+    ValueError for an unknown limit or a context that is NULL or destroyed,
+    TypeError for a non-int ``limit`` or a non-cdata ``context``."""
+    _check_context(context, "lws_context_get_limit")
+    _check_limit(limit, "lws_context_get_limit")
+    return int(lib.lws_context_get_limit(context, limit))

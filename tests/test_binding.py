@@ -460,6 +460,8 @@ CONTEXT_CALLS: list[tuple[str, Callable[[Any], tuple[Any, ...]]]] = [
     ("libwebsocket_context_destroy", lambda ctx: (ctx,)),
     ("lws_set_max_message_size", lambda ctx: (ctx, 1000)),
     ("lws_set_handshake_timeout", lambda ctx: (ctx, 5)),
+    ("lws_context_set_limit", lambda ctx: (ctx, lws.LWS_LIMIT_OUTPUT_TOTAL, 1)),
+    ("lws_context_get_limit", lambda ctx: (ctx, lws.LWS_LIMIT_OUTPUT_TOTAL)),
     ("libwebsockets_get_random", lambda ctx: (ctx, bytearray(8), 8)),
     ("libwebsocket_callback_on_writable", lambda ctx: (ctx, ffi.cast("void *", 8))),
     ("libwebsocket_close_and_free_session", lambda ctx: (ctx, ffi.cast("void *", 8), 1000)),

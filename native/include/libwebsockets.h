@@ -510,6 +510,59 @@ LWS_EXTERN void lws_set_handshake_timeout(struct libwebsocket_context *context,
 					  int secs);
 
 /*
+ * Context-wide limits: lws_context_set_limit(context, LWS_LIMIT_..., value)
+ * sets one (returns 0, or -1 with errno EINVAL for an unknown limit or a value
+ * out of range), lws_context_get_limit reads it back (-1 for an unknown one).
+ * They apply at once, to the connections already open too.  0 turns a limit
+ * off, except LWS_LIMIT_KEEPALIVE_PONG_SECS (1 or more).
+ *
+ * LWS_LIMIT_MAX_CONNECTIONS: accepted connections open at once.  One more is
+ *	answered "503 Service Unavailable" (nothing on a TLS port) and closed
+ *	at once; the open ones are not affected.  Default: the descriptor limit
+ *	(RLIMIT_NOFILE) when the context was made, less 32.
+ * LWS_LIMIT_OUTPUT_TOTAL: bytes of output queued (written, not yet taken by
+ *	the peers' sockets) for all connections together.  Reached: no
+ *	connection with queued output is read until the total falls to 3/4 of
+ *	it, and a write that would make a connection's queue larger than its
+ *	share (the limit over the connections with queued output) fails and
+ *	cuts that connection -- a write answering the connection's own input
+ *	(in its RECEIVE or WRITEABLE callback) only once the total is twice
+ *	the limit.  Default 256 MiB.
+ * LWS_LIMIT_OUTPUT_PAUSE: queued bytes above which a server connection is not
+ *	read until they drain (a peer that sends without reading).  Default 4 MiB.
+ * LWS_LIMIT_OUTPUT_MAX: queued bytes one connection may have; a write beyond
+ *	it fails (-1) and cuts the connection.  Default 256 MiB.
+ * LWS_LIMIT_OUTPUT_STALL_SECS: a connection with queued output whose peer
+ *	takes none of it for this long is cut (CLOSED follows).  Default 60.
+ * LWS_LIMIT_KEEPALIVE_IDLE_SECS: an established connection that receives no
+ *	frame (or part of one) for this long is sent a ping; time while it is
+ *	not read (libwebsocket_rx_flow_control, output limits) does not count.
+ *	Default 0: off, connections are never closed for being quiet (the
+ *	classic behaviour).
+ * LWS_LIMIT_KEEPALIVE_PONG_SECS: after that ping, seconds a frame (the pong or
+ *	any other) has to arrive; else the connection is closed with 1011
+ *	"keepalive timeout", without waiting for the peer (CLOSED follows).
+ *	Default 10.
+ */
+enum lws_limit {
+	LWS_LIMIT_MAX_CONNECTIONS,
+	LWS_LIMIT_OUTPUT_TOTAL,
+	LWS_LIMIT_OUTPUT_PAUSE,
+	LWS_LIMIT_OUTPUT_MAX,
+	LWS_LIMIT_OUTPUT_STALL_SECS,
+	LWS_LIMIT_KEEPALIVE_IDLE_SECS,
+	LWS_LIMIT_KEEPALIVE_PONG_SECS,
+
+	LWS_LIMIT_COUNT /* the number of limits */
+};
+
+LWS_EXTERN int lws_context_set_limit(struct libwebsocket_context *context,
+				     enum lws_limit limit, long value);
+
+LWS_EXTERN long lws_context_get_limit(struct libwebsocket_context *context,
+				      enum lws_limit limit);
+
+/*
  * For language bindings: the protocol whose callback the library is calling
  * right now on this context (NULL outside callbacks).
  */

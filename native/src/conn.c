@@ -44,6 +44,7 @@ struct libwebsocket *lws_conn_new(struct libwebsocket_context *context, int fd)
 	if (context->conns)
 		context->conns->prev = wsi;
 	context->conns = wsi;
+	context->accepted++; /* LWS_LIMIT_MAX_CONNECTIONS */
 
 	lws_conn_set_timeout(wsi, PENDING_TIMEOUT_AWAITING_SERVER_RESPONSE,
 			     context->handshake_timeout);
@@ -88,9 +89,9 @@ static uint32_t wanted_events(const struct libwebsocket *wsi)
 
 	size_t queued = wsi->out.len - wsi->out.off;
 	int sending_file = wsi->file_fd >= 0;
-	/* a server stops reading a peer that sends without reading our answers;
-	 * a client does not, or two of ours could deadlock on a big message */
-	int choked = !wsi->is_client && queued >= LWS_RX_PAUSE_QUEUED;
+	/* a server stops reading a peer that sends without reading our answers
+	 * (limits.c) */
+	int choked = lws_limits_choked(wsi, queued);
 	uint32_t want = 0;
 	/* not reading either while the user paused us, a file goes out (the
 	 * next request waits for it) or bytes already read wait to be parsed */
@@ -141,6 +142,9 @@ void lws_conn_kill(struct libwebsocket *wsi)
 	lws_ext_closing(wsi);
 	lws_ext_destroy(wsi);
 	lws_tls_free(wsi);
+	lws_out_discard(wsi);
+	if (!wsi->is_client)
+		context->accepted--;
 	if (wsi->fd >= 0) {
 		lws_poll_del(context, wsi->fd, wsi);
 		close(wsi->fd);
@@ -341,6 +345,7 @@ static int on_data(void *ud, struct lws_frame_parser *p, uint8_t *data, size_t l
 {
 	struct libwebsocket *wsi = ud;
 	(void)p;
+	wsi->rx_frame = 1; /* keepalive: the peer is there */
 	if (wsi->state != LWS_STATE_WS)
 		return 0; /* after our close frame, data is read and dropped */
 	if (wsi->num_ext) {
@@ -376,6 +381,7 @@ static int on_control(void *ud, struct lws_frame_parser *p, int opcode,
 		      uint8_t *payload, size_t len)
 {
 	struct libwebsocket *wsi = ud;
+	wsi->rx_frame = 1; /* keepalive: the peer is there (a pong, or any control) */
 	if (p->rsv) {
 		/* only possible with an extension claiming RSV bits: never on control */
 		lws_conn_close(wsi, LWS_CLOSE_STATUS_PROTOCOL_ERR, "RSV bits on a control frame");

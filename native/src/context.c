@@ -225,6 +225,7 @@ libwebsocket_create_context(int port, const char *interf,
 	context->listen_port = port;
 	context->max_message_size = LWS_DEFAULT_MAX_MESSAGE;
 	context->handshake_timeout = LWS_DEFAULT_HANDSHAKE_TIMEOUT;
+	lws_limits_init(context);
 
 	context->num_protocols = count_protocols(context, protocols);
 	if (context->num_protocols < 0)

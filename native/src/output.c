@@ -21,12 +21,16 @@ static size_t queued(const struct libwebsocket *wsi)
 	return wsi->out.len - wsi->out.off;
 }
 
-static int outq_append(struct lws_outq *q, const uint8_t *data, size_t len)
+/* Queue len more bytes on wsi; NULL, or why they may not be queued. */
+static const char *outq_append(struct libwebsocket *wsi, const uint8_t *data, size_t len)
 {
+	struct lws_outq *q = &wsi->out;
 	if (!len)
-		return 0;
-	if (q->len - q->off + len > LWS_MAX_QUEUED_OUTPUT)
-		return -1;
+		return NULL;
+	const char *refused = lws_limits_output_refused(wsi, len);
+	if (refused)
+		return refused;
+	size_t before = queued(wsi);
 	if (q->len + len > q->cap && q->off) {
 		memmove(q->buf, q->buf + q->off, q->len - q->off);
 		q->len -= q->off;
@@ -38,20 +42,28 @@ static int outq_append(struct lws_outq *q, const uint8_t *data, size_t len)
 			cap *= 2;
 		uint8_t *buf = realloc(q->buf, cap);
 		if (!buf)
-			return -1;
+			return "out of memory";
 		q->buf = buf;
 		q->cap = cap;
 	}
 	memcpy(q->buf + q->len, data, len);
 	q->len += len;
-	return 0;
+	lws_limits_output(wsi, before);
+	return NULL;
 }
 
-static void outq_reset(struct lws_outq *q)
+static void outq_reset(struct libwebsocket *wsi)
 {
 	/* an idle connection keeps no output buffer */
-	free(q->buf);
-	memset(q, 0, sizeof *q);
+	size_t before = queued(wsi);
+	free(wsi->out.buf);
+	memset(&wsi->out, 0, sizeof wsi->out);
+	lws_limits_output(wsi, before);
+}
+
+void lws_out_discard(struct libwebsocket *wsi)
+{
+	outq_reset(wsi);
 }
 
 /*
@@ -111,9 +123,10 @@ static int send_or_queue(struct libwebsocket *wsi, struct iovec *iov, int count)
 			skip -= iov[i].iov_len;
 			continue;
 		}
-		if (outq_append(&wsi->out, (const uint8_t *)iov[i].iov_base + skip,
-				iov[i].iov_len - skip)) {
-			abort_output(wsi, "cannot queue output");
+		const char *refused = outq_append(wsi, (const uint8_t *)iov[i].iov_base + skip,
+						  iov[i].iov_len - skip);
+		if (refused) {
+			abort_output(wsi, refused);
 			return -1;
 		}
 		skip = 0;
@@ -144,9 +157,13 @@ int lws_out_send(struct libwebsocket *wsi, const uint8_t *a, size_t alen,
 
 	if (queued(wsi)) {
 		/* choked: everything goes behind what is waiting, all or nothing */
-		if (queued(wsi) + alen + blen > LWS_MAX_QUEUED_OUTPUT ||
-		    outq_append(&wsi->out, a, alen) || outq_append(&wsi->out, b, blen)) {
-			abort_output(wsi, "output queue limit reached");
+		const char *refused = lws_limits_output_refused(wsi, alen + blen);
+		if (!refused)
+			refused = outq_append(wsi, a, alen);
+		if (!refused)
+			refused = outq_append(wsi, b, blen);
+		if (refused) {
+			abort_output(wsi, refused);
 			return -1;
 		}
 		return 0;
@@ -179,18 +196,20 @@ int lws_out_send(struct libwebsocket *wsi, const uint8_t *a, size_t alen,
 void lws_out_uncork(struct libwebsocket_context *context)
 {
 	struct libwebsocket *wsi = context->corked;
-	context->corked = NULL;
 	if (!wsi)
 		return;
 	if (context->cork_len) {
+		/* still corked meanwhile: the limits count it as wsi's own output */
 		struct iovec iov = {context->cork, context->cork_len};
 		context->cork_len = 0;
 		if (queued(wsi)) {
-			if (outq_append(&wsi->out, iov.iov_base, iov.iov_len))
-				abort_output(wsi, "output queue limit reached");
+			const char *refused = outq_append(wsi, iov.iov_base, iov.iov_len);
+			if (refused)
+				abort_output(wsi, refused);
 		} else if (!wsi->peer_gone)
 			send_or_queue(wsi, &iov, 1);
 	}
+	context->corked = NULL;
 	if (wsi->state == LWS_STATE_DRAINING && !queued(wsi))
 		lws_conn_shut_write(wsi);
 	lws_conn_update_events(wsi);
@@ -198,17 +217,20 @@ void lws_out_uncork(struct libwebsocket_context *context)
 
 int lws_out_drain(struct libwebsocket *wsi)
 {
+	size_t before = queued(wsi);
+	ssize_t n = 0;
 	while (queued(wsi)) {
 		struct iovec iov = {wsi->out.buf + wsi->out.off, queued(wsi)};
-		ssize_t n = wsi->ssl ? send_iov_tls(wsi, &iov, 1) : send_iov(wsi->fd, &iov, 1);
-		if (n < 0)
-			return -1;
-		if (n == 0)
+		n = wsi->ssl ? send_iov_tls(wsi, &iov, 1) : send_iov(wsi->fd, &iov, 1);
+		if (n <= 0)
 			break;
 		wsi->out.off += (size_t)n;
 	}
+	lws_limits_output(wsi, before);
+	if (n < 0)
+		return -1;
 	if (!queued(wsi))
-		outq_reset(&wsi->out);
+		outq_reset(wsi);
 	lws_conn_update_events(wsi);
 	return 0;
 }

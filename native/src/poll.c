@@ -122,6 +122,10 @@ static int64_t timer_due(struct libwebsocket_context *context)
 	}
 	if (context->accept_resume_at) /* the listeners are watched again then */
 		due = due && due < context->accept_resume_at ? due : context->accept_resume_at;
+	if (lws_limits_need_tick(context)) {
+		int64_t tick = context->next_limits_tick > 1 ? context->next_limits_tick : 1;
+		due = due && due < tick ? due : tick;
+	}
 	return due;
 }
 

@@ -25,11 +25,20 @@
 /* Writes made while a connection's input is dispatched are gathered here and
  * sent with one syscall when the dispatch ends. */
 #define LWS_CORK_SIZE (64 * 1024)
-/* Queued output above which we stop reading the connection until it drains:
- * a peer that sends without reading cannot grow our memory without bound. */
+/* Defaults of the limits (enum lws_limit, limits.c).  Queued output above
+ * which we stop reading a connection until it drains: a peer that sends
+ * without reading cannot grow our memory without bound. */
 #define LWS_RX_PAUSE_QUEUED (4u * 1024 * 1024)
-/* Queued output beyond which libwebsocket_write fails (returns -1). */
+/* Queued output beyond which libwebsocket_write fails (returns -1); also the
+ * largest broadcast. */
 #define LWS_MAX_QUEUED_OUTPUT ((size_t)256 * 1024 * 1024)
+/* All connections' queued output together: beyond it, see lws_limits_output. */
+#define LWS_DEFAULT_OUTPUT_TOTAL ((size_t)256 * 1024 * 1024)
+/* Seconds queued output may wait without the peer taking a byte. */
+#define LWS_DEFAULT_OUTPUT_STALL_SECS 60
+#define LWS_DEFAULT_KEEPALIVE_PONG_SECS 10
+/* Descriptors kept free of connections (files, listeners, timers, clients). */
+#define LWS_FD_RESERVE 32
 /* Seconds we wait for the peer to finish closing before dropping it. */
 #define LWS_CLOSE_LINGER_SECS 5
 
@@ -158,6 +167,13 @@ struct libwebsocket {
 
 	int64_t timeout_at; /* monotonic ms, 0 = none */
 	enum pending_timeout timeout_reason;
+
+	/* limits.c: since when queued output waits (ms, set while out is not
+	 * empty, renewed when the peer takes some); keepalive */
+	int64_t out_since;
+	int64_t quiet_since;   /* no frame received since (ms, 0 = not yet seen) */
+	int64_t ping_at;       /* keepalive ping sent at (ms), 0 = none outstanding */
+	uint8_t rx_frame;      /* a frame (or part of one) arrived since the last tick */
 };
 
 struct libwebsocket_context {
@@ -180,6 +196,15 @@ struct libwebsocket_context {
 
 	uint64_t max_message_size;
 	int handshake_timeout;
+
+	/* limits.c: enum lws_limit's values, and what they bound */
+	long limits[LWS_LIMIT_COUNT];
+	size_t out_total;   /* bytes queued on all connections */
+	int out_conns;      /* connections with queued output */
+	uint8_t out_over;   /* out_total reached LWS_LIMIT_OUTPUT_TOTAL (until 3/4) */
+	uint8_t conns_full; /* refusing connections: LWS_LIMIT_MAX_CONNECTIONS (logged once) */
+	int accepted;       /* live connections that were accepted */
+	int64_t next_limits_tick; /* monotonic ms, 0 = no tick needed */
 
 	struct libwebsocket *conns;  /* every live connection */
 	struct libwebsocket *zombies; /* closed, freed at the end of service */
@@ -240,6 +265,20 @@ int lws_call(struct libwebsocket_context *context,
 int64_t lws_now_ms(void);
 /* timeouts are checked this often while any is pending */
 #define LWS_TIMEOUT_CHECK_MS 250
+
+/* ---- limits.c ---- */
+void lws_limits_init(struct libwebsocket_context *context);
+/* A connection's queue went from 'before' bytes to what it holds now. */
+void lws_limits_output(struct libwebsocket *wsi, size_t before);
+/* May wsi's queue grow by len?  0 yes, else the reason it may not. */
+const char *lws_limits_output_refused(struct libwebsocket *wsi, size_t len);
+/* Server side: stop reading wsi, it has this much output queued? */
+int lws_limits_choked(const struct libwebsocket *wsi, size_t queued);
+/* Accept one more connection?  No: answered (503) and closed here. */
+int lws_limits_refuse_accept(struct libwebsocket_context *context, int fd, int tls);
+/* Keepalive and stalled output, once a second while either may apply. */
+int lws_limits_need_tick(const struct libwebsocket_context *context);
+void lws_limits_tick(struct libwebsocket_context *context, int64_t now);
 
 /* ---- conn.c ---- */
 struct libwebsocket *lws_conn_new(struct libwebsocket_context *context, int fd);
@@ -407,6 +446,8 @@ int lws_out_send(struct libwebsocket *wsi, const uint8_t *a, size_t alen,
 void lws_out_uncork(struct libwebsocket_context *context);
 /* Socket writable: push queued output. Returns -1 on a socket error. */
 int lws_out_drain(struct libwebsocket *wsi);
+/* Drop what is queued (the connection is gone). */
+void lws_out_discard(struct libwebsocket *wsi);
 int lws_send_control(struct libwebsocket *wsi, int opcode, const uint8_t *payload,
 		     size_t len);
 

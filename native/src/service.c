@@ -71,6 +71,8 @@ static void accept_connections(struct libwebsocket_context *context,
 				lwsl_warn("accept: %s\n", strerror(err));
 			break;
 		}
+		if (lws_limits_refuse_accept(context, fd, context->ssl_ctx != NULL))
+			continue; /* LWS_LIMIT_MAX_CONNECTIONS: answered 503 and closed */
 		/* the first protocol may refuse by address before any byte is read */
 		if (lws_call(context, &context->protocols[0], NULL,
 			     LWS_CALLBACK_FILTER_NETWORK_CONNECTION,
@@ -136,7 +138,11 @@ static void dispatch(struct libwebsocket_context *context, void *owner, uint32_t
 	struct libwebsocket *wsi = owner;
 	if (wsi->state == LWS_STATE_DEAD)
 		return; /* closed earlier in this batch */
-	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+	/* readable, unless reading was turned off earlier in this batch (e.g.
+	 * the context's output limit was reached): the event is stale */
+	int stale = !(events & (EPOLLHUP | EPOLLERR)) && !(wsi->epoll_events & EPOLLIN) &&
+		    !wsi->tls_handshaking && wsi->state >= LWS_STATE_HTTP_HEAD;
+	if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !stale)
 		lws_conn_readable(wsi);
 	if (wsi->state != LWS_STATE_DEAD && (events & EPOLLOUT))
 		lws_conn_writable(wsi);
@@ -147,6 +153,18 @@ static void after_events(struct libwebsocket_context *context)
 {
 	if (context->ext_conns)
 		lws_ext_tick(context, lws_now_ms());
+	if (lws_limits_need_tick(context)) {
+		/* keepalive and stalled output, once a second */
+		int64_t now = lws_now_ms();
+		if (!context->next_limits_tick) {
+			context->next_limits_tick = now + 1000;
+		} else if (now >= context->next_limits_tick) {
+			context->next_limits_tick = now + 1000;
+			lws_limits_tick(context, now);
+		}
+	} else {
+		context->next_limits_tick = 0;
+	}
 	if (context->timeouts_armed) {
 		int64_t now = lws_now_ms();
 		if (now >= context->next_timeout_check) {
