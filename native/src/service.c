@@ -110,6 +110,7 @@ static void after_events(struct libwebsocket_context *context)
 		lws_conn_resume_rx(context);
 	free_zombies(context);
 	lws_timer_update(context);
+	context->turn++;
 }
 
 int libwebsocket_service(struct libwebsocket_context *context, int timeout_ms)
