@@ -23,7 +23,12 @@
  *   payload; the extension may point it at its own buffer (kept valid until
  *   its next call) to change the payload.  A return > 0 means "more output
  *   for this input": the library delivers it and calls again with an empty
- *   input (token_len 0).  < 0 fails the connection with 1007.
+ *   input (token_len 0).  < 0 fails the connection with 1007; "more" with no
+ *   output LWS_EXT_MAX_IDLE_MORE times in a row fails it with 1011 (never a
+ *   loop without progress).  The built-in compression extensions' output is
+ *   bounded per connection and turn of the loop (LWS_EXT_RX_BUDGET): past it,
+ *   or when the user paused reception, the rest waits for a later turn
+ *   (lws_ext_rx_resume), the bytes read after it kept unparsed meanwhile.
  * - PACKET_TX_PRESEND: the same for data frames about to be sent; a return
  *   > 0 asks for RSV1: on the message's first frame (permessage-deflate), on
  *   this frame (deflate-frame).
