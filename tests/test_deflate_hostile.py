@@ -51,7 +51,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def echo(request: pytest.FixtureRequest) -> Iterator[Server]:
     server = start_echo(request.param)
     yield server
-    server.stop()
+    out = server.stop()
+    assert "AddressSanitizer" not in out and "runtime error" not in out, out[-3000:]
 
 
 def finished(data: bytes) -> bytes:
