@@ -660,3 +660,30 @@ def test_extension_that_never_progresses_is_failed() -> None:
         with RawWS(srv.port, extensions="x-stuck") as c:
             c.send_frame(OP_TEXT, b"next")
             assert b"".join(c.recv_message()[2]) == b"next"
+
+
+def test_receive_pieces_deflate_stream() -> None:
+    """deflate-stream: the frames themselves are inflated, so a piece is
+    empty only when the peer sent an empty frame; the final flag is on the
+    message's last piece.  (The 0 after each piece is the plain path's.)"""
+    rec = Recorder()
+    with (
+        thread_server([("rec", rec, 0)], lws.libwebsocket_internal_extensions) as srv,
+        StreamClient(srv.port) as c,
+    ):
+        assert c.extensions == "deflate-stream"
+        cases = [
+            ([(OP_TEXT, b"hello", True)], 5),
+            ([(OP_BINARY, b"a" * 100, False), (OP_CONT, b"b" * 100, True)], 200),
+            ([(OP_BINARY, b"x" * 300_000, True)], 300_000),
+        ]
+        for frames, size in cases:
+            rec.pieces = []
+            for op, payload, fin in frames:
+                c.send(op, payload, fin)
+            assert c.recv_message(OP_TEXT, timeout=10) == b"done %d" % size
+            check_pieces(rec.pieces, size, nul=False)
+        rec.pieces = []
+        c.send(OP_TEXT, b"", True)  # really empty: one empty piece
+        assert c.recv_message(OP_TEXT, timeout=10) == b"done 0"
+        check_pieces(rec.pieces, 0, nul=False)
