@@ -459,6 +459,14 @@ void lws_conn_resume_rx(struct libwebsocket_context *context)
 	struct libwebsocket *wsi = context->conns, *next;
 	for (; wsi; wsi = next) {
 		next = wsi->next;
+		if (wsi->ext_rx_pending) {
+			/* an extension's output for bytes already parsed goes first */
+			context->corked = wsi;
+			int again = lws_ext_rx_resume(wsi);
+			lws_out_uncork(context);
+			if (again)
+				continue;
+		}
 		if (wsi->rx_more && !wsi->rx_stash && !wsi->rx_paused &&
 		    wsi->state < LWS_STATE_DRAINING && wsi->state >= LWS_STATE_CLIENT_AWAIT_101) {
 			wsi->rx_more = 0;
@@ -493,7 +501,7 @@ int libwebsocket_rx_flow_control(struct libwebsocket *wsi, int enable)
 	if (wsi->state >= LWS_STATE_DRAINING)
 		return -1;
 	wsi->rx_paused = !enable;
-	if (enable && (wsi->rx_stash || wsi->rx_more)) {
+	if (enable && (wsi->rx_stash || wsi->rx_more || wsi->ext_rx_pending)) {
 		wsi->context->rx_resumes++;
 		lws_timer_update(wsi->context);
 	}
@@ -533,8 +541,10 @@ void lws_conn_ws_input(struct libwebsocket *wsi, uint8_t *buf, size_t len)
 void lws_conn_ws_receive(struct libwebsocket *wsi, uint8_t *buf, size_t len)
 {
 	struct lws_frame_parser *p = &wsi->parser;
-	if (wsi->rx_paused) {
-		/* e.g. frames that came with the handshake, ESTABLISHED paused us */
+	int held = wsi->ext_rx_pending && wsi->state == LWS_STATE_WS;
+	if (wsi->rx_paused || held) {
+		/* e.g. frames that came with the handshake, ESTABLISHED paused us;
+		 * or an extension's output waits for a later turn (ext.c) */
 		stash_rx(wsi, buf, len);
 		return;
 	}
@@ -547,7 +557,7 @@ void lws_conn_ws_receive(struct libwebsocket *wsi, uint8_t *buf, size_t len)
 			lws_conn_close(wsi, p->error, p->error_reason);
 		return;
 	}
-	if (used < len && wsi->rx_paused && wsi->state == LWS_STATE_WS)
+	if (used < len && (wsi->rx_paused || wsi->ext_rx_pending) && wsi->state == LWS_STATE_WS)
 		stash_rx(wsi, buf + used, len - used);
 }
 

@@ -23,7 +23,12 @@
  *   payload; the extension may point it at its own buffer (kept valid until
  *   its next call) to change the payload.  A return > 0 means "more output
  *   for this input": the library delivers it and calls again with an empty
- *   input (token_len 0).  < 0 fails the connection with 1007.
+ *   input (token_len 0).  < 0 fails the connection with 1007; "more" with no
+ *   output LWS_EXT_MAX_IDLE_MORE times in a row fails it with 1011 (never a
+ *   loop without progress).  The built-in compression extensions' output is
+ *   bounded per connection and turn of the loop (LWS_EXT_RX_BUDGET): past it,
+ *   or when the user paused reception, the rest waits for a later turn
+ *   (lws_ext_rx_resume), the bytes read after it kept unparsed meanwhile.
  * - PACKET_TX_PRESEND: the same for data frames about to be sent; a return
  *   > 0 asks for RSV1: on the message's first frame (permessage-deflate), on
  *   this frame (deflate-frame).
@@ -134,6 +139,7 @@ void lws_ext_destroy(struct libwebsocket *wsi)
 		wsi->ext[i].user = NULL;
 	}
 	wsi->num_ext = 0;
+	wsi->ext_rx_pending = 0;
 	wsi->parser.rsv_allowed = 0;
 	wsi->parser.text_unchecked = 0;
 }
@@ -396,12 +402,37 @@ static int deliver(struct libwebsocket *wsi, uint8_t *data, size_t len, int fina
 	return lws_conn_deliver_cstr(wsi, data, len, final);
 }
 
-/* Received data goes through the extensions in the reverse of the order they
- * transform what is sent (RFC 6455 9.1): from the last negotiated to the first. */
-static int rx_through(struct libwebsocket *wsi, int i, struct lws_tokens tok, int final)
+/* May the output of extension i be suspended (its unused input kept)? */
+static int suspendable(struct libwebsocket *wsi, int i)
+{
+	return (lws_ext_builtin_flags(wsi->ext[i].ext) & LWS_EXTF_RSV1) != 0;
+}
+
+/* Has wsi had its share of transformed bytes in this turn of the loop? */
+static int budget_spent(struct libwebsocket *wsi)
+{
+	if (wsi->ext_rx_turn != wsi->context->turn) {
+		wsi->ext_rx_turn = wsi->context->turn;
+		wsi->ext_rx_used = 0;
+	}
+	return wsi->ext_rx_used >= LWS_EXT_RX_BUDGET;
+}
+
+/* "More output" answers in a row without output: an extension stuck. */
+#define LWS_EXT_MAX_IDLE_MORE 64
+
+/*
+ * Received data goes through the extensions in the reverse of the order they
+ * transform what is sent (RFC 6455 9.1): from the last negotiated to the
+ * first.  outer: i is the extension that gets the frame parser's pieces;
+ * only there may output be suspended for a later turn.
+ */
+static int rx_through(struct libwebsocket *wsi, int i, struct lws_tokens tok, int final,
+		      int outer)
 {
 	if (i < 0)
 		return deliver(wsi, (uint8_t *)tok.token, (size_t)tok.token_len, final);
+	int idle = 0;
 	for (;;) {
 		struct lws_tokens t = tok;
 		wsi->rx_final = (uint8_t)final; /* extensions may ask */
@@ -412,13 +443,39 @@ static int rx_through(struct libwebsocket *wsi, int i, struct lws_tokens tok, in
 			return 1;
 		}
 		int more = n > 0;
+		if (t.token_len > 0) {
+			idle = 0;
+			wsi->ext_rx_used += (size_t)t.token_len;
+		} else if (more && ++idle > LWS_EXT_MAX_IDLE_MORE) {
+			/* never loop without progress */
+			lws_conn_close(wsi, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION,
+				       "an extension made no progress decoding the payload");
+			return 1;
+		}
 		if ((t.token_len > 0 || (!more && final)) &&
-		    rx_through(wsi, i - 1, t, final && !more))
+		    rx_through(wsi, i - 1, t, final && !more, 0))
 			return 1;
 		if (!more)
 			return 0;
 		tok.token = NULL;
 		tok.token_len = 0;
+		if (outer && suspendable(wsi, i) && (wsi->rx_paused || budget_spent(wsi))) {
+			/* the rest in a later turn: other connections go first,
+			 * and a paused connection gets nothing more */
+			if (lws_pmd_rx_keep(wsi->ext[i].user)) {
+				lws_conn_close(wsi, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION,
+					       "out of memory");
+				return 1;
+			}
+			wsi->ext_rx_pending = 1;
+			wsi->ext_rx_final = (uint8_t)final;
+			wsi->ext_rx_parser = wsi->parser;
+			if (!wsi->rx_paused) {
+				wsi->context->rx_resumes++;
+				lws_timer_update(wsi->context);
+			}
+			return 1;
+		}
 	}
 }
 
@@ -431,8 +488,34 @@ int lws_ext_rx(struct libwebsocket *wsi, uint8_t *data, size_t len, int final)
 		lws_conn_close(wsi, LWS_CLOSE_STATUS_PROTOCOL_ERR, "RSV1 on a continuation frame");
 		return 1;
 	}
+	budget_spent(wsi); /* a new turn starts a new count */
 	struct lws_tokens tok = {(char *)data, (int)len};
-	return rx_through(wsi, wsi->num_ext - 1, tok, final);
+	return rx_through(wsi, wsi->num_ext - 1, tok, final, 1);
+}
+
+int lws_ext_rx_resume(struct libwebsocket *wsi)
+{
+	if (!wsi->ext_rx_pending)
+		return 0;
+	if (wsi->state != LWS_STATE_WS) {
+		wsi->ext_rx_pending = 0; /* closing: data is dropped now */
+		return 0;
+	}
+	if (wsi->rx_paused)
+		return 1;
+	if (budget_spent(wsi)) {
+		wsi->context->rx_resumes++; /* the next turn, then */
+		return 1;
+	}
+	/* the extension and the user see the frame the output belongs to (the
+	 * parser has moved past its end); the parser's own state comes back after */
+	struct lws_frame_parser now = wsi->parser;
+	wsi->parser = wsi->ext_rx_parser;
+	wsi->ext_rx_pending = 0;
+	struct lws_tokens tok = {NULL, 0};
+	int rc = rx_through(wsi, wsi->num_ext - 1, tok, wsi->ext_rx_final, 1);
+	wsi->parser = now;
+	return rc;
 }
 
 int lws_ext_tx(struct libwebsocket *wsi, int opcode, int fin, uint8_t **buf, size_t *len,

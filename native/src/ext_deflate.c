@@ -45,8 +45,16 @@ struct pmd {
 	/* receiving */
 	z_stream rx;
 	uint8_t rx_ready;
-	uint8_t rx_tail_fed;      /* the 00 00 ff ff of this message went in */
-	uint8_t *rx_out;          /* LWS_SEND_BUFFER_PRE_PADDING + LWS_PMD_CHUNK */
+	uint8_t rx_tail_fed;      /* the 00 00 ff ff of this unit went in */
+	uint8_t rx_out_full;      /* the last inflate() filled rx_out: zlib may hold more */
+	uint8_t rx_ended;         /* a block with BFINAL set ended the stream in this unit */
+	uint8_t rx_held;          /* one inflated byte not handed on yet: rx_carry */
+	uint8_t rx_carry;
+	uint8_t rx_plain_pending; /* deflate-frame: rx_plain is handed on next */
+	uint8_t *rx_out;          /* LWS_SEND_BUFFER_PRE_PADDING + LWS_PMD_CHUNK + 2 */
+	const char *rx_plain;     /* deflate-frame: a plain piece behind the held byte */
+	int rx_plain_len;
+	struct lws_zbuf rx_keep;  /* input kept while the host suspends us */
 
 	/* sending */
 	z_stream tx;
@@ -86,7 +94,10 @@ static int parse_params(const char *s, struct pmd_params *out)
 				return -1;
 			memcpy(value, s, v);
 			value[v] = '\0';
-			s += v + (size_t)quoted;
+			s += v;
+			/* a quote opened must be closed (never step past the end) */
+			if (quoted && *s++ != '"')
+				return -1;
 		}
 		if (*s == ';')
 			s++;
@@ -170,7 +181,9 @@ static int rx_start(struct pmd *pmd)
 {
 	if (pmd->rx_ready)
 		return 0;
-	if (!pmd->rx_out && !(pmd->rx_out = malloc(LWS_SEND_BUFFER_PRE_PADDING + LWS_PMD_CHUNK)))
+	/* one chunk, the byte that may be held back, and the 0 after a piece */
+	if (!pmd->rx_out &&
+	    !(pmd->rx_out = malloc(LWS_SEND_BUFFER_PRE_PADDING + LWS_PMD_CHUNK + 2)))
 		return -1;
 	memset(&pmd->rx, 0, sizeof pmd->rx);
 	/* 15 inflates any window the peer may use */
@@ -181,13 +194,69 @@ static int rx_start(struct pmd *pmd)
 }
 
 /*
- * One step of inflating compressed data: the input (if any) goes in, at most
- * one chunk comes out in tok.  final: the input ends the compressed unit (a
- * message, or a frame for deflate-frame), whose removed tail is fed after it.
- * Returns 1 when more output is due for this input (call again with an empty
- * one), 0 when done, -1 on bad data.
+ * Inflate what pmd->rx has as input into out[*have..room), feeding the
+ * removed tail once the input of a unit that ends runs out.  Stops when out
+ * is full or everything went in and came out.  0, or -1 on bad data.
+ *
+ * A block with BFINAL set (what zlib's Z_FINISH makes) ends the DEFLATE
+ * stream (RFC 7692 7.2.3.4 allows it); the peer starts a new one for what
+ * follows, so we do too.  RFC 7692's example puts a 0x00 after such a block
+ * so that the re-added tail is an empty stored block of the new stream;
+ * zlib's Z_FINISH output has no such byte, and the tail is then the start of
+ * a block that never ends: the unit's end starts a fresh stream again
+ * (inflate_step).  Every inflate() call must consume input or produce
+ * output: one that does neither with input left is bad data, never a loop.
  */
-static int inflate_step(struct pmd *pmd, struct lws_tokens *tok, int final)
+static int inflate_into(struct pmd *pmd, uint8_t *out, size_t *have, size_t room, int unit_end)
+{
+	z_stream *z = &pmd->rx;
+	for (;;) {
+		if (unit_end && !z->avail_in && !pmd->rx_tail_fed) {
+			/* RFC 7692 7.2.2: the removed tail goes back at the end */
+			z->next_in = (Bytef *)deflate_tail;
+			z->avail_in = sizeof deflate_tail;
+			pmd->rx_tail_fed = 1;
+		}
+		if (*have == room || (!z->avail_in && !pmd->rx_out_full))
+			return 0;
+		uInt in_before = z->avail_in, out_before = (uInt)(room - *have);
+		z->next_out = out + *have;
+		z->avail_out = out_before;
+		int rc = inflate(z, Z_SYNC_FLUSH);
+		*have += out_before - z->avail_out;
+		pmd->rx_out_full = z->avail_out == 0;
+		if (rc == Z_STREAM_END) {
+			if (inflateReset(z) != Z_OK)
+				return -1;
+			pmd->rx_out_full = 0;
+			pmd->rx_ended = 1;
+			continue;
+		}
+		if (rc != Z_OK && rc != Z_BUF_ERROR)
+			return -1;
+		if (z->avail_in == in_before && z->avail_out == out_before) {
+			if (z->avail_in)
+				return -1; /* no progress with input left */
+			pmd->rx_out_full = 0; /* zlib held nothing more after all */
+		}
+	}
+}
+
+/*
+ * One step of inflating compressed data: the input (if any) goes in, at most
+ * one chunk comes out in tok, followed by a 0 byte (out[len] = 0, as the
+ * classic library gave every piece).  unit_end: the input ends a compressed
+ * unit (a message, or a frame for deflate-frame) whose removed tail is fed
+ * after it; msg_end: it ends the message.
+ *
+ * The last inflated byte is held back (pmd->rx_carry) until more output
+ * or the message's end shows whether the message goes on: the piece that
+ * ends a message then always carries bytes, even when its last unit inflates
+ * to nothing (only a message that inflates to nothing at all ends with an
+ * empty piece).  Returns 1 when more output is due for this input (call again
+ * with an empty one), 0 when done, -1 on bad data.
+ */
+static int inflate_step(struct pmd *pmd, struct lws_tokens *tok, int unit_end, int msg_end)
 {
 	if (rx_start(pmd))
 		return -1;
@@ -195,29 +264,91 @@ static int inflate_step(struct pmd *pmd, struct lws_tokens *tok, int final)
 		pmd->rx.next_in = (Bytef *)tok->token;
 		pmd->rx.avail_in = (uInt)tok->token_len;
 	}
-	if (final && !pmd->rx.avail_in && !pmd->rx_tail_fed) {
-		/* RFC 7692 7.2.2: the removed tail goes back at the message's end */
-		pmd->rx.next_in = (Bytef *)deflate_tail;
-		pmd->rx.avail_in = sizeof deflate_tail;
-		pmd->rx_tail_fed = 1;
-	}
 	uint8_t *out = pmd->rx_out + LWS_SEND_BUFFER_PRE_PADDING;
-	pmd->rx.next_out = out;
-	pmd->rx.avail_out = LWS_PMD_CHUNK;
-	int rc = inflate(&pmd->rx, Z_SYNC_FLUSH);
-	if (rc != Z_OK && rc != Z_BUF_ERROR && rc != Z_STREAM_END)
-		return -1;
-	tok->token = (char *)out;
-	tok->token_len = (int)(LWS_PMD_CHUNK - pmd->rx.avail_out);
-
-	int more = pmd->rx.avail_in > 0 || pmd->rx.avail_out == 0 ||
-		   (final && !pmd->rx_tail_fed);
-	if (!more && final) {
-		pmd->rx_tail_fed = 0;
-		if (pmd->rx_no_takeover)
-			inflateReset(&pmd->rx);
+	size_t have = 0, room = LWS_PMD_CHUNK + 1;
+	if (pmd->rx_held) {
+		out[have++] = pmd->rx_carry;
+		pmd->rx_held = 0;
 	}
+	if (inflate_into(pmd, out, &have, room, unit_end))
+		return -1;
+	int done = have < room; /* all input in, and out of zlib */
+	if (done && unit_end) {
+		pmd->rx_tail_fed = 0;
+		if (pmd->rx_ended || (pmd->rx_no_takeover && msg_end))
+			inflateReset(&pmd->rx);
+		pmd->rx_ended = 0;
+	}
+	if (!(done && msg_end) && have) {
+		pmd->rx_carry = out[--have];
+		pmd->rx_held = 1;
+	}
+	out[have] = 0;
+	tok->token = (char *)out;
+	tok->token_len = (int)have;
+	return !done;
+}
+
+/*
+ * deflate-frame: a plain frame's piece in a message whose earlier frames
+ * were compressed.  The byte held back from those goes first (the rest of
+ * the piece on the next call), or ends the message when the plain frame that
+ * ends it is empty.
+ */
+static int plain_step(struct pmd *pmd, struct lws_tokens *tok, int msg_end)
+{
+	if (pmd->rx_plain_pending) {
+		pmd->rx_plain_pending = 0;
+		tok->token = (char *)pmd->rx_plain;
+		tok->token_len = pmd->rx_plain_len;
+		return 0;
+	}
+	if (!pmd->rx_held || (tok->token_len <= 0 && !msg_end))
+		return 0; /* as it is */
+	uint8_t *out = pmd->rx_out + LWS_SEND_BUFFER_PRE_PADDING;
+	out[0] = pmd->rx_carry;
+	out[1] = 0;
+	pmd->rx_held = 0;
+	int more = tok->token_len > 0;
+	if (more) {
+		pmd->rx_plain = tok->token;
+		pmd->rx_plain_len = tok->token_len;
+		pmd->rx_plain_pending = 1;
+	}
+	tok->token = (char *)out;
+	tok->token_len = 1;
 	return more;
+}
+
+int lws_pmd_rx_keep(void *user)
+{
+	struct pmd *pmd = user;
+	uint8_t *keep = pmd->rx_keep.buf;
+	const uint8_t *in = pmd->rx.next_in;
+	size_t in_len = pmd->rx_ready ? pmd->rx.avail_in : 0;
+	size_t plain_len = pmd->rx_plain_pending ? (size_t)pmd->rx_plain_len : 0;
+	/* the tail is static; what is in rx_keep already was kept before */
+	if (!in_len || in == deflate_tail ||
+	    (keep && in >= keep && in < keep + pmd->rx_keep.cap))
+		in_len = 0;
+	if (plain_len && keep && (const uint8_t *)pmd->rx_plain >= keep &&
+	    (const uint8_t *)pmd->rx_plain < keep + pmd->rx_keep.cap)
+		plain_len = 0;
+	if (!in_len && !plain_len)
+		return 0;
+	/* both cannot be pending at once: a plain frame follows a unit all in */
+	if (lws_zbuf_room(&pmd->rx_keep, in_len + plain_len))
+		return -1;
+	keep = pmd->rx_keep.buf;
+	if (in_len) {
+		memmove(keep, in, in_len);
+		pmd->rx.next_in = keep;
+	}
+	if (plain_len) {
+		memmove(keep + in_len, pmd->rx_plain, plain_len);
+		pmd->rx_plain = (const char *)keep + in_len;
+	}
+	return 0;
 }
 
 /* ---- sending ---- */
@@ -298,6 +429,7 @@ static void pmd_free(struct pmd *pmd)
 	if (pmd->tx_ready)
 		deflateEnd(&pmd->tx);
 	free(pmd->rx_out);
+	lws_zbuf_free(&pmd->rx_keep);
 	lws_zbuf_free(&pmd->tx_out);
 	memset(pmd, 0, sizeof *pmd);
 }
@@ -323,7 +455,7 @@ static int pmd_callback(struct libwebsocket_context *context, struct libwebsocke
 	case LWS_EXT_CALLBACK_PACKET_RX_PREPARSE:
 		if (!(wsi->parser.msg_rsv & LWS_RSV1))
 			return 0; /* an uncompressed message passes as it is */
-		return inflate_step(pmd, in, libwebsocket_is_final_fragment(wsi));
+		return inflate_step(pmd, in, wsi->rx_final, wsi->rx_final);
 	case LWS_EXT_CALLBACK_PACKET_TX_PRESEND:
 		return pmd_deflate(wsi, pmd, in);
 	case LWS_EXT_CALLBACK_DESTROY:
@@ -399,10 +531,11 @@ static int frame_callback(struct libwebsocket_context *context,
 	case LWS_EXT_CALLBACK_CLIENT_CONSTRUCT: /* the server's answer binds us */
 		return frame_params(pmd, in);
 	case LWS_EXT_CALLBACK_PACKET_RX_PREPARSE:
-		if (!(wsi->parser.rsv & LWS_RSV1))
-			return 0; /* a plain frame passes as it is */
+		if (pmd->rx_plain_pending || !(wsi->parser.rsv & LWS_RSV1))
+			return plain_step(pmd, in, wsi->rx_final); /* a plain frame */
 		/* each compressed frame ends in the removed tail */
-		return inflate_step(pmd, in, libwebsockets_remaining_packet_payload(wsi) == 0);
+		return inflate_step(pmd, in, libwebsockets_remaining_packet_payload(wsi) == 0,
+				    wsi->rx_final);
 	case LWS_EXT_CALLBACK_PACKET_TX_PRESEND:
 		return frame_deflate(pmd, in);
 	case LWS_EXT_CALLBACK_DESTROY:

@@ -3,12 +3,16 @@
  * hybi drafts before frames could carry RSV bits): after the handshake every
  * byte each way is one raw DEFLATE stream.  It sits below the frame layer:
  * conn.c reads through lws_ds_read() instead of recv(), and output.c passes
- * everything it sends through lws_ds_deflate().  Each send is sync-flushed,
- * so the peer can always inflate all that was sent.
+ * everything it sends through lws_ds_deflate().  What is sent is
+ * sync-flushed, so the peer can always inflate all that was sent: a send on
+ * its own at once, the sends made while one connection's input is dispatched
+ * (replies to a flood of pings, say) together when the dispatch ends.
  *
- * Inflation is bounded: one read inflates into the receive buffer at most,
- * and what does not fit waits (wsi->rx_more) for the next turn of the loop,
- * where the frame parser's message limit applies as usual.
+ * Inflation is bounded: one read inflates into the receive buffer at most
+ * (keeping a byte free after it for the 0 that follows a piece), and what
+ * does not fit waits (wsi->rx_more) for the next turn of the loop, where the
+ * frame parser's message limit applies as usual.  A block with BFINAL set
+ * ends the peer's DEFLATE stream; what follows it starts a new one.
  */
 #define _GNU_SOURCE
 #include <stdlib.h>
@@ -28,7 +32,10 @@ struct lws_ds {
 	uint8_t tls_more;   /* OpenSSL held more when the socket was last read */
 	struct lws_zbuf in; /* compressed bytes read, in[in_off..in_len) not inflated */
 	size_t in_off, in_len;
-	struct lws_zbuf out; /* deflated output of the last send */
+	uint8_t rx_out_full; /* the last inflate() filled the buffer: zlib may hold more */
+	uint8_t tx_unflushed; /* deflated without a flush since the last one */
+	struct lws_zbuf out; /* deflated output since the last flush */
+	size_t out_len;
 };
 
 static void ds_free(struct lws_ds *ds)
@@ -97,7 +104,7 @@ static ssize_t read_compressed(struct libwebsocket *wsi, struct lws_ds *ds)
 ssize_t lws_ds_read(struct libwebsocket *wsi, uint8_t *buf, size_t cap)
 {
 	struct lws_ds *ds = wsi->ds;
-	if (ds->in_off == ds->in_len) {
+	if (ds->in_off == ds->in_len && !ds->rx_out_full) {
 		ssize_t n = read_compressed(wsi, ds);
 		if (n <= 0)
 			return n;
@@ -107,23 +114,50 @@ ssize_t lws_ds_read(struct libwebsocket *wsi, uint8_t *buf, size_t cap)
 			return -1;
 		ds->rx_ready = 1;
 	}
-	ds->rx.next_in = ds->in.buf + ds->in_off;
-	ds->rx.avail_in = (uInt)(ds->in_len - ds->in_off);
-	ds->rx.next_out = buf;
-	ds->rx.avail_out = (uInt)cap;
-	int rc = inflate(&ds->rx, Z_SYNC_FLUSH);
-	/* the stream never ends while the connection lives */
-	if (rc != Z_OK && rc != Z_BUF_ERROR)
-		return -3;
-	ds->in_off = ds->in_len - ds->rx.avail_in;
-	size_t got = cap - ds->rx.avail_out;
+	/* one byte of room after what is inflated: the 0 after a piece */
+	if (cap > 1)
+		cap--;
+	z_stream *z = &ds->rx;
+	z->next_in = ds->in.buf + ds->in_off;
+	z->avail_in = (uInt)(ds->in_len - ds->in_off);
+	z->next_out = buf;
+	z->avail_out = (uInt)cap;
+	for (;;) {
+		uInt in_before = z->avail_in, out_before = z->avail_out;
+		int rc = inflate(z, Z_SYNC_FLUSH);
+		if (rc == Z_STREAM_END) {
+			/* a block with BFINAL set ended the peer's stream: what
+			 * follows (if anything) is a new one */
+			if (inflateReset(z) != Z_OK)
+				return -3;
+			if (z->avail_in && z->avail_out)
+				continue;
+			break;
+		}
+		if (rc != Z_OK && rc != Z_BUF_ERROR)
+			return -3;
+		/* never loop without progress: input left that inflate()
+		 * neither takes nor turns into output is bad data */
+		if (z->avail_in && z->avail_out && z->avail_in == in_before &&
+		    z->avail_out == out_before)
+			return -3;
+		break;
+	}
+	ds->in_off = ds->in_len - z->avail_in;
+	size_t got = cap - z->avail_out;
+	ds->rx_out_full = !z->avail_out;
 	/* input left, output that did not fit, or TLS records: read again soon */
-	wsi->rx_more = ds->in_off < ds->in_len || !ds->rx.avail_out || ds->tls_more;
+	wsi->rx_more = ds->in_off < ds->in_len || ds->rx_out_full || ds->tls_more;
 	return got ? (ssize_t)got : -2;
 }
 
+int lws_ds_unflushed(const struct libwebsocket *wsi)
+{
+	return wsi->ds && wsi->ds->tx_unflushed;
+}
+
 int lws_ds_deflate(struct libwebsocket *wsi, const uint8_t *a, size_t alen, const uint8_t *b,
-		   size_t blen, const uint8_t **out, size_t *out_len)
+		   size_t blen, int flush, const uint8_t **out, size_t *out_len)
 {
 	struct lws_ds *ds = wsi->ds;
 	if (!ds->tx_ready) {
@@ -132,12 +166,22 @@ int lws_ds_deflate(struct libwebsocket *wsi, const uint8_t *a, size_t alen, cons
 			return -1;
 		ds->tx_ready = 1;
 	}
-	size_t end = 0;
-	if (lws_zbuf_room(&ds->out, deflateBound(&ds->tx, (uLong)(alen + blen)) + 16) ||
+	size_t end = ds->out_len;
+	if (lws_zbuf_room(&ds->out, end + deflateBound(&ds->tx, (uLong)(alen + blen)) + 16) ||
 	    lws_zbuf_deflate(&ds->out, &end, &ds->tx, a, alen, Z_NO_FLUSH) ||
-	    lws_zbuf_deflate(&ds->out, &end, &ds->tx, b, blen, Z_SYNC_FLUSH))
+	    lws_zbuf_deflate(&ds->out, &end, &ds->tx, b, blen, flush ? Z_SYNC_FLUSH : Z_NO_FLUSH))
 		return -1;
 	*out = ds->out.buf;
+	if (!flush) {
+		/* a batch: one flush for all of it (a flood of pings must not
+		 * cost a flushed block per pong) */
+		ds->out_len = end;
+		ds->tx_unflushed = 1;
+		*out_len = 0;
+		return 0;
+	}
+	ds->out_len = 0;
+	ds->tx_unflushed = 0;
 	*out_len = end;
 	return 0;
 }

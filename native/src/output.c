@@ -136,24 +136,11 @@ static int send_or_queue(struct libwebsocket *wsi, struct iovec *iov, int count)
 	return 0;
 }
 
-int lws_out_send(struct libwebsocket *wsi, const uint8_t *a, size_t alen,
-		 const uint8_t *b, size_t blen)
+/* Bytes as they go on the wire: sent, gathered (corked) or queued. */
+static int send_wire(struct libwebsocket *wsi, const uint8_t *a, size_t alen,
+		     const uint8_t *b, size_t blen)
 {
 	struct libwebsocket_context *context = wsi->context;
-
-	if (wsi->state == LWS_STATE_DEAD || wsi->peer_gone)
-		return -1;
-	if (lws_ds_active(wsi)) {
-		/* deflate-stream: what goes out is the compressed stream */
-		const uint8_t *z;
-		size_t zlen;
-		if (lws_ds_deflate(wsi, a, alen, b, blen, &z, &zlen))
-			return -1;
-		a = z;
-		alen = zlen;
-		b = NULL;
-		blen = 0;
-	}
 
 	if (queued(wsi)) {
 		/* choked: everything goes behind what is waiting, all or nothing */
@@ -193,9 +180,36 @@ int lws_out_send(struct libwebsocket *wsi, const uint8_t *a, size_t alen,
 	return count ? send_or_queue(wsi, iov, count) : 0;
 }
 
+int lws_out_send(struct libwebsocket *wsi, const uint8_t *a, size_t alen,
+		 const uint8_t *b, size_t blen)
+{
+	if (wsi->state == LWS_STATE_DEAD || wsi->peer_gone)
+		return -1;
+	if (lws_ds_active(wsi)) {
+		/* deflate-stream: what goes out is the compressed stream; the
+		 * writes of a dispatch (corked) are flushed once, at uncork */
+		const uint8_t *z;
+		size_t zlen;
+		int batch = wsi->context->corked == wsi;
+		if (lws_ds_deflate(wsi, a, alen, b, blen, !batch, &z, &zlen))
+			return -1;
+		return zlen ? send_wire(wsi, z, zlen, NULL, 0) : 0;
+	}
+	return send_wire(wsi, a, alen, b, blen);
+}
+
 void lws_out_uncork(struct libwebsocket_context *context)
 {
 	struct libwebsocket *wsi = context->corked;
+	if (wsi && lws_ds_unflushed(wsi) && wsi->state != LWS_STATE_DEAD && !wsi->peer_gone) {
+		/* deflate-stream: the dispatch's writes, flushed once */
+		const uint8_t *z;
+		size_t zlen;
+		if (lws_ds_deflate(wsi, NULL, 0, NULL, 0, 1, &z, &zlen))
+			abort_output(wsi, "deflate-stream: cannot compress");
+		else if (zlen)
+			send_wire(wsi, z, zlen, NULL, 0);
+	}
 	if (!wsi)
 		return;
 	if (context->cork_len) {

@@ -154,6 +154,14 @@ struct libwebsocket {
 	uint32_t ext_utf8;          /* UTF-8 state of transformed text */
 	struct lws_ds *ds;          /* deflate-stream's state, when negotiated */
 	uint64_t ext_msg_size;      /* transformed bytes of the message so far */
+	/* received payload an extension still has output for, suspended
+	 * (budget spent, or reception paused) and resumed by lws_ext_rx_resume;
+	 * the frame parser's state as the extension saw it */
+	uint8_t ext_rx_pending;
+	uint8_t ext_rx_final;
+	uint64_t ext_rx_turn;       /* the service turn ext_rx_used counts for */
+	size_t ext_rx_used;         /* transformed bytes delivered in that turn */
+	struct lws_frame_parser ext_rx_parser;
 
 	/* client connections until established (client.c) */
 	struct lws_client *client;
@@ -226,6 +234,7 @@ struct libwebsocket_context {
 	int client_failures;           /* connections with a failure to report */
 	int rx_resumes;                /* connections with stashed rx to parse */
 	int ext_conns;                 /* connections with extensions: 1 Hz ticks */
+	uint64_t turn;                 /* turns of the loop (budgets per turn) */
 	int64_t next_1hz;              /* monotonic ms of the next tick */
 
 	/* broadcast (broadcast.c): one socket pair per protocol */
@@ -326,8 +335,14 @@ int lws_ext_server_negotiate(struct libwebsocket *wsi, const struct lws_http_hea
 /* Client: append the offer header at *pos; check the answer (NULL = fine). */
 int lws_ext_client_offer(struct libwebsocket *wsi, char **pos, char *end);
 const char *lws_ext_client_accept(struct libwebsocket *wsi, const struct lws_http_head *res);
-/* Received payload through the extensions to the user; nonzero = stop. */
+/* Received payload through the extensions to the user; nonzero = stop
+ * (closed, or wsi->ext_rx_pending: output suspended until a later turn). */
 int lws_ext_rx(struct libwebsocket *wsi, uint8_t *data, size_t len, int final);
+/* Go on with suspended output; nonzero = suspended again, or closed. */
+int lws_ext_rx_resume(struct libwebsocket *wsi);
+/* Transformed bytes one connection gets per turn of the loop before the
+ * others get theirs (the rest waits for the next turn). */
+#define LWS_EXT_RX_BUDGET (256 * 1024)
 /* Payload to send through the extensions: may replace buf/len, add RSV bits. */
 int lws_ext_tx(struct libwebsocket *wsi, int opcode, int fin, uint8_t **buf, size_t *len,
 	       uint8_t *rsv);
@@ -343,6 +358,9 @@ void lws_ext_tick(struct libwebsocket_context *context, int64_t now);
 #define LWS_EXTF_PER_MESSAGE 0x02 /* ... and only on a message's first frame */
 #define LWS_EXTF_COMPRESSION 0x04 /* one compression extension per connection */
 unsigned lws_ext_builtin_flags(const struct libwebsocket_extension *ext);
+/* permessage-deflate / deflate-frame (LWS_EXTF_RSV1) about to be suspended:
+ * copy the input it has not used yet into its own memory.  0, or -1. */
+int lws_pmd_rx_keep(void *user);
 
 /*
  * deflate-stream: every byte after the handshake, each way, is one DEFLATE
@@ -361,9 +379,14 @@ int lws_ds_callback(struct libwebsocket_context *context, struct libwebsocket_ex
 ssize_t lws_ds_read(struct libwebsocket *wsi, uint8_t *buf, size_t cap);
 /* Bytes of the stream that came with the handshake: inflated on the next read. */
 int lws_ds_hold(struct libwebsocket *wsi, const uint8_t *data, size_t len);
-/* Deflate a then b (one frame) with a sync flush; *out is the state's buffer. */
+/* Deflate a then b (one frame).  flush: sync-flush, and *out, *out_len are all
+ * the output since the last flush (the state's buffer); else the output
+ * waits for a flush (*out_len 0): writes made while a connection's input is
+ * dispatched are flushed once, at the end (lws_out_uncork). */
 int lws_ds_deflate(struct libwebsocket *wsi, const uint8_t *a, size_t alen, const uint8_t *b,
-		   size_t blen, const uint8_t **out, size_t *out_len);
+		   size_t blen, int flush, const uint8_t **out, size_t *out_len);
+/* Something was deflated without a flush since the last one. */
+int lws_ds_unflushed(const struct libwebsocket *wsi);
 
 /* ---- poll.c ---- */
 int lws_poll_add(struct libwebsocket_context *context, int fd, void *owner,

@@ -182,6 +182,7 @@ static void after_events(struct libwebsocket_context *context)
 	}
 	free_zombies(context);
 	lws_timer_update(context);
+	context->turn++;
 }
 
 int libwebsocket_service(struct libwebsocket_context *context, int timeout_ms)
