@@ -284,6 +284,8 @@ int lws_b64_decode_string(const char *in, char *out, int out_size);
 void lws_set_max_message_size(struct libwebsocket_context *context, size_t bytes);
 void lws_set_handshake_timeout(struct libwebsocket_context *context, int secs);
 const struct libwebsocket_protocols *lws_calling_protocol(struct libwebsocket_context *context);
+void lws_set_conn_gone_notify(struct libwebsocket_context *context,
+                              void (*gone)(struct libwebsocket_context *, struct libwebsocket *));
 int lws_write_unpadded(struct libwebsocket *wsi, const unsigned char *buf,
                        size_t len, enum libwebsocket_write_protocol protocol);
 
@@ -298,6 +300,7 @@ extern "Python" int _pylws_extension_callback(struct libwebsocket_context *,
                                               enum libwebsocket_extension_callback_reasons,
                                               void *, void *, size_t);
 extern "Python" void _pylws_log_emit(const char *);
+extern "Python" void _pylws_conn_gone(struct libwebsocket_context *, struct libwebsocket *);
 """
 
 ffibuilder = cffi.FFI()

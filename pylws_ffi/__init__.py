@@ -47,7 +47,7 @@ from .context import (
     lws_set_handshake_timeout,
     lws_set_max_message_size,
 )
-from .errors import LwsError
+from .errors import LwsError, WsiClosedError
 from .extension import lws_tokens_payload, lws_tokens_replace
 from .log import lws_set_log_level, lwsl_log
 from .poll import libwebsocket_service_fd
@@ -89,6 +89,7 @@ __all__ = [
     "libwebsockets_hangup_on_client",
     "lws_get_protocols",
     "LwsError",
+    "WsiClosedError",
     "ffi",
     "lib",
     "libwebsocket_callback_on_writable",

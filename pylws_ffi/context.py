@@ -376,6 +376,8 @@ def libwebsocket_create_context(
         raise LwsError(f"libwebsocket_create_context (port {port}) failed{why}")
     _contexts[_addr(context)] = record
     _live.add(context)
+    # the wrappers taking a wsi must learn when a connection is gone (dispatch._wsis)
+    lib.lws_set_conn_gone_notify(context, lib._pylws_conn_gone)
     dispatch.reraise_pending()
     return context
 

@@ -420,6 +420,18 @@ LWS_EXTERN const struct libwebsocket_protocols *
 lws_calling_protocol(struct libwebsocket_context *context);
 
 /*
+ * For language bindings: 'gone' is called once for every connection the
+ * context drops, after the connection's last callback (CLOSED, if it had one,
+ * and the external-poll DEL_POLL_FD); from then on the wsi must not be passed
+ * to any function (its memory is freed at the end of the service call).
+ * Connections dropped by libwebsocket_context_destroy are reported too.
+ * NULL (the default) reports nothing.  Call it from the service loop's thread.
+ */
+LWS_EXTERN void lws_set_conn_gone_notify(struct libwebsocket_context *context,
+					 void (*gone)(struct libwebsocket_context *context,
+						      struct libwebsocket *wsi));
+
+/*
  * libwebsocket_write for a buffer without the pre/post padding: the library
  * copies it at most once.  Same return value and protocol flags.
  */

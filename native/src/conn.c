@@ -158,6 +158,8 @@ void lws_conn_kill(struct libwebsocket *wsi)
 	wsi->prev = NULL;
 	wsi->next = context->zombies;
 	context->zombies = wsi;
+	if (context->conn_gone)
+		context->conn_gone(context, wsi);
 }
 
 void lws_conn_free(struct libwebsocket *wsi)

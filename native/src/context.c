@@ -345,3 +345,10 @@ lws_calling_protocol(struct libwebsocket_context *context)
 {
 	return context->calling_protocol;
 }
+
+void lws_set_conn_gone_notify(struct libwebsocket_context *context,
+			      void (*gone)(struct libwebsocket_context *context,
+					   struct libwebsocket *wsi))
+{
+	context->conn_gone = gone;
+}

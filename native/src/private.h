@@ -180,6 +180,8 @@ struct libwebsocket_context {
 	int64_t next_timeout_check; /* monotonic ms */
 
 	const struct libwebsocket_protocols *calling_protocol;
+	/* lws_set_conn_gone_notify: told of every connection dropped */
+	void (*conn_gone)(struct libwebsocket_context *context, struct libwebsocket *wsi);
 
 	/* the connection whose input is being dispatched, and its gathered output */
 	struct libwebsocket *corked;
