@@ -286,6 +286,7 @@ void lws_set_handshake_timeout(struct libwebsocket_context *context, int secs);
 const struct libwebsocket_protocols *lws_calling_protocol(struct libwebsocket_context *context);
 void lws_set_conn_gone_notify(struct libwebsocket_context *context,
                               void (*gone)(struct libwebsocket_context *, struct libwebsocket *));
+int lws_conn_is_live(struct libwebsocket_context *context, const struct libwebsocket *wsi);
 int lws_write_unpadded(struct libwebsocket *wsi, const unsigned char *buf,
                        size_t len, enum libwebsocket_write_protocol protocol);
 

@@ -54,6 +54,7 @@ from types import TracebackType
 from typing import Any, Callable, Union
 from urllib.parse import urlsplit
 
+from . import context as _context_module
 from . import dispatch
 from ._pylws_cffi import ffi, lib
 from .client import libwebsocket_client_connect
@@ -343,6 +344,8 @@ def create_context(
             aio._unwatch(fd, bits)
         aio.watched.clear()
         raise
+    if isinstance(callback, ffi.CData):  # called with wsi objects of its own
+        _context_module._foreign.add(aio.context)
     return aio
 
 

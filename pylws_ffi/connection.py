@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Any, Union
 
 from ._pylws_cffi import ffi, lib
-from .context import _check_context, _live
+from .context import _check_context, _foreign, _live
 from .dispatch import _wsis
 from .errors import WsiClosedError
 
@@ -58,10 +58,19 @@ def _check_wsi(wsi: Any, func: str) -> None:
     """Raise unless ``wsi`` is the object the library handed out for a live
     connection (see pylws_ffi.errors.WsiClosedError)."""
     try:
-        if _wsi_get(wsi) is wsi:
-            return
+        known = _wsi_get(wsi)
     except TypeError:  # unhashable: not a cdata
-        pass
+        raise _bad_wsi(func, wsi) from None
+    if known is wsi:
+        return
+    if _foreign and isinstance(wsi, _CData) and ffi.typeof(wsi) is _WSI_TYPE:
+        # a context with a callback that is a C function pointer: the wsi it
+        # gets are not the binding's objects; the core knows whether the
+        # address is a live connection (by address only: on such a context a
+        # kept wsi whose address a new connection reuses is taken for it)
+        for context in tuple(_foreign):
+            if lib.lws_conn_is_live(context, wsi):
+                return
     raise _bad_wsi(func, wsi)
 
 

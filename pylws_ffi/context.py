@@ -56,6 +56,10 @@ _user_objects: dict[int, Any] = {}
 #: the live contexts themselves, for the cheap check of the wrappers called
 #: often (cdata pointers hash and compare by address, whatever their type)
 _live: set[Any] = set()
+#: the live contexts with protocol callbacks that are C function pointers
+#: (cdata): their wsi never pass through the binding's trampoline, so the
+#: wrappers ask the core whether one is live (lws_conn_is_live)
+_foreign: set[Any] = set()
 #: thread ident -> how many libwebsocket_create_context calls it is inside
 #: (callbacks made meanwhile get a context that is not registered yet)
 _creating: dict[int, int] = {}
@@ -376,6 +380,8 @@ def libwebsocket_create_context(
         raise LwsError(f"libwebsocket_create_context (port {port}) failed{why}")
     _contexts[_addr(context)] = record
     _live.add(context)
+    if isinstance(protocols, ffi.CData) or len(entries) < len(protocols):
+        _foreign.add(context)
     # the wrappers taking a wsi must learn when a connection is gone (dispatch._wsis)
     lib.lws_set_conn_gone_notify(context, lib._pylws_conn_gone)
     dispatch.reraise_pending()
@@ -438,6 +444,7 @@ def libwebsocket_context_destroy(context: Any) -> None:
     finally:
         _forget(_contexts.pop(key))
         _live.discard(context)
+        _foreign.discard(context)
     dispatch.reraise_pending()
 
 

@@ -193,3 +193,32 @@ def test_null_and_foreign_wsi(name: str) -> None:
 
 def _noop(*args: object) -> int:
     return 0
+
+
+def test_c_function_callback_wsi() -> None:
+    """A protocol whose callback is a C function pointer (here an
+    ffi.callback): its wsi objects are not the binding's, the core is asked."""
+    from test_binding import _free_port, serve_until, ws_connect
+
+    kept: list[object] = []
+
+    @lws.ffi.callback("callback_function *")
+    def c_callback(context: object, wsi: object, reason: int, *rest: object) -> int:
+        if reason == lws.LWS_CALLBACK_ESTABLISHED:
+            kept.append(wsi)
+            assert lws.libwebsocket_get_socket_fd(wsi) >= 0
+        return 0
+
+    port = _free_port()
+    ctx = lws.libwebsocket_create_context(port, None, [("c", c_callback)])
+    try:
+        sock = ws_connect(ctx, port)
+        serve_until(ctx, lambda: bool(kept))
+        assert lws.libwebsocket_get_socket_fd(kept[0]) >= 0
+        sock.close()
+        for _ in range(20):
+            lws.libwebsocket_service(ctx, 10)
+        with pytest.raises(lws.WsiClosedError):
+            lws.libwebsocket_get_socket_fd(kept[0])
+    finally:
+        lws.libwebsocket_context_destroy(ctx)

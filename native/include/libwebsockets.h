@@ -432,6 +432,14 @@ LWS_EXTERN void lws_set_conn_gone_notify(struct libwebsocket_context *context,
 						      struct libwebsocket *wsi));
 
 /*
+ * For language bindings: 1 when 'wsi' is one of the context's connections
+ * not dropped yet, else 0.  Compares addresses only (never reads *wsi), so any
+ * pointer may be asked about; it walks the context's connections.
+ */
+LWS_EXTERN int lws_conn_is_live(struct libwebsocket_context *context,
+				const struct libwebsocket *wsi);
+
+/*
  * libwebsocket_write for a buffer without the pre/post padding: the library
  * copies it at most once.  Same return value and protocol flags.
  */

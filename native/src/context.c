@@ -352,3 +352,11 @@ void lws_set_conn_gone_notify(struct libwebsocket_context *context,
 {
 	context->conn_gone = gone;
 }
+
+int lws_conn_is_live(struct libwebsocket_context *context, const struct libwebsocket *wsi)
+{
+	for (const struct libwebsocket *c = context->conns; c; c = c->next)
+		if (c == wsi)
+			return 1;
+	return 0;
+}
