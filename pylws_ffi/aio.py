@@ -70,6 +70,8 @@ __all__ = [
     "AioContext",
     "Connection",
     "ConnectionClosed",
+    "ConnectionClosedError",
+    "ConnectionClosedOK",
     "InvalidCertificate",
     "InvalidHandshake",
     "Server",
@@ -401,6 +403,30 @@ class ConnectionClosed(Exception):
         super().__init__(f"connection closed (code {code}{', ' + reason if reason else ''})")
 
 
+class ConnectionClosedOK(ConnectionClosed):
+    """The connection closed properly, as ``websockets`` defines it: the
+    peer's close frame had 1000, 1001 or no code, and this side's (when it
+    sent one of its own) 1000 or 1001.  ``async for`` over a connection ends
+    quietly for it."""
+
+
+class ConnectionClosedError(ConnectionClosed):
+    """The connection closed with an error: another close code (1011, 1009,
+    1002...) either way, or it was dropped without a close frame from the
+    peer.  ``async for`` over a connection raises it."""
+
+
+#: close codes of a proper close (websockets' OK_CLOSE_CODES)
+_OK_CODES = (1000, 1001, 1005)
+
+
+def _closed_exc(
+    rcvd: int | None, sent: int | None, code: int | None, reason: str
+) -> ConnectionClosed:
+    ok = rcvd in _OK_CODES and (sent is None or sent in _OK_CODES)
+    return (ConnectionClosedOK if ok else ConnectionClosedError)(code, reason)
+
+
 class InvalidHandshake(ConnectionError):
     """A client connection failed before it was established; the text says
     why (the CLIENT_CONNECTION_ERROR message of the core)."""
@@ -513,7 +539,11 @@ class Connection:
         return self._sent_reason if self._sent_code is not None else ""
 
     def _exc(self) -> ConnectionClosed:
-        return ConnectionClosed(self.close_code, self.close_reason)
+        """ConnectionClosedOK or ConnectionClosedError, as websockets chooses."""
+        rcvd = self._rcvd[0] if self._rcvd is not None else None
+        if self.wsi is not None:  # closing: only what this side sent is known
+            rcvd = self._sent_code
+        return _closed_exc(rcvd, self._sent_code, self.close_code, self.close_reason)
 
     # ---- receiving ----
 
@@ -544,7 +574,7 @@ class Connection:
         while True:
             try:
                 yield await self.recv()
-            except ConnectionClosed:
+            except ConnectionClosedOK:
                 return
 
     def _wake_reader(self) -> None:
@@ -629,14 +659,14 @@ class Connection:
 
     def _write(self, wsi: Any, payload: Any, kind: int) -> None:
         if self._sent_code is not None:
-            raise ConnectionClosed(self._sent_code, self._sent_reason)
+            raise _closed_exc(self._sent_code, self._sent_code, self._sent_code, self._sent_reason)
         buf = _from_buffer(payload)
         if _write_unpadded(wsi, buf, len(buf), kind) < 0:
             raise self._exc()
 
     async def _writable(self) -> None:
         if self._sent_code is not None or _on_writable(self._aio.context, self.wsi) < 0:
-            raise ConnectionClosed(self._sent_code, self._sent_reason)
+            raise _closed_exc(self._sent_code, self._sent_code, self._sent_code, self._sent_reason)
         waiter = self._write_waiter = self._loop.create_future()
         try:
             await waiter
@@ -663,7 +693,13 @@ class Connection:
             return
         if not (1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code < 5000):
             raise ValueError(f"{code} is not a close code that may be sent")
-        payload = struct.pack("!H", code) + reason.encode()[:123]
+        # at most 123 bytes, cut at a character boundary (else the peer sees
+        # invalid UTF-8 and fails the connection with 1007)
+        data = reason.encode()
+        if len(data) > 123:
+            data = data[:123].decode("utf-8", "ignore").encode()
+            reason = data.decode()
+        payload = struct.pack("!H", code) + data
         self._sent_code, self._sent_reason = code, reason
         if _write_unpadded(wsi, payload, len(payload), _WRITE_CLOSE) < 0:
             lib.libwebsocket_close_and_free_session(self._aio.context, wsi, code)
@@ -984,6 +1020,13 @@ class Server(_Endpoint):
     async def _run(self, conn: Connection) -> None:
         try:
             await self.handler(conn)
+        except ConnectionClosed as e:
+            if not conn.closed or e.code != conn.close_code:
+                log.exception("connection handler failed")
+                if not conn.closed:
+                    conn._start_close(1011, "")
+            # else: raised by the connection itself (async for, recv, send)
+            # after it closed with an error: nothing more to do
         except Exception:
             log.exception("connection handler failed")
             if not conn.closed:

@@ -59,7 +59,33 @@ def _callback_failed(
         _pending.append(exc)
         return 0
     log_exception("exception in a protocol callback; closing the connection", exc_type, exc, tb)
+    # a nonzero return closes without a status code (the peer sees 1005):
+    # close an established WebSocket with 1011 (internal error) first
+    try:
+        local = tb.tb_frame.f_locals if tb is not None else {}
+        wsi, reason = local.get("wsi"), local.get("reason")
+        if reason in _WS_REASONS and wsi:
+            lib.libwebsocket_close_and_free_session(
+                local["context"], wsi, lib.LWS_CLOSE_STATUS_UNEXPECTED_CONDITION
+            )
+    except Exception:  # pragma: no cover - closing with 1005 then
+        pass
     return 1
+
+
+#: the reasons of an established WebSocket: an exception there closes it with 1011
+_WS_REASONS = frozenset(
+    (
+        lib.LWS_CALLBACK_ESTABLISHED,
+        lib.LWS_CALLBACK_CLIENT_ESTABLISHED,
+        lib.LWS_CALLBACK_RECEIVE,
+        lib.LWS_CALLBACK_CLIENT_RECEIVE,
+        lib.LWS_CALLBACK_CLIENT_RECEIVE_PONG,
+        lib.LWS_CALLBACK_SERVER_WRITEABLE,
+        lib.LWS_CALLBACK_CLIENT_WRITEABLE,
+        lib.LWS_CALLBACK_BROADCAST,
+    )
+)
 
 
 @ffi.def_extern(error=1, onerror=_callback_failed)
