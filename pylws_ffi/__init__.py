@@ -44,6 +44,7 @@ from .context import (
     libwebsocket_context_user,
     libwebsocket_create_context,
     libwebsocket_service,
+    lws_context_listen_port,
     lws_set_handshake_timeout,
     lws_set_max_message_size,
 )
@@ -117,6 +118,7 @@ __all__ = [
     "lws_b64_encode_string",
     "lws_frame_is_binary",
     "lws_send_pipe_choked",
+    "lws_context_listen_port",
     "lws_set_handshake_timeout",
     "lws_set_log_level",
     "lws_set_max_message_size",

@@ -45,6 +45,7 @@ import asyncio
 import errno
 import logging
 import os
+import socket
 import ssl
 import struct
 import sys
@@ -63,6 +64,7 @@ from .context import (
     _contexts,
     libwebsocket_context_destroy,
     libwebsocket_create_context,
+    lws_context_listen_port,
     lws_set_max_message_size,
 )
 
@@ -971,7 +973,10 @@ class Server(_Endpoint):
     ) -> None:
         super().__init__(max_size, max_queue)
         self.handler = handler
+        #: the port listened on (the one the system picked for port 0)
         self.port = port
+        #: the listening socket(s): ``server.sockets[0].getsockname()``
+        self.sockets: list[_ListeningSocket] = []
         self.close_timeout = close_timeout
         self._tasks: set[asyncio.Task[Any]] = set()
         self._handshake: tuple[Any, str, bool] | None = None
@@ -1089,6 +1094,33 @@ class Server(_Endpoint):
         await self.wait_closed()
 
 
+class _ListeningSocket:
+    """What ``Server.sockets`` lists: the listening socket's address, as
+    ``websockets``' ``server.sockets[0].getsockname()`` gives it."""
+
+    def __init__(self, address: str, port: int) -> None:
+        self.family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        self._name = (address, port)
+
+    def getsockname(self) -> tuple[str, int]:
+        return self._name
+
+    def __repr__(self) -> str:
+        return f"<listening socket {self._name[0]} port {self._name[1]}>"
+
+
+def _listen_address(host: str | None) -> str:
+    """The address the core listens on for ``host`` (as context.c picks it)."""
+    if host is None:
+        return "::"
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except OSError:  # an interface name
+        return host
+    v4 = [i for i in infos if i[0] == socket.AF_INET]
+    return str((v4 or infos)[0][4][0])
+
+
 class _Serving:
     """``await serve(...)`` or ``async with serve(...) as server``."""
 
@@ -1123,8 +1155,9 @@ def serve(
     cafile: StrPath | None = None,
     loop: asyncio.AbstractEventLoop | None = None,
 ) -> _Serving:
-    """Serve WebSockets on ``host`` (an IP address or an interface name;
-    None: every interface) and ``port`` (1..65535), calling the coroutine
+    """Serve WebSockets on ``host`` (a host name such as "localhost", an IP
+    address or an interface name; None: every interface) and ``port``
+    (0: one the system picks, see ``server.port``/``server.sockets``), calling the coroutine
     ``handler(conn)`` for each connection (the connection is closed with 1000
     when it returns, 1011 when it raises).
 
@@ -1149,8 +1182,10 @@ def serve(
     read; ssl.SSLError (an OSError) for one OpenSSL cannot use, or a key
     that does not match the certificate.
     """
-    if not isinstance(port, int) or not 1 <= port <= 65535:
-        raise ValueError(f"port must be 1..65535, not {port!r}")
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
+        raise ValueError(f"port must be 0..65535 (0: one the system picks), not {port!r}")
+    if host is not None and not isinstance(host, str):
+        raise TypeError(f"host must be a str or None, not {type(host).__name__}")
     names = list(subprotocols) if subprotocols else [""]
     if any(not isinstance(n, str) for n in names):
         raise TypeError("subprotocols must be strings")
@@ -1160,15 +1195,20 @@ def serve(
     tls = (certfile, certfile if keyfile is None else keyfile, cafile)
     options = lib.LWS_SERVER_OPTION_REQUIRE_VALID_OPENSSL_CLIENT_CERT if cafile is not None else 0
 
+    interf = host or None
+    c_port = port or lib.LWS_CONTEXT_PORT_ANY
+
     async def start() -> Server:
         server = Server(handler, port, max_size, max_queue, close_timeout)
         try:
-            server.start(port, host, names, _running_loop(loop), tls, options)
+            server.start(c_port, interf, names, _running_loop(loop), tls, options)
         except OSError as e:
             if certfile is not None and e.errno == errno.EINVAL:
                 # the core logged OpenSSL's reasons; say them in the exception
                 _openssl().check(certfile, keyfile, cafile)
             raise
+        server.port = lws_context_listen_port(server.aio.context)
+        server.sockets = [_ListeningSocket(_listen_address(interf), server.port)]
         return server
 
     return _Serving(start)

@@ -264,7 +264,11 @@ def libwebsocket_create_context(
     options: int = 0,
     user: Any = None,
 ) -> Any:
-    """Create a context (listening on ``port`` unless CONTEXT_PORT_NO_LISTEN).
+    """Create a context (listening on ``port`` unless CONTEXT_PORT_NO_LISTEN;
+    LWS_CONTEXT_PORT_ANY: on a port the system picks, which
+    :func:`lws_context_listen_port` tells).  ``interf``: None (every
+    interface), an interface name, an IP address, or a host name such as
+    "localhost" (its first IPv4 address, else its first IPv6 one).
 
     ``protocols``: a list of ``(name, callback, per_session_data_size)`` tuples,
     or a ready cdata ``struct libwebsocket_protocols[]`` ending in a NULL
@@ -313,8 +317,11 @@ def libwebsocket_create_context(
     """
     if not isinstance(port, int) or isinstance(port, bool):
         raise TypeError(f"port must be an int, not {type(port).__name__}")
-    if not 0 <= port <= 65535:
-        raise ValueError(f"port must be 0..65535 (0: CONTEXT_PORT_NO_LISTEN), not {port}")
+    if not lib.LWS_CONTEXT_PORT_ANY <= port <= 65535:
+        raise ValueError(
+            "port must be 0..65535 (0: CONTEXT_PORT_NO_LISTEN) or LWS_CONTEXT_PORT_ANY "
+            f"(-1: one the system picks), not {port}"
+        )
     for what, value in (("gid", gid), ("uid", uid), ("options", options)):
         if not isinstance(value, int):
             raise TypeError(f"{what} must be an int, not {type(value).__name__}")
@@ -482,6 +489,15 @@ def libwebsocket_service(context: Any, timeout_ms: int) -> int:
     if dispatch._pending:
         dispatch.reraise_pending()
     return n
+
+
+def lws_context_listen_port(context: Any) -> int:
+    """The port ``context`` listens on: the one given, or the one the system
+    chose for LWS_CONTEXT_PORT_ANY; 0 (CONTEXT_PORT_NO_LISTEN) when it does
+    not listen.  Raises ValueError when ``context`` is NULL or destroyed,
+    TypeError for a non-cdata."""
+    _check_context(context, "lws_context_listen_port")
+    return int(lib.lws_context_listen_port(context))
 
 
 def lws_set_max_message_size(context: Any, bytes: int) -> None:

@@ -302,7 +302,7 @@ def test_create_context_unknown_interface_raises_oserror() -> None:
     [
         (("80", None, [("p", noop, 0)]), TypeError),
         ((70000, None, [("p", noop, 0)]), ValueError),
-        ((-1, None, [("p", noop, 0)]), ValueError),
+        ((-2, None, [("p", noop, 0)]), ValueError),  # -1: LWS_CONTEXT_PORT_ANY
         ((0, 5, [("p", noop, 0)]), TypeError),
         ((0, None, []), ValueError),
         ((0, None, "echo"), TypeError),
@@ -460,6 +460,7 @@ CONTEXT_CALLS: list[tuple[str, Callable[[Any], tuple[Any, ...]]]] = [
     ("libwebsocket_context_destroy", lambda ctx: (ctx,)),
     ("lws_set_max_message_size", lambda ctx: (ctx, 1000)),
     ("lws_set_handshake_timeout", lambda ctx: (ctx, 5)),
+    ("lws_context_listen_port", lambda ctx: (ctx,)),
     ("libwebsockets_get_random", lambda ctx: (ctx, bytearray(8), 8)),
     ("libwebsocket_callback_on_writable", lambda ctx: (ctx, ffi.cast("void *", 8))),
     ("libwebsocket_close_and_free_session", lambda ctx: (ctx, ffi.cast("void *", 8), 1000)),

@@ -22,6 +22,9 @@ extern "C" {
 #endif
 
 #define CONTEXT_PORT_NO_LISTEN 0
+/* pylws addition: as libwebsocket_create_context's port, listen on a port the
+ * system chooses (lws_context_listen_port says which) */
+#define LWS_CONTEXT_PORT_ANY (-1)
 #define MAX_MUX_RECURSION 2
 #define LWS_SEND_BUFFER_PRE_PADDING (4 + 10 + (2 * MAX_MUX_RECURSION))
 #define LWS_SEND_BUFFER_POST_PADDING 4
@@ -438,6 +441,15 @@ LWS_EXTERN void lws_set_conn_gone_notify(struct libwebsocket_context *context,
  */
 LWS_EXTERN int lws_conn_is_live(struct libwebsocket_context *context,
 				const struct libwebsocket *wsi);
+
+/*
+ * The port the context listens on (the one the system chose for
+ * LWS_CONTEXT_PORT_ANY), or CONTEXT_PORT_NO_LISTEN (0) when it does not
+ * listen.  pylws also takes a host name ("localhost") as the 'interf' of
+ * libwebsocket_create_context when no interface has that name: it listens on
+ * the name's first IPv4 address (else its first IPv6 one).
+ */
+LWS_EXTERN int lws_context_listen_port(struct libwebsocket_context *context);
 
 /*
  * libwebsocket_write for a buffer without the pre/post padding: the library
