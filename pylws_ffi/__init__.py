@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from . import constants as _constants
 from ._pylws_cffi import ffi, lib
 from .client import (
     libwebsocket_client_connect,
@@ -38,8 +39,10 @@ from .connection import (
     payload,
 )
 from .constants import *  # noqa: F403
-from .constants import __all__ as _constant_names
 from .context import (
+    CallbackFunction,
+    ExtensionCallbackFunction,
+    ProtocolSpec,
     libwebsocket_context_destroy,
     libwebsocket_context_user,
     libwebsocket_create_context,
@@ -89,6 +92,9 @@ __all__ = [
     "libwebsockets_get_peer_addresses",
     "libwebsockets_hangup_on_client",
     "lws_get_protocols",
+    "CallbackFunction",
+    "ExtensionCallbackFunction",
+    "ProtocolSpec",
     "LwsError",
     "WsiClosedError",
     "ffi",
@@ -125,19 +131,21 @@ __all__ = [
     "lwsl_log",
     "payload",
     "aio",
-    *_constant_names,
 ]
+__all__ += _constants.__all__  # the form type checkers follow
 
 
 if TYPE_CHECKING:
     from . import aio
 
 
-def __getattr__(name: str) -> object:
-    # pylws_ffi.aio (asyncio integration) is imported on first use: asyncio
-    # is not loaded by programs that do not need it
-    if name == "aio":
-        import importlib
+if not TYPE_CHECKING:  # for type checkers every name is declared: a misspelt one fails
 
-        return importlib.import_module(".aio", __name__)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    def __getattr__(name: str) -> object:
+        # pylws_ffi.aio (asyncio integration) is imported on first use: asyncio
+        # is not loaded by programs that do not need it
+        if name == "aio":
+            import importlib
+
+            return importlib.import_module(".aio", __name__)
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -5,26 +5,38 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Sequence
-from typing import Any, Callable, Union
+from typing import Any, Callable, Optional, Union
 
 from . import dispatch
 from ._pylws_cffi import ffi, lib
 from .errors import LwsError
 from .log import capturing_errors, describe
 
+#: A protocol callback written in Python:
+#: ``callback(context, wsi, reason, user, in_, len) -> int | None`` (an
+#: LWS_CALLBACK_* reason; nonzero closes the connection, None means 0).
+#: ``context``/``wsi``/``user``/``in_`` are cdata pointers.
+CallbackFunction = Callable[[Any, Any, int, Any, Any, int], Optional[int]]
+
+#: An extension callback written in Python:
+#: ``extension_callback(context, ext, wsi, reason, user, in_, len) -> int | None``
+#: (an LWS_EXT_CALLBACK_* reason).
+ExtensionCallbackFunction = Callable[[Any, Any, Any, int, Any, Any, int], Optional[int]]
+
 #: A protocol given from Python: (name, callback, per_session_data_size);
-#: the size may be left out (0).
+#: the size may be left out (0).  The callback may also be a C function
+#: pointer (cdata).
 ProtocolSpec = Union[
-    tuple[str, Callable[..., Any], int],
-    tuple[str, Callable[..., Any]],
+    tuple[Union[str, bytes], CallbackFunction, int],
+    tuple[Union[str, bytes], CallbackFunction],
 ]
 
 
 #: An extension given from Python: (name, extension_callback, per_session_data_size);
 #: the size may be left out (0).
 ExtensionSpec = Union[
-    tuple[str, Callable[..., Any], int],
-    tuple[str, Callable[..., Any]],
+    tuple[Union[str, bytes], ExtensionCallbackFunction, int],
+    tuple[Union[str, bytes], ExtensionCallbackFunction],
 ]
 
 
@@ -254,7 +266,7 @@ def _extension_array(extensions: Any, keepalive: list[Any], ext_entries: list[An
 def libwebsocket_create_context(
     port: int,
     interf: str | bytes | None,
-    protocols: Sequence[ProtocolSpec] | Any,
+    protocols: Sequence[ProtocolSpec],
     extensions: Any = None,
     ssl_cert_filepath: str | bytes | os.PathLike[str] | None = None,
     ssl_private_key_filepath: str | bytes | os.PathLike[str] | None = None,
