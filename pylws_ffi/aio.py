@@ -225,6 +225,16 @@ class AioContext:
         if dispatch._pending:
             dispatch.reraise_pending()
 
+    def close_connection(self, wsi: Any, code: int) -> None:
+        """libwebsocket_close_and_free_session from outside the service
+        calls: CLOSED runs inside it, and a callback that closes this context
+        then must wait until the library has returned."""
+        self._depth += 1
+        try:
+            lib.libwebsocket_close_and_free_session(self.context, wsi, code)
+        finally:
+            self._depth -= 1
+
     # ---- closing ----
 
     @property
@@ -374,6 +384,8 @@ _WRITEABLES = frozenset((_SERVER_WRITEABLE, _CLIENT_WRITEABLE))
 _TEXT = lib.LWS_WRITE_TEXT
 _BINARY = lib.LWS_WRITE_BINARY
 _WRITE_CLOSE = lib.LWS_WRITE_CLOSE
+_WRITE_PING = lib.LWS_WRITE_PING
+_PONG = lib.LWS_CALLBACK_CLIENT_RECEIVE_PONG
 
 _write_unpadded = lib.lws_write_unpadded
 _choked = lib.lws_send_pipe_choked
@@ -509,6 +521,11 @@ class Connection:
         self._sent_code: int | None = None
         self._sent_reason = ""
         self._rcvd: tuple[int, str] | None = None
+        #: ping payload -> (the future its pong resolves, when it was sent)
+        self._pings: dict[bytes, tuple[asyncio.Future[float], float]] = {}
+        #: round trip of the last ping answered, in seconds (as websockets)
+        self.latency = 0.0
+        self._keepalive_task: asyncio.Task[None] | None = None
 
     # ---- state ----
 
@@ -680,6 +697,81 @@ class Connection:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
+    # ---- pings ----
+
+    async def ping(self, data: str | bytes | None = None) -> asyncio.Future[float]:
+        """Send a ping; returns a future that its pong resolves, to the round
+        trip in seconds (``await (await conn.ping())``), as in websockets.
+
+        ``data``: the payload (at most 125 bytes; str as UTF-8); None sends 4
+        random bytes.  A pong answers its ping and every earlier one.
+        Raises :class:`ConnectionClosed` when the connection is closed or
+        closing (pending pings fail with it when it closes), ValueError for a
+        payload too large, RuntimeError when a ping with this payload is
+        already waiting.
+        """
+        if data is None:
+            payload = os.urandom(4)
+            while payload in self._pings:
+                payload = os.urandom(4)
+        else:
+            payload = data.encode() if isinstance(data, str) else bytes(data)
+            if len(payload) > 125:
+                raise ValueError("a ping payload is at most 125 bytes")
+            if payload in self._pings:
+                raise RuntimeError("a ping with this payload already waits for its pong")
+        wsi = self.wsi
+        if wsi is None or self._sent_code is not None:
+            raise self._exc()
+        waiter: asyncio.Future[float] = self._loop.create_future()
+        self._pings[payload] = (waiter, self._loop.time())
+        if _write_unpadded(wsi, _from_buffer(payload), len(payload), _WRITE_PING) < 0:
+            del self._pings[payload]
+            raise self._exc()
+        return waiter
+
+    def _on_pong(self, in_: Any, len_: int) -> None:
+        payload = ffi.buffer(in_, len_)[:] if len_ else b""
+        if payload not in self._pings:
+            return  # unsolicited, or for a ping already answered
+        now = self._loop.time()
+        for key in list(self._pings):
+            waiter, sent = self._pings.pop(key)
+            if not waiter.done():
+                waiter.set_result(now - sent)
+            if key == payload:
+                self.latency = now - sent
+                break
+
+    async def _keepalive(self, interval: float, timeout: float | None) -> None:
+        """A ping every ``interval`` seconds; no pong within ``timeout``
+        closes the connection with 1011 (a frozen peer is found in bounded
+        time)."""
+        try:
+            while True:
+                await asyncio.sleep(interval)
+                if self.wsi is None or self._sent_code is not None:
+                    return
+                waiter = await self.ping()
+                if timeout is None:
+                    continue
+                try:
+                    await asyncio.wait_for(asyncio.shield(waiter), timeout)
+                except asyncio.TimeoutError:
+                    wsi = self.wsi
+                    if wsi is not None and self._sent_code is None:
+                        log.info("no pong within %s s: closing with 1011", timeout)
+                        self._sent_code = lib.LWS_CLOSE_STATUS_UNEXPECTED_CONDITION
+                        self._sent_reason = "keepalive ping timeout"
+                        self._aio.close_connection(wsi, self._sent_code)
+                    return
+        except ConnectionClosed:
+            return
+
+    def _start_keepalive(self, interval: float | None, timeout: float | None) -> None:
+        if interval is not None:
+            self._keepalive_task = self._loop.create_task(self._keepalive(interval, timeout))
+
     # ---- closing ----
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
@@ -704,7 +796,7 @@ class Connection:
         payload = struct.pack("!H", code) + data
         self._sent_code, self._sent_reason = code, reason
         if _write_unpadded(wsi, payload, len(payload), _WRITE_CLOSE) < 0:
-            lib.libwebsocket_close_and_free_session(self._aio.context, wsi, code)
+            self._aio.close_connection(wsi, code)
 
     async def wait_closed(self) -> None:
         """Wait until the connection has closed."""
@@ -724,6 +816,14 @@ class Connection:
         if not self._closed.done():
             self._closed.set_result(None)
         self._wake_reader()
+        pings, self._pings = self._pings, {}
+        for pong_waiter, _ in pings.values():
+            if not pong_waiter.done():
+                pong_waiter.set_exception(self._exc())
+                pong_waiter.exception()  # nobody may wait for it: not worth a warning
+        task = self._keepalive_task
+        if task is not None and task is not asyncio.current_task(self._loop):
+            task.cancel()
         waiter = self._write_waiter
         if waiter is not None and not waiter.done():
             waiter.set_exception(self._exc())
@@ -901,6 +1001,9 @@ class _Endpoint:
         self.aio: AioContext = None  # type: ignore[assignment]
         self.conns: dict[Any, Connection] = {}
         self.subprotocols: list[str] = []
+        #: keepalive (serve/connect's ping_interval, ping_timeout): None = off
+        self.ping_interval: float | None = None
+        self.ping_timeout: float | None = None
 
     def start(
         self,
@@ -931,6 +1034,11 @@ class _Endpoint:
             conn = self.conns.get(wsi)
             if conn is not None:
                 conn._on_writeable()
+            return 0
+        if reason == _PONG:
+            conn = self.conns.get(wsi)
+            if conn is not None:
+                conn._on_pong(in_, len_)
             return 0
         if reason == _CLOSED:
             conn = self.conns.pop(wsi, None)
@@ -1014,6 +1122,7 @@ class Server(_Endpoint):
                 path=path,
             )
             self.conns[wsi] = conn
+            conn._start_keepalive(self.ping_interval, self.ping_timeout)
             task = self.aio.loop.create_task(self._run(conn))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -1094,6 +1203,12 @@ class Server(_Endpoint):
         await self.wait_closed()
 
 
+def _check_keepalive(interval: float | None, timeout: float | None) -> None:
+    for what, value in (("ping_interval", interval), ("ping_timeout", timeout)):
+        if value is not None and not (isinstance(value, (int, float)) and value > 0):
+            raise ValueError(f"{what} must be a number of seconds > 0 or None, not {value!r}")
+
+
 class _ListeningSocket:
     """What ``Server.sockets`` lists: the listening socket's address, as
     ``websockets``' ``server.sockets[0].getsockname()`` gives it."""
@@ -1150,6 +1265,8 @@ def serve(
     max_size: int | None = DEFAULT_MAX_SIZE,
     max_queue: int = DEFAULT_MAX_QUEUE,
     close_timeout: float = 5.0,
+    ping_interval: float | None = 20.0,
+    ping_timeout: float | None = 20.0,
     certfile: StrPath | None = None,
     keyfile: StrPath | None = None,
     cafile: StrPath | None = None,
@@ -1165,6 +1282,9 @@ def serve(
     gets the first without a Sec-WebSocket-Protocol answer; one asking only
     for others is refused).  ``max_size``: largest message received (None:
     no limit); ``max_queue``: messages kept unread before reading pauses.
+    ``ping_interval``/``ping_timeout`` (seconds, None: off; 20 and 20 as in
+    websockets): keepalive pings, and a connection whose peer sends no pong
+    within ``ping_timeout`` is closed with 1011.
 
     TLS (``wss://``): ``certfile``, a PEM file with the server's certificate
     (its chain may follow), and ``keyfile``, its private key (default: read
@@ -1193,13 +1313,16 @@ def serve(
         raise ValueError("keyfile and cafile need certfile (TLS)")
     _check_readable(certfile=certfile, keyfile=keyfile, cafile=cafile)
     tls = (certfile, certfile if keyfile is None else keyfile, cafile)
+    _check_keepalive(ping_interval, ping_timeout)
     options = lib.LWS_SERVER_OPTION_REQUIRE_VALID_OPENSSL_CLIENT_CERT if cafile is not None else 0
+    options |= lib.LWS_SERVER_OPTION_REPORT_PONGS  # pongs answer the keepalive pings
 
     interf = host or None
     c_port = port or lib.LWS_CONTEXT_PORT_ANY
 
     async def start() -> Server:
         server = Server(handler, port, max_size, max_queue, close_timeout)
+        server.ping_interval, server.ping_timeout = ping_interval, ping_timeout
         try:
             server.start(c_port, interf, names, _running_loop(loop), tls, options)
         except OSError as e:
@@ -1251,6 +1374,7 @@ class _Client(_Endpoint):
                 path=self.path,
             )
             self.conns[wsi] = conn
+            conn._start_keepalive(self.ping_interval, self.ping_timeout)
             if opened is not None and not opened.done():
                 opened.set_result(conn)
             return 0
@@ -1285,6 +1409,8 @@ def connect(
     max_size: int | None = DEFAULT_MAX_SIZE,
     max_queue: int = DEFAULT_MAX_QUEUE,
     open_timeout: float | None = 10.0,
+    ping_interval: float | None = 20.0,
+    ping_timeout: float | None = 20.0,
     loop: asyncio.AbstractEventLoop | None = None,
 ) -> _Connecting:
     """Open a WebSocket client connection to ``url`` (``ws://`` or ``wss://``).
@@ -1293,7 +1419,8 @@ def connect(
     ``async with connect(url) as conn`` closes it at the end.
     ``subprotocols``: asked for, in order; ``origin``: the Origin header;
     ``open_timeout``: seconds for the whole opening (None: the library's own
-    handshake timeout).
+    handshake timeout).  ``ping_interval``/``ping_timeout``: keepalive, as
+    for :func:`serve`.
 
     ``wss://`` verifies the server's certificate against the system's CAs
     plus those in ``cafile`` (PEM) if given, and checks that it is issued for
@@ -1313,10 +1440,13 @@ def connect(
     with ws://), FileNotFoundError (or another OSError) for a file that
     cannot be read.
     """
-    return _Connecting(
+    _check_keepalive(ping_interval, ping_timeout)
+    connecting = _Connecting(
         url, subprotocols, origin, max_size, max_queue, open_timeout, loop,
         (cafile, certfile, keyfile), allow_self_signed,
     )  # fmt: skip
+    connecting.keepalive = (ping_interval, ping_timeout)
+    return connecting
 
 
 class _Connecting:
@@ -1359,6 +1489,7 @@ class _Connecting:
         self.max_queue = max_queue
         self.open_timeout = open_timeout
         self.loop = loop
+        self.keepalive: tuple[float | None, float | None] = (None, None)
         self._conn: Connection | None = None
 
     async def _open(self) -> Connection:
@@ -1366,6 +1497,7 @@ class _Connecting:
         client = _Client(
             self.max_size, self.max_queue, self.path, bool(self.subprotocols), self.tls_files
         )
+        client.ping_interval, client.ping_timeout = self.keepalive
         client.start(lib.CONTEXT_PORT_NO_LISTEN, None, self.subprotocols or [""], loop)
         client.opened = loop.create_future()
         try:

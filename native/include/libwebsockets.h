@@ -63,6 +63,9 @@ enum libwebsocket_context_options {
 	LWS_SERVER_OPTION_DEFEAT_CLIENT_MASK = 1,
 	LWS_SERVER_OPTION_REQUIRE_VALID_OPENSSL_CLIENT_CERT = 2,
 	LWS_SERVER_OPTION_SKIP_SERVER_CANONICAL_NAME = 4,
+	/* pylws addition: server connections are told of pongs too, with
+	 * LWS_CALLBACK_CLIENT_RECEIVE_PONG (for keepalive pings they send) */
+	LWS_SERVER_OPTION_REPORT_PONGS = 8,
 };
 
 enum libwebsocket_callback_reasons {

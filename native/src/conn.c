@@ -358,8 +358,10 @@ static int on_control(void *ud, struct lws_frame_parser *p, int opcode,
 			lws_send_control(wsi, LWS_OP_PONG, payload, len);
 		return 0;
 	case LWS_OP_PONG:
-		if (!wsi->is_client || wsi->state != LWS_STATE_WS)
-			return 0; /* servers are not told of pongs */
+		if (wsi->state != LWS_STATE_WS ||
+		    (!wsi->is_client &&
+		     !(wsi->context->options & LWS_SERVER_OPTION_REPORT_PONGS)))
+			return 0; /* servers are told of pongs only when they ask */
 		if (lws_call(wsi->context, wsi->protocol, wsi, LWS_CALLBACK_CLIENT_RECEIVE_PONG,
 			     wsi->user_space, payload, len)) {
 			lws_conn_close(wsi, LWS_CLOSE_STATUS_NOSTATUS, NULL);
