@@ -35,6 +35,7 @@ from .connection import (
     libwebsockets_get_protocol,
     libwebsockets_remaining_packet_payload,
     lws_frame_is_binary,
+    lws_request_head,
     lws_send_pipe_choked,
     payload,
 )
@@ -123,6 +124,7 @@ __all__ = [
     "lws_b64_decode_string",
     "lws_b64_encode_string",
     "lws_frame_is_binary",
+    "lws_request_head",
     "lws_send_pipe_choked",
     "lws_context_listen_port",
     "lws_set_handshake_timeout",

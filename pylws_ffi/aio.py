@@ -50,7 +50,7 @@ import ssl
 import struct
 import sys
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Generator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Generator, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Callable, Union
 from urllib.parse import urlsplit
@@ -74,8 +74,10 @@ __all__ = [
     "ConnectionClosed",
     "ConnectionClosedError",
     "ConnectionClosedOK",
+    "Headers",
     "InvalidCertificate",
     "InvalidHandshake",
+    "Request",
     "Server",
     "connect",
     "create_context",
@@ -394,6 +396,12 @@ _is_binary = lib.lws_frame_is_binary
 _on_writable = lib.libwebsocket_callback_on_writable
 _flow = lib.libwebsocket_rx_flow_control
 _from_buffer = ffi.from_buffer
+
+
+def _new_size() -> Any:
+    return ffi.new("size_t *")
+
+
 _unpack = ffi.unpack
 _char_p = ffi.typeof("char *")
 _uintptr = ffi.typeof("uintptr_t")
@@ -479,6 +487,78 @@ def _connection_error(why: str) -> InvalidHandshake:
     return InvalidHandshake(why or "connection failed")
 
 
+class Headers(Mapping[str, str]):
+    """HTTP headers as received: names compare without case, in order.
+
+    ``headers["Cookie"]`` is the value (several values of one name are
+    joined with ", "); ``get_all(name)`` lists them; ``raw_items()`` gives
+    every (name, value) pair as sent.  As websockets' ``Headers``, read-only.
+    """
+
+    def __init__(self, items: Sequence[tuple[str, str]] = ()) -> None:
+        self._items = list(items)
+        self._by_name: dict[str, list[str]] = {}
+        for name, value in self._items:
+            self._by_name.setdefault(name.lower(), []).append(value)
+
+    @classmethod
+    def parse(cls, head: bytes) -> Headers:
+        """The header lines of a request head (its first line is skipped)."""
+        items = []
+        for line in head.split(b"\n")[1:]:
+            name, sep, value = line.rstrip(b"\r\0").partition(b":")
+            if sep and name:
+                items.append(
+                    (name.decode("latin-1"), value.strip(b" \t").decode("utf-8", "replace"))
+                )
+        return cls(items)
+
+    def __getitem__(self, name: str) -> str:
+        return ", ".join(self._by_name[name.lower()])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._by_name)
+
+    def __len__(self) -> int:
+        return len(self._by_name)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._by_name
+
+    def get_all(self, name: str) -> list[str]:
+        return list(self._by_name.get(name.lower(), []))
+
+    def raw_items(self) -> list[tuple[str, str]]:
+        return list(self._items)
+
+    def __repr__(self) -> str:
+        return f"Headers({self._items!r})"
+
+
+class Request:
+    """The opening handshake's request, as websockets' ``conn.request``:
+    ``path`` (with the query) and ``headers``."""
+
+    def __init__(self, path: str, headers: Headers) -> None:
+        self.path = path
+        self.headers = headers
+
+    def __repr__(self) -> str:
+        return f"<Request {self.path!r}>"
+
+
+def _peer_address(wsi: Any) -> Any:
+    """getpeername() of the connection's socket, None if unknown."""
+    fd = lib.libwebsocket_get_socket_fd(wsi)
+    if fd < 0:
+        return None
+    try:
+        with socket.socket(fileno=os.dup(fd)) as sock:
+            return sock.getpeername()
+    except OSError:
+        return None
+
+
 class Connection:
     """One WebSocket connection, server or client side.
 
@@ -499,6 +579,7 @@ class Connection:
         is_client: bool,
         subprotocol: str | None,
         path: str,
+        request: Request | None = None,
     ) -> None:
         self._endpoint = endpoint
         self._aio = endpoint.aio
@@ -509,6 +590,10 @@ class Connection:
         self.subprotocol = subprotocol
         #: the request path (server side: what the client asked for)
         self.path = path
+        #: server side: the opening request (path, headers); None on a client
+        self.request = request
+        #: the peer's address, as getpeername() gave it when it opened
+        self.remote_address: Any = _peer_address(wsi)
         self.max_size = endpoint.max_size
         self.max_queue = endpoint.max_queue
         self._messages: deque[Data] = deque()
@@ -1087,7 +1172,7 @@ class Server(_Endpoint):
         self.sockets: list[_ListeningSocket] = []
         self.close_timeout = close_timeout
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._handshake: tuple[Any, str, bool] | None = None
+        self._handshake: tuple[Any, str, bool, Headers] | None = None
         self._shutdown: asyncio.Task[None] | None = None
 
     @property
@@ -1107,12 +1192,15 @@ class Server(_Endpoint):
             path = (
                 _unpack(uri.token, uri.token_len).decode("utf-8", "replace") if uri.token else "/"
             )
-            self._handshake = (wsi, path, proto.token != _NULL)
+            size = _new_size()
+            head = lib.lws_request_head(wsi, size)
+            raw = ffi.buffer(head, size[0])[:] if head != _NULL else b""
+            self._handshake = (wsi, path, proto.token != _NULL, Headers.parse(raw))
             return 0
         if reason == _ESTABLISHED:
-            path, asked = "/", False
+            path, asked, headers = "/", False, Headers()
             if self._handshake is not None and self._handshake[0] == wsi:
-                _, path, asked = self._handshake
+                _, path, asked, headers = self._handshake
             self._handshake = None
             conn = Connection(
                 self,
@@ -1120,6 +1208,7 @@ class Server(_Endpoint):
                 is_client=False,
                 subprotocol=self.protocol_name(wsi) if asked else None,
                 path=path,
+                request=Request(path, headers),
             )
             self.conns[wsi] = conn
             conn._start_keepalive(self.ping_interval, self.ping_timeout)

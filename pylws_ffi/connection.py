@@ -228,6 +228,18 @@ def libwebsockets_remaining_packet_payload(wsi: Any) -> int:
     return lib.libwebsockets_remaining_packet_payload(wsi)
 
 
+def lws_request_head(wsi: Any) -> bytes | None:
+    """In a server connection's LWS_CALLBACK_HTTP, FILTER_PROTOCOL_CONNECTION
+    or ESTABLISHED callback: the HTTP request head as received (request line
+    and header lines, each ending in LF, the CR before it and the byte after
+    the path possibly overwritten by a NUL), so that any header (Cookie,
+    Authorization...) can be read.  None elsewhere.  Raises what the other wsi functions raise."""
+    _check_wsi(wsi, "lws_request_head")
+    size = ffi.new("size_t *")
+    head = lib.lws_request_head(wsi, size)
+    return None if head == _NULL else ffi.buffer(head, size[0])[:]
+
+
 def payload(in_: Any, len: int) -> bytes:
     """A callback's ``in_``/``len`` as bytes (a copy; b"" when len is 0).
 

@@ -455,6 +455,15 @@ LWS_EXTERN int lws_conn_is_live(struct libwebsocket_context *context,
 LWS_EXTERN int lws_context_listen_port(struct libwebsocket_context *context);
 
 /*
+ * Inside the LWS_CALLBACK_HTTP, FILTER_PROTOCOL_CONNECTION and ESTABLISHED
+ * callbacks of a server connection: the HTTP request head as received (the
+ * request line, then every header line, each ending in LF; the parser may
+ * have overwritten the CR before it, and the byte after the path, with a
+ * NUL), its length in *len.  NULL (and *len 0) anywhere else.
+ */
+LWS_EXTERN const char *lws_request_head(struct libwebsocket *wsi, size_t *len);
+
+/*
  * libwebsocket_write for a buffer without the pre/post padding: the library
  * copies it at most once.  Same return value and protocol flags.
  */

@@ -216,6 +216,8 @@ static void start_draining(struct libwebsocket *wsi)
 	free_user_space(wsi);
 	free(wsi->head_buf);
 	wsi->head_buf = NULL;
+	wsi->req_head = NULL; /* it may have been head_buf */
+	wsi->req_head_len = 0;
 	wsi->want_writable = 0;
 	wsi->state = LWS_STATE_DRAINING;
 

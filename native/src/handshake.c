@@ -312,10 +312,9 @@ static int serve_http(struct libwebsocket *wsi, const struct lws_http_head *req)
 	return 0;
 }
 
-int lws_handshake_request(struct libwebsocket *wsi, char *head, size_t len,
+static int handle_request(struct libwebsocket *wsi, char *head,
 			  const struct lws_http_head *req)
 {
-	(void)len;
 	if (header_is(req, "Upgrade", "websocket"))
 		return upgrade(wsi, head, req);
 	if (lws_http_find(req, "Sec-WebSocket-Key")) {
@@ -324,4 +323,23 @@ int lws_handshake_request(struct libwebsocket *wsi, char *head, size_t len,
 		return -1;
 	}
 	return serve_http(wsi, req);
+}
+
+int lws_handshake_request(struct libwebsocket *wsi, char *head, size_t len,
+			  const struct lws_http_head *req)
+{
+	/* the callbacks made meanwhile may read it (lws_request_head); the
+	 * struct outlives the call even when they close the connection */
+	wsi->req_head = head;
+	wsi->req_head_len = len;
+	int n = handle_request(wsi, head, req);
+	wsi->req_head = NULL;
+	wsi->req_head_len = 0;
+	return n;
+}
+
+const char *lws_request_head(struct libwebsocket *wsi, size_t *len)
+{
+	*len = wsi->req_head ? wsi->req_head_len : 0;
+	return wsi->req_head;
 }

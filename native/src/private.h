@@ -147,6 +147,10 @@ struct libwebsocket {
 	/* client connections until established (client.c) */
 	struct lws_client *client;
 
+	/* the request head being handled (lws_request_head), NULL otherwise */
+	const char *req_head;
+	size_t req_head_len;
+
 	/* HTTP request head gathered across reads (NULL when it came whole) */
 	char *head_buf;
 	size_t head_len;
