@@ -17,6 +17,7 @@ import cffi
 CDEF = r"""
 /* ---- constants ---- */
 #define CONTEXT_PORT_NO_LISTEN ...
+#define LWS_CONTEXT_PORT_ANY ...
 #define MAX_MUX_RECURSION ...
 #define LWS_SEND_BUFFER_PRE_PADDING ...
 #define LWS_SEND_BUFFER_POST_PADDING ...
@@ -36,7 +37,8 @@ enum lws_log_levels {
 enum libwebsocket_context_options {
     LWS_SERVER_OPTION_DEFEAT_CLIENT_MASK = 1,
     LWS_SERVER_OPTION_REQUIRE_VALID_OPENSSL_CLIENT_CERT = 2,
-    LWS_SERVER_OPTION_SKIP_SERVER_CANONICAL_NAME = 4
+    LWS_SERVER_OPTION_SKIP_SERVER_CANONICAL_NAME = 4,
+    LWS_SERVER_OPTION_REPORT_PONGS = 8
 };
 
 enum libwebsocket_callback_reasons {
@@ -298,6 +300,11 @@ long lws_context_get_limit(struct libwebsocket_context *context, enum lws_limit 
 void lws_set_max_message_size(struct libwebsocket_context *context, size_t bytes);
 void lws_set_handshake_timeout(struct libwebsocket_context *context, int secs);
 const struct libwebsocket_protocols *lws_calling_protocol(struct libwebsocket_context *context);
+void lws_set_conn_gone_notify(struct libwebsocket_context *context,
+                              void (*gone)(struct libwebsocket_context *, struct libwebsocket *));
+int lws_conn_is_live(struct libwebsocket_context *context, const struct libwebsocket *wsi);
+int lws_context_listen_port(struct libwebsocket_context *context);
+const char *lws_request_head(struct libwebsocket *wsi, size_t *len);
 int lws_write_unpadded(struct libwebsocket *wsi, const unsigned char *buf,
                        size_t len, enum libwebsocket_write_protocol protocol);
 
@@ -312,6 +319,7 @@ extern "Python" int _pylws_extension_callback(struct libwebsocket_context *,
                                               enum libwebsocket_extension_callback_reasons,
                                               void *, void *, size_t);
 extern "Python" void _pylws_log_emit(const char *);
+extern "Python" void _pylws_conn_gone(struct libwebsocket_context *, struct libwebsocket *);
 """
 
 ffibuilder = cffi.FFI()

@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
                 lws.libwebsocket_close_and_free_session(
                     context, conn.wsi, lws.LWS_CLOSE_STATUS_NORMAL
                 )
-            elif message is not None:
+            elif isinstance(message, bytes):
                 conn.out = message
                 lws.libwebsocket_callback_on_writable(context, conn.wsi)
 

@@ -28,6 +28,7 @@ import shlex
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pylws_ffi as lws
 
@@ -105,7 +106,7 @@ def usage_error(message: str) -> None:
     raise SystemExit(2)
 
 
-def context_arguments(args: argparse.Namespace, prog: str) -> dict:
+def context_arguments(args: argparse.Namespace, prog: str) -> dict[str, Any]:
     """The ssl_* arguments and options of libwebsocket_create_context."""
     ca = getattr(args, "ca", None)
     require = getattr(args, "require_client_cert", False)

@@ -154,7 +154,7 @@ def serve(port: int, deflate: bool) -> int:
 def client(host: str, port: int, messages: list[str], use_rot13: bool, deflate: bool) -> int:
     rot = Rot13Extension() if use_rot13 else None
     answers: list[str] = []
-    state = {"sent": 0, "done": False, "error": ""}
+    state: dict[str, Any] = {"sent": 0, "done": False, "error": ""}
     got: list[bytes] = []
 
     def callback(context: Any, wsi: Any, reason: int, user: Any, in_: Any, len_: int) -> int:

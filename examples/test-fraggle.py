@@ -114,9 +114,9 @@ class Server:
             print("test-fraggle: client connected", file=sys.stderr)
             lws.libwebsocket_callback_on_writable(context, wsi)
         elif reason == lws.LWS_CALLBACK_CLOSED:
-            s = self.sessions.pop(wsi, None)
-            if s is not None:
-                print(f"test-fraggle: client gone after {s.message} messages", file=sys.stderr)
+            gone = self.sessions.pop(wsi, None)
+            if gone is not None:
+                print(f"test-fraggle: client gone after {gone.message} messages", file=sys.stderr)
         return 0
 
 

@@ -72,7 +72,7 @@ def callback_http_extpoll(
         watched[fd] &= ~len_
         poller.modify(fd, watched[fd])
     else:
-        return demo.callback_http(context, wsi, reason, user, in_, len_)
+        return int(demo.callback_http(context, wsi, reason, user, in_, len_))
     return 0
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from . import constants as _constants
 from ._pylws_cffi import ffi, lib
 from .client import (
     libwebsocket_client_connect,
@@ -34,22 +35,26 @@ from .connection import (
     libwebsockets_get_protocol,
     libwebsockets_remaining_packet_payload,
     lws_frame_is_binary,
+    lws_request_head,
     lws_send_pipe_choked,
     payload,
 )
 from .constants import *  # noqa: F403
-from .constants import __all__ as _constant_names
 from .context import (
+    CallbackFunction,
+    ExtensionCallbackFunction,
+    ProtocolSpec,
     libwebsocket_context_destroy,
     libwebsocket_context_user,
     libwebsocket_create_context,
     libwebsocket_service,
     lws_context_get_limit,
     lws_context_set_limit,
+    lws_context_listen_port,
     lws_set_handshake_timeout,
     lws_set_max_message_size,
 )
-from .errors import LwsError
+from .errors import LwsError, WsiClosedError
 from .extension import lws_tokens_payload, lws_tokens_replace
 from .log import lws_set_log_level, lwsl_log
 from .poll import libwebsocket_service_fd
@@ -90,7 +95,11 @@ __all__ = [
     "libwebsockets_get_peer_addresses",
     "libwebsockets_hangup_on_client",
     "lws_get_protocols",
+    "CallbackFunction",
+    "ExtensionCallbackFunction",
+    "ProtocolSpec",
     "LwsError",
+    "WsiClosedError",
     "ffi",
     "lib",
     "libwebsocket_callback_on_writable",
@@ -117,28 +126,32 @@ __all__ = [
     "lws_b64_decode_string",
     "lws_b64_encode_string",
     "lws_frame_is_binary",
+    "lws_request_head",
     "lws_send_pipe_choked",
     "lws_context_get_limit",
     "lws_context_set_limit",
+    "lws_context_listen_port",
     "lws_set_handshake_timeout",
     "lws_set_log_level",
     "lws_set_max_message_size",
     "lwsl_log",
     "payload",
     "aio",
-    *_constant_names,
 ]
+__all__ += _constants.__all__  # the form type checkers follow
 
 
 if TYPE_CHECKING:
     from . import aio
 
 
-def __getattr__(name: str) -> object:
-    # pylws_ffi.aio (asyncio integration) is imported on first use: asyncio
-    # is not loaded by programs that do not need it
-    if name == "aio":
-        import importlib
+if not TYPE_CHECKING:  # for type checkers every name is declared: a misspelt one fails
 
-        return importlib.import_module(".aio", __name__)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    def __getattr__(name: str) -> object:
+        # pylws_ffi.aio (asyncio integration) is imported on first use: asyncio
+        # is not loaded by programs that do not need it
+        if name == "aio":
+            import importlib
+
+            return importlib.import_module(".aio", __name__)
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

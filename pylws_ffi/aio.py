@@ -45,15 +45,17 @@ import asyncio
 import errno
 import logging
 import os
+import socket
 import ssl
 import struct
 import sys
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Generator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Generator, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Callable, Union
 from urllib.parse import urlsplit
 
+from . import context as _context_module
 from . import dispatch
 from ._pylws_cffi import ffi, lib
 from .client import libwebsocket_client_connect
@@ -63,6 +65,7 @@ from .context import (
     libwebsocket_context_destroy,
     libwebsocket_create_context,
     lws_context_set_limit,
+    lws_context_listen_port,
     lws_set_max_message_size,
 )
 
@@ -70,8 +73,12 @@ __all__ = [
     "AioContext",
     "Connection",
     "ConnectionClosed",
+    "ConnectionClosedError",
+    "ConnectionClosedOK",
+    "Headers",
     "InvalidCertificate",
     "InvalidHandshake",
+    "Request",
     "Server",
     "connect",
     "create_context",
@@ -221,6 +228,16 @@ class AioContext:
         if dispatch._pending:
             dispatch.reraise_pending()
 
+    def close_connection(self, wsi: Any, code: int) -> None:
+        """libwebsocket_close_and_free_session from outside the service
+        calls: CLOSED runs inside it, and a callback that closes this context
+        then must wait until the library has returned."""
+        self._depth += 1
+        try:
+            lib.libwebsocket_close_and_free_session(self.context, wsi, code)
+        finally:
+            self._depth -= 1
+
     # ---- closing ----
 
     @property
@@ -354,6 +371,8 @@ def create_context(
     except BaseException:
         aio.close()
         raise
+    if isinstance(callback, ffi.CData):  # called with wsi objects of its own
+        _context_module._foreign.add(aio.context)
     return aio
 
 
@@ -386,6 +405,8 @@ _WRITEABLES = frozenset((_SERVER_WRITEABLE, _CLIENT_WRITEABLE))
 _TEXT = lib.LWS_WRITE_TEXT
 _BINARY = lib.LWS_WRITE_BINARY
 _WRITE_CLOSE = lib.LWS_WRITE_CLOSE
+_WRITE_PING = lib.LWS_WRITE_PING
+_PONG = lib.LWS_CALLBACK_CLIENT_RECEIVE_PONG
 
 _write_unpadded = lib.lws_write_unpadded
 _choked = lib.lws_send_pipe_choked
@@ -394,6 +415,12 @@ _is_binary = lib.lws_frame_is_binary
 _on_writable = lib.libwebsocket_callback_on_writable
 _flow = lib.libwebsocket_rx_flow_control
 _from_buffer = ffi.from_buffer
+
+
+def _new_size() -> Any:
+    return ffi.new("size_t *")
+
+
 _unpack = ffi.unpack
 _char_p = ffi.typeof("char *")
 _uintptr = ffi.typeof("uintptr_t")
@@ -415,6 +442,30 @@ class ConnectionClosed(Exception):
         self.code = code
         self.reason = reason
         super().__init__(f"connection closed (code {code}{', ' + reason if reason else ''})")
+
+
+class ConnectionClosedOK(ConnectionClosed):
+    """The connection closed properly, as ``websockets`` defines it: the
+    peer's close frame had 1000, 1001 or no code, and this side's (when it
+    sent one of its own) 1000 or 1001.  ``async for`` over a connection ends
+    quietly for it."""
+
+
+class ConnectionClosedError(ConnectionClosed):
+    """The connection closed with an error: another close code (1011, 1009,
+    1002...) either way, or it was dropped without a close frame from the
+    peer.  ``async for`` over a connection raises it."""
+
+
+#: close codes of a proper close (websockets' OK_CLOSE_CODES)
+_OK_CODES = (1000, 1001, 1005)
+
+
+def _closed_exc(
+    rcvd: int | None, sent: int | None, code: int | None, reason: str
+) -> ConnectionClosed:
+    ok = rcvd in _OK_CODES and (sent is None or sent in _OK_CODES)
+    return (ConnectionClosedOK if ok else ConnectionClosedError)(code, reason)
 
 
 class InvalidHandshake(ConnectionError):
@@ -455,6 +506,78 @@ def _connection_error(why: str) -> InvalidHandshake:
     return InvalidHandshake(why or "connection failed")
 
 
+class Headers(Mapping[str, str]):
+    """HTTP headers as received: names compare without case, in order.
+
+    ``headers["Cookie"]`` is the value (several values of one name are
+    joined with ", "); ``get_all(name)`` lists them; ``raw_items()`` gives
+    every (name, value) pair as sent.  As websockets' ``Headers``, read-only.
+    """
+
+    def __init__(self, items: Sequence[tuple[str, str]] = ()) -> None:
+        self._items = list(items)
+        self._by_name: dict[str, list[str]] = {}
+        for name, value in self._items:
+            self._by_name.setdefault(name.lower(), []).append(value)
+
+    @classmethod
+    def parse(cls, head: bytes) -> Headers:
+        """The header lines of a request head (its first line is skipped)."""
+        items = []
+        for line in head.split(b"\n")[1:]:
+            name, sep, value = line.rstrip(b"\r\0").partition(b":")
+            if sep and name:
+                items.append(
+                    (name.decode("latin-1"), value.strip(b" \t").decode("utf-8", "replace"))
+                )
+        return cls(items)
+
+    def __getitem__(self, name: str) -> str:
+        return ", ".join(self._by_name[name.lower()])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._by_name)
+
+    def __len__(self) -> int:
+        return len(self._by_name)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._by_name
+
+    def get_all(self, name: str) -> list[str]:
+        return list(self._by_name.get(name.lower(), []))
+
+    def raw_items(self) -> list[tuple[str, str]]:
+        return list(self._items)
+
+    def __repr__(self) -> str:
+        return f"Headers({self._items!r})"
+
+
+class Request:
+    """The opening handshake's request, as websockets' ``conn.request``:
+    ``path`` (with the query) and ``headers``."""
+
+    def __init__(self, path: str, headers: Headers) -> None:
+        self.path = path
+        self.headers = headers
+
+    def __repr__(self) -> str:
+        return f"<Request {self.path!r}>"
+
+
+def _peer_address(wsi: Any) -> Any:
+    """getpeername() of the connection's socket, None if unknown."""
+    fd = lib.libwebsocket_get_socket_fd(wsi)
+    if fd < 0:
+        return None
+    try:
+        with socket.socket(fileno=os.dup(fd)) as sock:
+            return sock.getpeername()
+    except OSError:
+        return None
+
+
 class Connection:
     """One WebSocket connection, server or client side.
 
@@ -475,6 +598,7 @@ class Connection:
         is_client: bool,
         subprotocol: str | None,
         path: str,
+        request: Request | None = None,
     ) -> None:
         self._endpoint = endpoint
         self._aio = endpoint.aio
@@ -485,6 +609,10 @@ class Connection:
         self.subprotocol = subprotocol
         #: the request path (server side: what the client asked for)
         self.path = path
+        #: server side: the opening request (path, headers); None on a client
+        self.request = request
+        #: the peer's address, as getpeername() gave it when it opened
+        self.remote_address: Any = _peer_address(wsi)
         self.max_size = endpoint.max_size
         self.max_queue = endpoint.max_queue
         self._messages: deque[Data] = deque()
@@ -497,6 +625,11 @@ class Connection:
         self._sent_code: int | None = None
         self._sent_reason = ""
         self._rcvd: tuple[int, str] | None = None
+        #: ping payload -> (the future its pong resolves, when it was sent)
+        self._pings: dict[bytes, tuple[asyncio.Future[float], float]] = {}
+        #: round trip of the last ping answered, in seconds (as websockets)
+        self.latency = 0.0
+        self._keepalive_task: asyncio.Task[None] | None = None
 
     # ---- state ----
 
@@ -529,7 +662,11 @@ class Connection:
         return self._sent_reason if self._sent_code is not None else ""
 
     def _exc(self) -> ConnectionClosed:
-        return ConnectionClosed(self.close_code, self.close_reason)
+        """ConnectionClosedOK or ConnectionClosedError, as websockets chooses."""
+        rcvd = self._rcvd[0] if self._rcvd is not None else None
+        if self.wsi is not None:  # closing: only what this side sent is known
+            rcvd = self._sent_code
+        return _closed_exc(rcvd, self._sent_code, self.close_code, self.close_reason)
 
     # ---- receiving ----
 
@@ -560,7 +697,7 @@ class Connection:
         while True:
             try:
                 yield await self.recv()
-            except ConnectionClosed:
+            except ConnectionClosedOK:
                 return
 
     def _wake_reader(self) -> None:
@@ -645,14 +782,14 @@ class Connection:
 
     def _write(self, wsi: Any, payload: Any, kind: int) -> None:
         if self._sent_code is not None:
-            raise ConnectionClosed(self._sent_code, self._sent_reason)
+            raise _closed_exc(self._sent_code, self._sent_code, self._sent_code, self._sent_reason)
         buf = _from_buffer(payload)
         if _write_unpadded(wsi, buf, len(buf), kind) < 0:
             raise self._exc()
 
     async def _writable(self) -> None:
         if self._sent_code is not None or _on_writable(self._aio.context, self.wsi) < 0:
-            raise ConnectionClosed(self._sent_code, self._sent_reason)
+            raise _closed_exc(self._sent_code, self._sent_code, self._sent_code, self._sent_reason)
         waiter = self._write_waiter = self._loop.create_future()
         try:
             await waiter
@@ -663,6 +800,81 @@ class Connection:
         waiter = self._write_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+
+    # ---- pings ----
+
+    async def ping(self, data: str | bytes | None = None) -> asyncio.Future[float]:
+        """Send a ping; returns a future that its pong resolves, to the round
+        trip in seconds (``await (await conn.ping())``), as in websockets.
+
+        ``data``: the payload (at most 125 bytes; str as UTF-8); None sends 4
+        random bytes.  A pong answers its ping and every earlier one.
+        Raises :class:`ConnectionClosed` when the connection is closed or
+        closing (pending pings fail with it when it closes), ValueError for a
+        payload too large, RuntimeError when a ping with this payload is
+        already waiting.
+        """
+        if data is None:
+            payload = os.urandom(4)
+            while payload in self._pings:
+                payload = os.urandom(4)
+        else:
+            payload = data.encode() if isinstance(data, str) else bytes(data)
+            if len(payload) > 125:
+                raise ValueError("a ping payload is at most 125 bytes")
+            if payload in self._pings:
+                raise RuntimeError("a ping with this payload already waits for its pong")
+        wsi = self.wsi
+        if wsi is None or self._sent_code is not None:
+            raise self._exc()
+        waiter: asyncio.Future[float] = self._loop.create_future()
+        self._pings[payload] = (waiter, self._loop.time())
+        if _write_unpadded(wsi, _from_buffer(payload), len(payload), _WRITE_PING) < 0:
+            del self._pings[payload]
+            raise self._exc()
+        return waiter
+
+    def _on_pong(self, in_: Any, len_: int) -> None:
+        payload = ffi.buffer(in_, len_)[:] if len_ else b""
+        if payload not in self._pings:
+            return  # unsolicited, or for a ping already answered
+        now = self._loop.time()
+        for key in list(self._pings):
+            waiter, sent = self._pings.pop(key)
+            if not waiter.done():
+                waiter.set_result(now - sent)
+            if key == payload:
+                self.latency = now - sent
+                break
+
+    async def _keepalive(self, interval: float, timeout: float | None) -> None:
+        """A ping every ``interval`` seconds; no pong within ``timeout``
+        closes the connection with 1011 (a frozen peer is found in bounded
+        time)."""
+        try:
+            while True:
+                await asyncio.sleep(interval)
+                if self.wsi is None or self._sent_code is not None:
+                    return
+                waiter = await self.ping()
+                if timeout is None:
+                    continue
+                try:
+                    await asyncio.wait_for(asyncio.shield(waiter), timeout)
+                except asyncio.TimeoutError:
+                    wsi = self.wsi
+                    if wsi is not None and self._sent_code is None:
+                        log.info("no pong within %s s: closing with 1011", timeout)
+                        self._sent_code = lib.LWS_CLOSE_STATUS_UNEXPECTED_CONDITION
+                        self._sent_reason = "keepalive ping timeout"
+                        self._aio.close_connection(wsi, self._sent_code)
+                    return
+        except ConnectionClosed:
+            return
+
+    def _start_keepalive(self, interval: float | None, timeout: float | None) -> None:
+        if interval is not None:
+            self._keepalive_task = self._loop.create_task(self._keepalive(interval, timeout))
 
     # ---- closing ----
 
@@ -679,10 +891,16 @@ class Connection:
             return
         if not (1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code < 5000):
             raise ValueError(f"{code} is not a close code that may be sent")
-        payload = struct.pack("!H", code) + reason.encode()[:123]
+        # at most 123 bytes, cut at a character boundary (else the peer sees
+        # invalid UTF-8 and fails the connection with 1007)
+        data = reason.encode()
+        if len(data) > 123:
+            data = data[:123].decode("utf-8", "ignore").encode()
+            reason = data.decode()
+        payload = struct.pack("!H", code) + data
         self._sent_code, self._sent_reason = code, reason
         if _write_unpadded(wsi, payload, len(payload), _WRITE_CLOSE) < 0:
-            lib.libwebsocket_close_and_free_session(self._aio.context, wsi, code)
+            self._aio.close_connection(wsi, code)
 
     async def wait_closed(self) -> None:
         """Wait until the connection has closed."""
@@ -702,6 +920,14 @@ class Connection:
         if not self._closed.done():
             self._closed.set_result(None)
         self._wake_reader()
+        pings, self._pings = self._pings, {}
+        for pong_waiter, _ in pings.values():
+            if not pong_waiter.done():
+                pong_waiter.set_exception(self._exc())
+                pong_waiter.exception()  # nobody may wait for it: not worth a warning
+        task = self._keepalive_task
+        if task is not None and task is not asyncio.current_task(self._loop):
+            task.cancel()
         waiter = self._write_waiter
         if waiter is not None and not waiter.done():
             waiter.set_exception(self._exc())
@@ -879,6 +1105,9 @@ class _Endpoint:
         self.aio: AioContext = None  # type: ignore[assignment]
         self.conns: dict[Any, Connection] = {}
         self.subprotocols: list[str] = []
+        #: keepalive (serve/connect's ping_interval, ping_timeout): None = off
+        self.ping_interval: float | None = None
+        self.ping_timeout: float | None = None
 
     def start(
         self,
@@ -911,6 +1140,11 @@ class _Endpoint:
             conn = self.conns.get(wsi)
             if conn is not None:
                 conn._on_writeable()
+            return 0
+        if reason == _PONG:
+            conn = self.conns.get(wsi)
+            if conn is not None:
+                conn._on_pong(in_, len_)
             return 0
         if reason == _CLOSED:
             conn = self.conns.pop(wsi, None)
@@ -953,10 +1187,13 @@ class Server(_Endpoint):
     ) -> None:
         super().__init__(max_size, max_queue)
         self.handler = handler
+        #: the port listened on (the one the system picked for port 0)
         self.port = port
+        #: the listening socket(s): ``server.sockets[0].getsockname()``
+        self.sockets: list[_ListeningSocket] = []
         self.close_timeout = close_timeout
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._handshake: tuple[Any, str, bool] | None = None
+        self._handshake: tuple[Any, str, bool, Headers] | None = None
         self._shutdown: asyncio.Task[None] | None = None
 
     @property
@@ -976,12 +1213,15 @@ class Server(_Endpoint):
             path = (
                 _unpack(uri.token, uri.token_len).decode("utf-8", "replace") if uri.token else "/"
             )
-            self._handshake = (wsi, path, proto.token != _NULL)
+            size = _new_size()
+            head = lib.lws_request_head(wsi, size)
+            raw = ffi.buffer(head, size[0])[:] if head != _NULL else b""
+            self._handshake = (wsi, path, proto.token != _NULL, Headers.parse(raw))
             return 0
         if reason == _ESTABLISHED:
-            path, asked = "/", False
+            path, asked, headers = "/", False, Headers()
             if self._handshake is not None and self._handshake[0] == wsi:
-                _, path, asked = self._handshake
+                _, path, asked, headers = self._handshake
             self._handshake = None
             conn = Connection(
                 self,
@@ -989,8 +1229,10 @@ class Server(_Endpoint):
                 is_client=False,
                 subprotocol=self.protocol_name(wsi) if asked else None,
                 path=path,
+                request=Request(path, headers),
             )
             self.conns[wsi] = conn
+            conn._start_keepalive(self.ping_interval, self.ping_timeout)
             task = self.aio.loop.create_task(self._run(conn))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -1002,6 +1244,13 @@ class Server(_Endpoint):
     async def _run(self, conn: Connection) -> None:
         try:
             await self.handler(conn)
+        except ConnectionClosed as e:
+            if not conn.closed or e.code != conn.close_code:
+                log.exception("connection handler failed")
+                if not conn.closed:
+                    conn._start_close(1011, "")
+            # else: raised by the connection itself (async for, recv, send)
+            # after it closed with an error: nothing more to do
         except Exception:
             log.exception("connection handler failed")
             if not conn.closed:
@@ -1064,6 +1313,39 @@ class Server(_Endpoint):
         await self.wait_closed()
 
 
+def _check_keepalive(interval: float | None, timeout: float | None) -> None:
+    for what, value in (("ping_interval", interval), ("ping_timeout", timeout)):
+        if value is not None and not (isinstance(value, (int, float)) and value > 0):
+            raise ValueError(f"{what} must be a number of seconds > 0 or None, not {value!r}")
+
+
+class _ListeningSocket:
+    """What ``Server.sockets`` lists: the listening socket's address, as
+    ``websockets``' ``server.sockets[0].getsockname()`` gives it."""
+
+    def __init__(self, address: str, port: int) -> None:
+        self.family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        self._name = (address, port)
+
+    def getsockname(self) -> tuple[str, int]:
+        return self._name
+
+    def __repr__(self) -> str:
+        return f"<listening socket {self._name[0]} port {self._name[1]}>"
+
+
+def _listen_address(host: str | None) -> str:
+    """The address the core listens on for ``host`` (as context.c picks it)."""
+    if host is None:
+        return "::"
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except OSError:  # an interface name
+        return host
+    v4 = [i for i in infos if i[0] == socket.AF_INET]
+    return str((v4 or infos)[0][4][0])
+
+
 class _Serving:
     """``await serve(...)`` or ``async with serve(...) as server``."""
 
@@ -1093,14 +1375,17 @@ def serve(
     max_size: int | None = DEFAULT_MAX_SIZE,
     max_queue: int = DEFAULT_MAX_QUEUE,
     close_timeout: float = 5.0,
+    ping_interval: float | None = 20.0,
+    ping_timeout: float | None = 20.0,
     certfile: StrPath | None = None,
     keyfile: StrPath | None = None,
     cafile: StrPath | None = None,
     loop: asyncio.AbstractEventLoop | None = None,
     limits: Mapping[int, int] | None = None,
 ) -> _Serving:
-    """Serve WebSockets on ``host`` (an IP address or an interface name;
-    None: every interface) and ``port`` (1..65535), calling the coroutine
+    """Serve WebSockets on ``host`` (a host name such as "localhost", an IP
+    address or an interface name; None: every interface) and ``port``
+    (0: one the system picks, see ``server.port``/``server.sockets``), calling the coroutine
     ``handler(conn)`` for each connection (the connection is closed with 1000
     when it returns, 1011 when it raises).
 
@@ -1108,6 +1393,9 @@ def serve(
     gets the first without a Sec-WebSocket-Protocol answer; one asking only
     for others is refused).  ``max_size``: largest message received (None:
     no limit); ``max_queue``: messages kept unread before reading pauses.
+    ``ping_interval``/``ping_timeout`` (seconds, None: off; 20 and 20 as in
+    websockets): keepalive pings, and a connection whose peer sends no pong
+    within ``ping_timeout`` is closed with 1011.
 
     TLS (``wss://``): ``certfile``, a PEM file with the server's certificate
     (its chain may follow), and ``keyfile``, its private key (default: read
@@ -1129,8 +1417,10 @@ def serve(
     read; ssl.SSLError (an OSError) for one OpenSSL cannot use, or a key
     that does not match the certificate.
     """
-    if not isinstance(port, int) or not 1 <= port <= 65535:
-        raise ValueError(f"port must be 1..65535, not {port!r}")
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
+        raise ValueError(f"port must be 0..65535 (0: one the system picks), not {port!r}")
+    if host is not None and not isinstance(host, str):
+        raise TypeError(f"host must be a str or None, not {type(host).__name__}")
     names = list(subprotocols) if subprotocols else [""]
     if any(not isinstance(n, str) for n in names):
         raise TypeError("subprotocols must be strings")
@@ -1138,18 +1428,26 @@ def serve(
         raise ValueError("keyfile and cafile need certfile (TLS)")
     _check_readable(certfile=certfile, keyfile=keyfile, cafile=cafile)
     tls = (certfile, certfile if keyfile is None else keyfile, cafile)
+    _check_keepalive(ping_interval, ping_timeout)
     options = lib.LWS_SERVER_OPTION_REQUIRE_VALID_OPENSSL_CLIENT_CERT if cafile is not None else 0
     _limit_items(limits)  # a mapping: checked now, its values when applied
+    options |= lib.LWS_SERVER_OPTION_REPORT_PONGS  # pongs answer the keepalive pings
+
+    interf = host or None
+    c_port = port or lib.LWS_CONTEXT_PORT_ANY
 
     async def start() -> Server:
         server = Server(handler, port, max_size, max_queue, close_timeout)
+        server.ping_interval, server.ping_timeout = ping_interval, ping_timeout
         try:
-            server.start(port, host, names, _running_loop(loop), tls, options, limits)
+            server.start(c_port, interf, names, _running_loop(loop), tls, options, limits)
         except OSError as e:
             if certfile is not None and e.errno == errno.EINVAL:
                 # the core logged OpenSSL's reasons; say them in the exception
                 _openssl().check(certfile, keyfile, cafile)
             raise
+        server.port = lws_context_listen_port(server.aio.context)
+        server.sockets = [_ListeningSocket(_listen_address(interf), server.port)]
         return server
 
     return _Serving(start)
@@ -1192,6 +1490,7 @@ class _Client(_Endpoint):
                 path=self.path,
             )
             self.conns[wsi] = conn
+            conn._start_keepalive(self.ping_interval, self.ping_timeout)
             if opened is not None and not opened.done():
                 opened.set_result(conn)
             return 0
@@ -1226,6 +1525,8 @@ def connect(
     max_size: int | None = DEFAULT_MAX_SIZE,
     max_queue: int = DEFAULT_MAX_QUEUE,
     open_timeout: float | None = 10.0,
+    ping_interval: float | None = 20.0,
+    ping_timeout: float | None = 20.0,
     loop: asyncio.AbstractEventLoop | None = None,
 ) -> _Connecting:
     """Open a WebSocket client connection to ``url`` (``ws://`` or ``wss://``).
@@ -1234,7 +1535,8 @@ def connect(
     ``async with connect(url) as conn`` closes it at the end.
     ``subprotocols``: asked for, in order; ``origin``: the Origin header;
     ``open_timeout``: seconds for the whole opening (None: the library's own
-    handshake timeout).
+    handshake timeout).  ``ping_interval``/``ping_timeout``: keepalive, as
+    for :func:`serve`.
 
     ``wss://`` verifies the server's certificate against the system's CAs
     plus those in ``cafile`` (PEM) if given, and checks that it is issued for
@@ -1254,10 +1556,13 @@ def connect(
     with ws://), FileNotFoundError (or another OSError) for a file that
     cannot be read.
     """
-    return _Connecting(
+    _check_keepalive(ping_interval, ping_timeout)
+    connecting = _Connecting(
         url, subprotocols, origin, max_size, max_queue, open_timeout, loop,
         (cafile, certfile, keyfile), allow_self_signed,
     )  # fmt: skip
+    connecting.keepalive = (ping_interval, ping_timeout)
+    return connecting
 
 
 class _Connecting:
@@ -1300,6 +1605,7 @@ class _Connecting:
         self.max_queue = max_queue
         self.open_timeout = open_timeout
         self.loop = loop
+        self.keepalive: tuple[float | None, float | None] = (None, None)
         self._conn: Connection | None = None
 
     async def _open(self) -> Connection:
@@ -1307,6 +1613,7 @@ class _Connecting:
         client = _Client(
             self.max_size, self.max_queue, self.path, bool(self.subprotocols), self.tls_files
         )
+        client.ping_interval, client.ping_timeout = self.keepalive
         client.start(lib.CONTEXT_PORT_NO_LISTEN, None, self.subprotocols or [""], loop)
         client.opened = loop.create_future()
         try:

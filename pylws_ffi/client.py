@@ -153,16 +153,17 @@ def libwebsocket_client_connect(
     c_address, c_path, c_host, c_origin, c_protocol = _check_args(
         address, port, ssl_connection, path, host, origin, protocol, ietf_version_or_minus_one
     )
-    wsi = lib.libwebsocket_client_connect(
-        context, c_address, port, ssl_connection, c_path, c_host, c_origin, c_protocol,
-        ietf_version_or_minus_one,
-    )  # fmt: skip
-    err = ffi.errno
+    with dispatch.connecting() as watch:
+        wsi = lib.libwebsocket_client_connect(
+            context, c_address, port, ssl_connection, c_path, c_host, c_origin, c_protocol,
+            ietf_version_or_minus_one,
+        )  # fmt: skip
+        err = ffi.errno
     if dispatch._pending:
         dispatch.reraise_pending()
     if wsi == ffi.NULL:
         raise _failed(err, c_address, port)
-    return wsi
+    return watch.register(wsi)
 
 
 def libwebsocket_client_connect_extended(
@@ -208,11 +209,12 @@ def libwebsocket_client_connect_extended(
     if state is not None:
         state.connecting += 1
     try:
-        wsi = lib.libwebsocket_client_connect_extended(
-            context, c_address, port, ssl_connection, c_path, c_host, c_origin, c_protocol,
-            ietf_version_or_minus_one, c_user,
-        )  # fmt: skip
-        err = ffi.errno
+        with dispatch.connecting() as watch:
+            wsi = lib.libwebsocket_client_connect_extended(
+                context, c_address, port, ssl_connection, c_path, c_host, c_origin, c_protocol,
+                ietf_version_or_minus_one, c_user,
+            )  # fmt: skip
+            err = ffi.errno
     finally:
         if state is not None:
             state.connecting -= 1
@@ -230,7 +232,7 @@ def libwebsocket_client_connect_extended(
         dispatch.reraise_pending()
     if wsi == ffi.NULL:
         raise _failed(err, c_address, port)
-    return wsi
+    return watch.register(wsi)
 
 
 # ---- keeping userdata alive until the connection ends ----

@@ -5,26 +5,38 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Sequence
-from typing import Any, Callable, Union
+from typing import Any, Callable, Optional, Union
 
 from . import dispatch
 from ._pylws_cffi import ffi, lib
 from .errors import LwsError
 from .log import capturing_errors, describe
 
+#: A protocol callback written in Python:
+#: ``callback(context, wsi, reason, user, in_, len) -> int | None`` (an
+#: LWS_CALLBACK_* reason; nonzero closes the connection, None means 0).
+#: ``context``/``wsi``/``user``/``in_`` are cdata pointers.
+CallbackFunction = Callable[[Any, Any, int, Any, Any, int], Optional[int]]
+
+#: An extension callback written in Python:
+#: ``extension_callback(context, ext, wsi, reason, user, in_, len) -> int | None``
+#: (an LWS_EXT_CALLBACK_* reason).
+ExtensionCallbackFunction = Callable[[Any, Any, Any, int, Any, Any, int], Optional[int]]
+
 #: A protocol given from Python: (name, callback, per_session_data_size);
-#: the size may be left out (0).
+#: the size may be left out (0).  The callback may also be a C function
+#: pointer (cdata).
 ProtocolSpec = Union[
-    tuple[str, Callable[..., Any], int],
-    tuple[str, Callable[..., Any]],
+    tuple[Union[str, bytes], CallbackFunction, int],
+    tuple[Union[str, bytes], CallbackFunction],
 ]
 
 
 #: An extension given from Python: (name, extension_callback, per_session_data_size);
 #: the size may be left out (0).
 ExtensionSpec = Union[
-    tuple[str, Callable[..., Any], int],
-    tuple[str, Callable[..., Any]],
+    tuple[Union[str, bytes], ExtensionCallbackFunction, int],
+    tuple[Union[str, bytes], ExtensionCallbackFunction],
 ]
 
 
@@ -56,6 +68,10 @@ _user_objects: dict[int, Any] = {}
 #: the live contexts themselves, for the cheap check of the wrappers called
 #: often (cdata pointers hash and compare by address, whatever their type)
 _live: set[Any] = set()
+#: the live contexts with protocol callbacks that are C function pointers
+#: (cdata): their wsi never pass through the binding's trampoline, so the
+#: wrappers ask the core whether one is live (lws_conn_is_live)
+_foreign: set[Any] = set()
 #: thread ident -> how many libwebsocket_create_context calls it is inside
 #: (callbacks made meanwhile get a context that is not registered yet)
 _creating: dict[int, int] = {}
@@ -250,7 +266,7 @@ def _extension_array(extensions: Any, keepalive: list[Any], ext_entries: list[An
 def libwebsocket_create_context(
     port: int,
     interf: str | bytes | None,
-    protocols: Sequence[ProtocolSpec] | Any,
+    protocols: Sequence[ProtocolSpec],
     extensions: Any = None,
     ssl_cert_filepath: str | bytes | os.PathLike[str] | None = None,
     ssl_private_key_filepath: str | bytes | os.PathLike[str] | None = None,
@@ -260,7 +276,11 @@ def libwebsocket_create_context(
     options: int = 0,
     user: Any = None,
 ) -> Any:
-    """Create a context (listening on ``port`` unless CONTEXT_PORT_NO_LISTEN).
+    """Create a context (listening on ``port`` unless CONTEXT_PORT_NO_LISTEN;
+    LWS_CONTEXT_PORT_ANY: on a port the system picks, which
+    :func:`lws_context_listen_port` tells).  ``interf``: None (every
+    interface), an interface name, an IP address, or a host name such as
+    "localhost" (its first IPv4 address, else its first IPv6 one).
 
     ``protocols``: a list of ``(name, callback, per_session_data_size)`` tuples,
     or a ready cdata ``struct libwebsocket_protocols[]`` ending in a NULL
@@ -309,8 +329,11 @@ def libwebsocket_create_context(
     """
     if not isinstance(port, int) or isinstance(port, bool):
         raise TypeError(f"port must be an int, not {type(port).__name__}")
-    if not 0 <= port <= 65535:
-        raise ValueError(f"port must be 0..65535 (0: CONTEXT_PORT_NO_LISTEN), not {port}")
+    if not lib.LWS_CONTEXT_PORT_ANY <= port <= 65535:
+        raise ValueError(
+            "port must be 0..65535 (0: CONTEXT_PORT_NO_LISTEN) or LWS_CONTEXT_PORT_ANY "
+            f"(-1: one the system picks), not {port}"
+        )
     for what, value in (("gid", gid), ("uid", uid), ("options", options)):
         if not isinstance(value, int):
             raise TypeError(f"{what} must be an int, not {type(value).__name__}")
@@ -376,6 +399,10 @@ def libwebsocket_create_context(
         raise LwsError(f"libwebsocket_create_context (port {port}) failed{why}")
     _contexts[_addr(context)] = record
     _live.add(context)
+    if isinstance(protocols, ffi.CData) or len(entries) < len(protocols):
+        _foreign.add(context)
+    # the wrappers taking a wsi must learn when a connection is gone (dispatch._wsis)
+    lib.lws_set_conn_gone_notify(context, lib._pylws_conn_gone)
     dispatch.reraise_pending()
     return context
 
@@ -436,6 +463,7 @@ def libwebsocket_context_destroy(context: Any) -> None:
     finally:
         _forget(_contexts.pop(key))
         _live.discard(context)
+        _foreign.discard(context)
     dispatch.reraise_pending()
 
 
@@ -473,6 +501,15 @@ def libwebsocket_service(context: Any, timeout_ms: int) -> int:
     if dispatch._pending:
         dispatch.reraise_pending()
     return n
+
+
+def lws_context_listen_port(context: Any) -> int:
+    """The port ``context`` listens on: the one given, or the one the system
+    chose for LWS_CONTEXT_PORT_ANY; 0 (CONTEXT_PORT_NO_LISTEN) when it does
+    not listen.  Raises ValueError when ``context`` is NULL or destroyed,
+    TypeError for a non-cdata."""
+    _check_context(context, "lws_context_listen_port")
+    return int(lib.lws_context_listen_port(context))
 
 
 def lws_set_max_message_size(context: Any, bytes: int) -> None:

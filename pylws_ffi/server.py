@@ -13,7 +13,7 @@ from typing import Any
 
 from ._pylws_cffi import ffi, lib
 from .client import _arg_string
-from .connection import _null_wsi
+from .connection import _check_wsi
 from .context import _check_context, _check_live, _contexts
 from .util import _readable
 
@@ -89,8 +89,7 @@ def libwebsockets_serve_http_file(
     _check_context(context, "libwebsockets_serve_http_file")
     c_file = _path(file, "file")
     c_type = _content_type(content_type)
-    if wsi == ffi.NULL:
-        raise _null_wsi("libwebsockets_serve_http_file")
+    _check_wsi(wsi, "libwebsockets_serve_http_file")
     return lib.libwebsockets_serve_http_file(context, wsi, c_file, c_type)
 
 
@@ -99,8 +98,7 @@ def libwebsockets_serve_http_file_fragment(context: Any, wsi: Any) -> int:
     this by itself): 1 when done, 0 when more remains, -1 on error.
     Raises ValueError for a NULL ``wsi`` or a NULL or destroyed ``context``."""
     _check_context(context, "libwebsockets_serve_http_file_fragment")
-    if wsi == ffi.NULL:
-        raise _null_wsi("libwebsockets_serve_http_file_fragment")
+    _check_wsi(wsi, "libwebsockets_serve_http_file_fragment")
     return lib.libwebsockets_serve_http_file_fragment(context, wsi)
 
 
@@ -116,8 +114,7 @@ def libwebsocket_callback_on_writable_all_protocol(protocol: Any) -> int:
 def libwebsocket_rx_flow_control(wsi: Any, enable: int) -> int:
     """0 stops reading this connection (nothing is lost), 1 resumes.
     Raises ValueError for a NULL ``wsi``."""
-    if wsi == ffi.NULL:
-        raise _null_wsi("libwebsocket_rx_flow_control")
+    _check_wsi(wsi, "libwebsocket_rx_flow_control")
     return lib.libwebsocket_rx_flow_control(wsi, 1 if enable else 0)
 
 

@@ -302,7 +302,7 @@ def test_create_context_unknown_interface_raises_oserror() -> None:
     [
         (("80", None, [("p", noop, 0)]), TypeError),
         ((70000, None, [("p", noop, 0)]), ValueError),
-        ((-1, None, [("p", noop, 0)]), ValueError),
+        ((-2, None, [("p", noop, 0)]), ValueError),  # -1: LWS_CONTEXT_PORT_ANY
         ((0, 5, [("p", noop, 0)]), TypeError),
         ((0, None, []), ValueError),
         ((0, None, "echo"), TypeError),
@@ -401,6 +401,7 @@ WSI_CALLS: list[tuple[str, Callable[[Any, Any], tuple[Any, ...]]]] = [
     ("lws_frame_is_binary", lambda ctx, wsi: (wsi,)),
     ("libwebsockets_remaining_packet_payload", lambda ctx, wsi: (wsi,)),
     ("libwebsocket_rx_flow_control", lambda ctx, wsi: (wsi, 1)),
+    ("lws_request_head", lambda ctx, wsi: (wsi,)),
     ("libwebsockets_serve_http_file", lambda ctx, wsi: (ctx, wsi, __file__, "text/plain")),
     ("libwebsockets_serve_http_file", lambda ctx, wsi: (ctx, wsi, __file__, None)),
     ("libwebsockets_serve_http_file_fragment", lambda ctx, wsi: (ctx, wsi)),
@@ -462,6 +463,7 @@ CONTEXT_CALLS: list[tuple[str, Callable[[Any], tuple[Any, ...]]]] = [
     ("lws_set_handshake_timeout", lambda ctx: (ctx, 5)),
     ("lws_context_set_limit", lambda ctx: (ctx, lws.LWS_LIMIT_OUTPUT_TOTAL, 1)),
     ("lws_context_get_limit", lambda ctx: (ctx, lws.LWS_LIMIT_OUTPUT_TOTAL)),
+    ("lws_context_listen_port", lambda ctx: (ctx,)),
     ("libwebsockets_get_random", lambda ctx: (ctx, bytearray(8), 8)),
     ("libwebsocket_callback_on_writable", lambda ctx: (ctx, ffi.cast("void *", 8))),
     ("libwebsocket_close_and_free_session", lambda ctx: (ctx, ffi.cast("void *", 8), 1000)),

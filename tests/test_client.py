@@ -859,6 +859,7 @@ def test_events_go_to_the_protocol_asked_for() -> None:
             for w in (a, b, d):
                 c.send(w, "x")
             c.run(lambda: all(c.messages[w] for w in (a, b, d)), what="echoes")
+            assert lws.ffi.string(lws.libwebsockets_get_protocol(a).name) == b"third"
             for w in (a, b, d):
                 close_connection(c, w)
 
@@ -872,7 +873,9 @@ def test_events_go_to_the_protocol_asked_for() -> None:
             assert "second" in names(b) and names(b) <= {"first", "second"}
             assert [n for (x, r, n) in c.calls if x == b and r == CLOSED] == ["second"]
             assert names(d) == {"first"}
-            assert lws.ffi.string(lws.libwebsockets_get_protocol(a).name) == b"third"
+            # closed: the wsi may not be used any more
+            with pytest.raises(lws.WsiClosedError):
+                lws.libwebsockets_get_protocol(a)
     finally:
         c.destroy()
     assert not c.problems, c.problems

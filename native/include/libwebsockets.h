@@ -32,6 +32,9 @@ extern "C" {
 #endif
 
 #define CONTEXT_PORT_NO_LISTEN 0
+/* pylws addition: as libwebsocket_create_context's port, listen on a port the
+ * system chooses (lws_context_listen_port says which) */
+#define LWS_CONTEXT_PORT_ANY (-1)
 #define MAX_MUX_RECURSION 2
 #define LWS_SEND_BUFFER_PRE_PADDING (4 + 10 + (2 * MAX_MUX_RECURSION))
 #define LWS_SEND_BUFFER_POST_PADDING 4
@@ -74,6 +77,9 @@ enum libwebsocket_context_options {
 	LWS_SERVER_OPTION_DEFEAT_CLIENT_MASK = 1,
 	LWS_SERVER_OPTION_REQUIRE_VALID_OPENSSL_CLIENT_CERT = 2,
 	LWS_SERVER_OPTION_SKIP_SERVER_CANONICAL_NAME = 4,
+	/* pylws addition: server connections are told of pongs too, with
+	 * LWS_CALLBACK_CLIENT_RECEIVE_PONG (for keepalive pings they send) */
+	LWS_SERVER_OPTION_REPORT_PONGS = 8,
 };
 
 /*
@@ -568,6 +574,44 @@ LWS_EXTERN long lws_context_get_limit(struct libwebsocket_context *context,
  */
 LWS_EXTERN const struct libwebsocket_protocols *
 lws_calling_protocol(struct libwebsocket_context *context);
+
+/*
+ * For language bindings: 'gone' is called once for every connection the
+ * context drops, after the connection's last callback (CLOSED, if it had one,
+ * and the external-poll DEL_POLL_FD); from then on the wsi must not be passed
+ * to any function (its memory is freed at the end of the service call).
+ * Connections dropped by libwebsocket_context_destroy are reported too.
+ * NULL (the default) reports nothing.  Call it from the service loop's thread.
+ */
+LWS_EXTERN void lws_set_conn_gone_notify(struct libwebsocket_context *context,
+					 void (*gone)(struct libwebsocket_context *context,
+						      struct libwebsocket *wsi));
+
+/*
+ * For language bindings: 1 when 'wsi' is one of the context's connections
+ * not dropped yet, else 0.  Compares addresses only (never reads *wsi), so any
+ * pointer may be asked about; it walks the context's connections.
+ */
+LWS_EXTERN int lws_conn_is_live(struct libwebsocket_context *context,
+				const struct libwebsocket *wsi);
+
+/*
+ * The port the context listens on (the one the system chose for
+ * LWS_CONTEXT_PORT_ANY), or CONTEXT_PORT_NO_LISTEN (0) when it does not
+ * listen.  pylws also takes a host name ("localhost") as the 'interf' of
+ * libwebsocket_create_context when no interface has that name: it listens on
+ * the name's first IPv4 address (else its first IPv6 one).
+ */
+LWS_EXTERN int lws_context_listen_port(struct libwebsocket_context *context);
+
+/*
+ * Inside the LWS_CALLBACK_HTTP, FILTER_PROTOCOL_CONNECTION and ESTABLISHED
+ * callbacks of a server connection: the HTTP request head as received (the
+ * request line, then every header line, each ending in LF; the parser may
+ * have overwritten the CR before it, and the byte after the path, with a
+ * NUL), its length in *len.  NULL (and *len 0) anywhere else.
+ */
+LWS_EXTERN const char *lws_request_head(struct libwebsocket *wsi, size_t *len);
 
 /*
  * libwebsocket_write for a buffer without the pre/post padding: the library

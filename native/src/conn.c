@@ -163,6 +163,8 @@ void lws_conn_kill(struct libwebsocket *wsi)
 	wsi->prev = NULL;
 	wsi->next = context->zombies;
 	context->zombies = wsi;
+	if (context->conn_gone)
+		context->conn_gone(context, wsi);
 }
 
 void lws_conn_free(struct libwebsocket *wsi)
@@ -219,6 +221,8 @@ static void start_draining(struct libwebsocket *wsi)
 	free_user_space(wsi);
 	free(wsi->head_buf);
 	wsi->head_buf = NULL;
+	wsi->req_head = NULL; /* it may have been head_buf */
+	wsi->req_head_len = 0;
 	wsi->want_writable = 0;
 	wsi->state = LWS_STATE_DRAINING;
 
@@ -393,8 +397,10 @@ static int on_control(void *ud, struct lws_frame_parser *p, int opcode,
 			lws_send_control(wsi, LWS_OP_PONG, payload, len);
 		return 0;
 	case LWS_OP_PONG:
-		if (!wsi->is_client || wsi->state != LWS_STATE_WS)
-			return 0; /* servers are not told of pongs */
+		if (wsi->state != LWS_STATE_WS ||
+		    (!wsi->is_client &&
+		     !(wsi->context->options & LWS_SERVER_OPTION_REPORT_PONGS)))
+			return 0; /* servers are told of pongs only when they ask */
 		{
 			/* payload[len] is ours: the receive buffer's room, or ctl_buf's */
 			uint8_t saved = payload[len];

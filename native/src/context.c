@@ -8,6 +8,7 @@
 #include <grp.h>
 #include <ifaddrs.h>
 #include <net/if.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,8 +104,32 @@ static int resolve_interface(const char *interf, int port,
 		}
 	}
 	freeifaddrs(ifs);
-	if (found)
+	if (!found)
+		return 0;
+
+	/* not an interface: a host name ("localhost"), its IPv4 address first */
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res;
+	if (getaddrinfo(interf, NULL, &hints, &res)) {
 		errno = ENODEV;
+		return -1;
+	}
+	const struct addrinfo *pick = NULL;
+	for (const struct addrinfo *ai = res; ai; ai = ai->ai_next)
+		if ((ai->ai_family == AF_INET || ai->ai_family == AF_INET6) &&
+		    (!pick || (pick->ai_family == AF_INET6 && ai->ai_family == AF_INET)))
+			pick = ai;
+	if (pick && pick->ai_addrlen <= sizeof *ss) {
+		memcpy(ss, pick->ai_addr, pick->ai_addrlen);
+		*sslen = (socklen_t)pick->ai_addrlen;
+		if (pick->ai_family == AF_INET)
+			in4->sin_port = htons((uint16_t)port);
+		else
+			in6->sin6_port = htons((uint16_t)port);
+		found = 0;
+	} else {
+		errno = ENODEV;
+	}
+	freeaddrinfo(res);
 	return found;
 }
 
@@ -133,6 +158,9 @@ static int listen_on(struct libwebsocket_context *context, int port, const char 
 	socklen_t sslen;
 	int fd;
 
+	if (port == LWS_CONTEXT_PORT_ANY)
+		port = 0; /* bind() picks one */
+
 	if (interf) {
 		if (resolve_interface(interf, port, &ss, &sslen)) {
 			lwsl_err("cannot listen on interface '%s': %s\n", interf,
@@ -157,6 +185,14 @@ static int listen_on(struct libwebsocket_context *context, int port, const char 
 		lwsl_err("cannot listen on port %d: %s\n", port, strerror(errno));
 		return -1;
 	}
+
+	/* LWS_CONTEXT_PORT_ANY: the port the system chose */
+	struct sockaddr_storage bound;
+	socklen_t boundlen = sizeof bound;
+	if (!getsockname(fd, (struct sockaddr *)&bound, &boundlen))
+		context->listen_port = ntohs(bound.ss_family == AF_INET6
+						     ? ((struct sockaddr_in6 *)&bound)->sin6_port
+						     : ((struct sockaddr_in *)&bound)->sin_port);
 
 	struct lws_listener *l = &context->listeners[context->num_listeners++];
 	l->kind = LWS_FD_LISTENER;
@@ -206,7 +242,7 @@ libwebsocket_create_context(int port, const char *interf,
 		errno = EINVAL;
 		return NULL;
 	}
-	if (port < 0 || port > 65535) {
+	if (port < LWS_CONTEXT_PORT_ANY || port > 65535) {
 		lwsl_err("create_context: port %d out of range\n", port);
 		errno = EINVAL;
 		return NULL;
@@ -346,4 +382,24 @@ const struct libwebsocket_protocols *
 lws_calling_protocol(struct libwebsocket_context *context)
 {
 	return context->calling_protocol;
+}
+
+int lws_context_listen_port(struct libwebsocket_context *context)
+{
+	return context->num_listeners ? context->listen_port : CONTEXT_PORT_NO_LISTEN;
+}
+
+void lws_set_conn_gone_notify(struct libwebsocket_context *context,
+			      void (*gone)(struct libwebsocket_context *context,
+					   struct libwebsocket *wsi))
+{
+	context->conn_gone = gone;
+}
+
+int lws_conn_is_live(struct libwebsocket_context *context, const struct libwebsocket *wsi)
+{
+	for (const struct libwebsocket *c = context->conns; c; c = c->next)
+		if (c == wsi)
+			return 1;
+	return 0;
 }

@@ -411,10 +411,9 @@ static int check_body_framing(struct libwebsocket *wsi, const struct lws_http_he
 	return 0;
 }
 
-int lws_handshake_request(struct libwebsocket *wsi, char *head, size_t len,
+static int handle_request(struct libwebsocket *wsi, char *head,
 			  const struct lws_http_head *req)
 {
-	(void)len;
 	/* HEAD is answered with the head of the GET answer only (RFC 9110 9.3.2) */
 	wsi->http_head_only = req->method_len == 4 && !memcmp(req->method, "HEAD", 4);
 	wsi->http_head_scan = 0;
@@ -436,4 +435,23 @@ int lws_handshake_request(struct libwebsocket *wsi, char *head, size_t len,
 		return -1;
 	}
 	return serve_http(wsi, req);
+}
+
+int lws_handshake_request(struct libwebsocket *wsi, char *head, size_t len,
+			  const struct lws_http_head *req)
+{
+	/* the callbacks made meanwhile may read it (lws_request_head); the
+	 * struct outlives the call even when they close the connection */
+	wsi->req_head = head;
+	wsi->req_head_len = len;
+	int n = handle_request(wsi, head, req);
+	wsi->req_head = NULL;
+	wsi->req_head_len = 0;
+	return n;
+}
+
+const char *lws_request_head(struct libwebsocket *wsi, size_t *len)
+{
+	*len = wsi->req_head ? wsi->req_head_len : 0;
+	return wsi->req_head;
 }

@@ -166,6 +166,10 @@ struct libwebsocket {
 	/* client connections until established (client.c) */
 	struct lws_client *client;
 
+	/* the request head being handled (lws_request_head), NULL otherwise */
+	const char *req_head;
+	size_t req_head_len;
+
 	/* HTTP request head gathered across reads (NULL when it came whole) */
 	char *head_buf;
 	size_t head_len;
@@ -220,6 +224,8 @@ struct libwebsocket_context {
 	int64_t next_timeout_check; /* monotonic ms */
 
 	const struct libwebsocket_protocols *calling_protocol;
+	/* lws_set_conn_gone_notify: told of every connection dropped */
+	void (*conn_gone)(struct libwebsocket_context *context, struct libwebsocket *wsi);
 
 	/* the connection whose input is being dispatched, and its gathered output */
 	struct libwebsocket *corked;
