@@ -49,8 +49,8 @@ from .context import (
     libwebsocket_create_context,
     libwebsocket_service,
     lws_context_get_limit,
-    lws_context_set_limit,
     lws_context_listen_port,
+    lws_context_set_limit,
     lws_set_handshake_timeout,
     lws_set_max_message_size,
 )

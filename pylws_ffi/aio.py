@@ -64,8 +64,8 @@ from .context import (
     _contexts,
     libwebsocket_context_destroy,
     libwebsocket_create_context,
-    lws_context_set_limit,
     lws_context_listen_port,
+    lws_context_set_limit,
     lws_set_max_message_size,
 )
 
