@@ -79,7 +79,7 @@ enum libwebsocket_context_options {
 	LWS_SERVER_OPTION_SKIP_SERVER_CANONICAL_NAME = 4,
 	/* pylws addition: server connections are told of pongs too, with
 	 * LWS_CALLBACK_CLIENT_RECEIVE_PONG (for keepalive pings they send) */
-	LWS_SERVER_OPTION_REPORT_PONGS = 8,
+	LWS_SERVER_OPTION_REPORT_PONGS = 1 << 25, /* far from the classic bits (1, 2, 4, later 8...) */
 };
 
 /*
