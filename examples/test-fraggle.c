@@ -402,7 +402,8 @@ int main(int argc, char **argv)
 				return 2;
 			break;
 		case 'F':
-			if (example_parse_int(optarg, "max fragments", 1, 1 << 20, &opt.max_fragments))
+			if (example_parse_int(optarg, "max fragments", 1, 1 << 20,
+					      &opt.max_fragments))
 				return 2;
 			break;
 		case 'S':
