@@ -30,6 +30,8 @@
 
 #include <libwebsockets.h>
 
+#include "example-args.h"
+
 static volatile sig_atomic_t stop;
 
 /* one connection: its state lives here */
@@ -209,20 +211,6 @@ static void usage(const char *argv0)
 		argv0);
 }
 
-static int parse_int(const char *s, const char *what, long long min, long long max,
-		     long long *out)
-{
-	char *end;
-	errno = 0;
-	long long v = strtoll(s, &end, 0);
-	if (!*s || *end || errno || v < min || v > max) {
-		fprintf(stderr, "bad %s: %s\n", what, s);
-		return -1;
-	}
-	*out = v;
-	return 0;
-}
-
 static double now_s(void)
 {
 	struct timespec ts;
@@ -254,7 +242,7 @@ int main(int argc, char **argv)
 			host = optarg;
 			break;
 		case 'p':
-			if (parse_int(optarg, "port", 1, 65535, &port))
+			if (example_parse_int(optarg, "port", 1, 65535, &port))
 				return 2;
 			break;
 		case 'P':
@@ -267,15 +255,15 @@ int main(int argc, char **argv)
 			message = optarg;
 			break;
 		case 'n':
-			if (parse_int(optarg, "count", 0, 1LL << 62, &count))
+			if (example_parse_int(optarg, "count", 0, 1LL << 62, &count))
 				return 2;
 			break;
 		case 'd':
-			if (parse_int(optarg, "debug level", 0, 0xffff, &debug))
+			if (example_parse_int(optarg, "debug level", 0, 0xffff, &debug))
 				return 2;
 			break;
 		case 't':
-			if (parse_int(optarg, "handshake timeout", 1, 1 << 30, &hs_timeout))
+			if (example_parse_int(optarg, "handshake timeout", 1, 1 << 30, &hs_timeout))
 				return 2;
 			break;
 		case 'h':

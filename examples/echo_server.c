@@ -25,13 +25,16 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <libwebsockets.h>
 
+#include "example-args.h"
 #include "example-tls.h"
 
 static volatile sig_atomic_t stop;
@@ -119,17 +122,10 @@ static void usage(const char *argv0)
 		argv0);
 }
 
-static int parse_int(const char *s, const char *what, long long min, long long *out)
-{
-	char *end;
-	long long v = strtoll(s, &end, 0);
-	if (!*s || *end || v < min) {
-		fprintf(stderr, "bad %s: %s\n", what, s);
-		return -1;
-	}
-	*out = v;
-	return 0;
-}
+/* --max-message-size is a size_t */
+#define MAX_MESSAGE_LIMIT ((unsigned long long)SIZE_MAX < (unsigned long long)LLONG_MAX \
+				   ? (long long)SIZE_MAX                            \
+				   : LLONG_MAX)
 
 static const char *const limit_names[LWS_LIMIT_COUNT] = {
 	[LWS_LIMIT_MAX_CONNECTIONS] = "max-connections",
@@ -183,22 +179,23 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "p:i:d:m:t:nsh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
-			if (parse_int(optarg, "port", 0, &port) || port > 65535)
+			if (example_parse_int(optarg, "port", 0, 65535, &port))
 				return 2;
 			break;
 		case 'i':
 			interface = optarg;
 			break;
 		case 'd':
-			if (parse_int(optarg, "debug level", 0, &debug))
+			if (example_parse_int(optarg, "debug level", 0, INT_MAX, &debug))
 				return 2;
 			break;
 		case 'm':
-			if (parse_int(optarg, "max message size", 0, &max_message))
+			if (example_parse_int(optarg, "max message size", 0, MAX_MESSAGE_LIMIT,
+					      &max_message))
 				return 2;
 			break;
 		case 't':
-			if (parse_int(optarg, "handshake timeout", 1, &hs_timeout))
+			if (example_parse_int(optarg, "handshake timeout", 1, INT_MAX, &hs_timeout))
 				return 2;
 			break;
 		case 'L': {

@@ -27,7 +27,7 @@ import sys
 from typing import Any
 
 import example_tls  # examples/example_tls.py: --ssl, --cert, --key, the default certificate
-from example_args import int_arg  # examples/example_args.py
+from example_args import INT_MAX, int_arg  # examples/example_args.py
 
 import pylws_ffi as lws
 from pylws_ffi import ffi, lib
@@ -99,12 +99,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "-d",
         "--debug",
-        type=int_arg(0),
+        type=int_arg(0, INT_MAX),
         default=lws.LLL_ERR | lws.LLL_WARN,
         help="LLL_* log level bits (default 3: errors and warnings)",
     )
     ap.add_argument("-m", "--max-message-size", type=int_arg(0), default=None)
-    ap.add_argument("-t", "--handshake-timeout", type=int_arg(1), default=None)
+    ap.add_argument("-t", "--handshake-timeout", type=int_arg(1, INT_MAX), default=None)
     ap.add_argument("--limit", type=limit_arg, action="append", default=[])
     ap.add_argument(
         "-n",

@@ -6,6 +6,9 @@ from __future__ import annotations
 import argparse
 from typing import Callable
 
+# the largest C int: the bound of options the library takes as an int
+INT_MAX = 2**31 - 1
+
 
 def int_arg(lo: int, hi: int | None = None, base: int = 0) -> Callable[[str], int]:
     """An argparse type: an int in lo..hi (no upper bound when hi is None),

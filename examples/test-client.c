@@ -33,6 +33,8 @@
 
 #include <libwebsockets.h>
 
+#include "example-args.h"
+
 static volatile sig_atomic_t stop;
 
 static long long count; /* 0: until Ctrl-C */
@@ -191,20 +193,6 @@ static void usage(const char *argv0)
 		argv0);
 }
 
-static int parse_int(const char *s, const char *what, long long min, long long max,
-		     long long *out)
-{
-	char *end;
-	errno = 0;
-	long long v = strtoll(s, &end, 0);
-	if (!*s || *end || errno || v < min || v > max) {
-		fprintf(stderr, "bad %s: %s\n", what, s);
-		return -1;
-	}
-	*out = v;
-	return 0;
-}
-
 static double now_s(void)
 {
 	struct timespec ts;
@@ -232,14 +220,14 @@ int main(int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, "p:P:c:i:nd:h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'p':
-			if (parse_int(optarg, "port", 1, 65535, &port))
+			if (example_parse_int(optarg, "port", 1, 65535, &port))
 				return 2;
 			break;
 		case 'P':
 			path = optarg;
 			break;
 		case 'c':
-			if (parse_int(optarg, "count", 0, 1LL << 62, &count))
+			if (example_parse_int(optarg, "count", 0, 1LL << 62, &count))
 				return 2;
 			break;
 		case 'i': {
@@ -255,7 +243,7 @@ int main(int argc, char **argv)
 			use_mirror = 0;
 			break;
 		case 'd':
-			if (parse_int(optarg, "debug level", 0, 0xffff, &debug))
+			if (example_parse_int(optarg, "debug level", 0, 0xffff, &debug))
 				return 2;
 			break;
 		case 'h':

@@ -40,6 +40,8 @@
 
 #include <libwebsockets.h>
 
+#include "example-args.h"
+
 #define PROTOCOL_NAME "fraggle-protocol"
 
 static volatile sig_atomic_t stop;
@@ -360,20 +362,6 @@ static void usage(const char *argv0)
 		argv0, argv0);
 }
 
-static int parse_int(const char *s, const char *what, long long min, long long max,
-		     long long *out)
-{
-	char *end;
-	errno = 0;
-	long long v = strtoll(s, &end, 0);
-	if (!*s || *end || errno || v < min || v > max) {
-		fprintf(stderr, "bad %s: %s\n", what, s);
-		return -1;
-	}
-	*out = v;
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -400,7 +388,7 @@ int main(int argc, char **argv)
 			server_host = optarg;
 			break;
 		case 'p':
-			if (parse_int(optarg, "port", 1, 65535, &port))
+			if (example_parse_int(optarg, "port", 1, 65535, &port))
 				return 2;
 			break;
 		case 'i':
@@ -410,24 +398,25 @@ int main(int argc, char **argv)
 			path = optarg;
 			break;
 		case 'm':
-			if (parse_int(optarg, "messages", 0, 1LL << 40, &opt.messages))
+			if (example_parse_int(optarg, "messages", 0, 1LL << 40, &opt.messages))
 				return 2;
 			break;
 		case 'F':
-			if (parse_int(optarg, "max fragments", 1, 1 << 20, &opt.max_fragments))
+			if (example_parse_int(optarg, "max fragments", 1, 1 << 20,
+					      &opt.max_fragments))
 				return 2;
 			break;
 		case 'S':
-			if (parse_int(optarg, "max fragment size", 0, 64 << 20,
+			if (example_parse_int(optarg, "max fragment size", 0, 64 << 20,
 				      &opt.max_fragment_size))
 				return 2;
 			break;
 		case 's':
-			if (parse_int(optarg, "seed", 0, 1LL << 62, &seed))
+			if (example_parse_int(optarg, "seed", 0, 1LL << 62, &seed))
 				return 2;
 			break;
 		case 'd':
-			if (parse_int(optarg, "debug level", 0, 0xffff, &debug))
+			if (example_parse_int(optarg, "debug level", 0, 0xffff, &debug))
 				return 2;
 			break;
 		case 'e':

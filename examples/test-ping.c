@@ -40,6 +40,8 @@
 
 #include <libwebsockets.h>
 
+#include "example-args.h"
+
 #define MIN_SIZE 16  /* sequence number + timestamp */
 #define MAX_SIZE 125 /* the most a control frame carries */
 
@@ -252,20 +254,6 @@ static void usage(const char *argv0)
 		argv0, MIN_SIZE, MAX_SIZE);
 }
 
-static int parse_int(const char *s, const char *what, long long min, long long max,
-		     long long *out)
-{
-	char *end;
-	errno = 0;
-	long long v = strtoll(s, &end, 0);
-	if (!*s || *end || errno || v < min || v > max) {
-		fprintf(stderr, "bad %s: %s\n", what, s);
-		return -1;
-	}
-	*out = v;
-	return 0;
-}
-
 static int parse_secs(const char *s, const char *what, double *out)
 {
 	char *end;
@@ -316,7 +304,7 @@ int main(int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, "p:P:r:s:i:c:fn:W:d:h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'p':
-			if (parse_int(optarg, "port", 1, 65535, &port))
+			if (example_parse_int(optarg, "port", 1, 65535, &port))
 				return 2;
 			break;
 		case 'P':
@@ -326,7 +314,7 @@ int main(int argc, char **argv)
 			protocol = optarg;
 			break;
 		case 's':
-			if (parse_int(optarg, "size", MIN_SIZE, MAX_SIZE, &size))
+			if (example_parse_int(optarg, "size", MIN_SIZE, MAX_SIZE, &size))
 				return 2;
 			break;
 		case 'i':
@@ -334,14 +322,14 @@ int main(int argc, char **argv)
 				return 2;
 			break;
 		case 'c':
-			if (parse_int(optarg, "count", 0, 1LL << 62, &opt.count))
+			if (example_parse_int(optarg, "count", 0, 1LL << 62, &opt.count))
 				return 2;
 			break;
 		case 'f':
 			opt.flood = 1;
 			break;
 		case 'n':
-			if (parse_int(optarg, "connections", 1, 100000, &nconn))
+			if (example_parse_int(optarg, "connections", 1, 100000, &nconn))
 				return 2;
 			break;
 		case 'W':
@@ -349,7 +337,7 @@ int main(int argc, char **argv)
 				return 2;
 			break;
 		case 'd':
-			if (parse_int(optarg, "debug level", 0, 0xffff, &debug))
+			if (example_parse_int(optarg, "debug level", 0, 0xffff, &debug))
 				return 2;
 			break;
 		case 'h':

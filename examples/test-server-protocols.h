@@ -2,14 +2,13 @@
  * test-server-protocols.h - the demo server's protocols and command line,
  * shared by the programs that serve them with different loops:
  *
+ *   test-server.c           libwebsocket_service() in a loop
  *   test-server-extpoll.c   its own poll() array, fed by the POLL_FD callbacks
  *
- * (test-server.c, the libwebsocket_service() variant, has the same code
- * inline for now: keep the two in step.)  Include it once, in the file with
- * main(): everything here is static.  The includer defines protocols[] (see
- * DEMO_PROTOCOLS below), may wrap callback_http to see the poll reasons too,
- * and gets the command line (--ssl, --cert, --key: example-tls.h) from
- * demo_setup().
+ * Include it once, in the file with main(): everything here is static.  The
+ * includer defines protocols[] (see DEMO_PROTOCOLS below), may wrap
+ * callback_http to see the poll reasons too, and gets the command line
+ * (--ssl, --cert, --key: example-tls.h) from demo_setup().
  *
  *   "http-only" (protocols[0])   the page, its icon and images, from a fixed
  *                                list of names (anything else is a 404)
@@ -36,6 +35,7 @@
 
 #include <libwebsockets.h>
 
+#include "example-args.h"
 #include "example-tls.h"
 
 #define TICK_MS 50
@@ -400,26 +400,22 @@ static int demo_setup(int argc, char **argv, struct demo_options *opt)
 	const char *resources = NULL, *cert = NULL, *key = NULL;
 	static char default_cert[PATH_MAX], default_key[PATH_MAX];
 	int c, use_ssl = 0;
-	char *end;
+	long long v;
 
 	while ((c = getopt_long(argc, argv, "p:i:d:r:sh", opts, NULL)) != -1) {
 		switch (c) {
-		case 'p':
-			opt->port = strtol(optarg, &end, 10);
-			if (!*optarg || *end || opt->port < 1 || opt->port > 65535) {
-				fprintf(stderr, "bad port: %s\n", optarg);
+		case 'p': /* decimal, as test-server.py reads it */
+			if (example_parse_int_base(optarg, 10, "port", 1, 65535, &v))
 				return 2;
-			}
+			opt->port = (long)v;
 			break;
 		case 'i':
 			opt->interface = optarg;
 			break;
 		case 'd':
-			debug = strtol(optarg, &end, 0);
-			if (!*optarg || *end || debug < 0) {
-				fprintf(stderr, "bad debug level: %s\n", optarg);
+			if (example_parse_int(optarg, "debug level", 0, INT_MAX, &v))
 				return 2;
-			}
+			debug = (long)v;
 			break;
 		case 'r':
 			resources = optarg;

@@ -74,6 +74,43 @@ def asan_build() -> Path:
     return ASAN_BUILD
 
 
+INSTALL_BUILD = ROOT / "build-classic-install"
+INSTALL_PREFIX = INSTALL_BUILD / "prefix"
+
+
+def install_c_library() -> Path:
+    """Configure (once) a sanitizer build of the C library alone, install it
+    (libpylws.so/.a, include/pylws/libwebsockets.h, pylws.pc) into
+    INSTALL_PREFIX and return that prefix; its libraries are in ``lib``."""
+    if not (INSTALL_BUILD / "build.ninja").exists():
+        subprocess.run(
+            meson_command()
+            + [
+                "setup",
+                str(INSTALL_BUILD),
+                f"--prefix={INSTALL_PREFIX}",
+                "--libdir=lib",
+                "--buildtype=debug",
+                "-Db_sanitize=address,undefined",
+                "-Db_lundef=false",
+                "-Dpython=false",
+                "-Dtests=false",
+            ],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
+    r = subprocess.run(
+        meson_command() + ["install", "-C", str(INSTALL_BUILD), "--quiet"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (INSTALL_PREFIX / "include" / "pylws" / "libwebsockets.h").exists()
+    return INSTALL_PREFIX
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

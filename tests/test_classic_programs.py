@@ -21,13 +21,12 @@ from typing import Any
 
 import pytest
 from rawws import LOCAL, RawWs, frame, free_port, text
-from servers import ROOT, SANITIZER_MARKERS, meson_command
+from servers import INSTALL_PREFIX, ROOT, SANITIZER_MARKERS, install_c_library
 
 import pylws_ffi as lws
 from pylws_ffi import ffi
 
-INSTALL_BUILD = ROOT / "build-classic-install"
-PREFIX = ROOT / "build-classic-install" / "prefix"
+PREFIX = INSTALL_PREFIX
 SOURCE = ROOT / "tests" / "c" / "classic_compat.c"
 SANITIZE = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-g"]
 # (compiler, language flags): every form must build warning-free in each
@@ -53,32 +52,7 @@ def installed() -> dict[str, str]:
     """Build the library under the sanitizers and install it into PREFIX."""
     if not shutil.which("pkg-config") or not shutil.which("g++"):
         pytest.skip("pkg-config or g++ is missing")
-    if not (INSTALL_BUILD / "build.ninja").exists():
-        subprocess.run(
-            meson_command()
-            + [
-                "setup",
-                str(INSTALL_BUILD),
-                f"--prefix={PREFIX}",
-                "--libdir=lib",
-                "--buildtype=debug",
-                "-Db_sanitize=address,undefined",
-                "-Db_lundef=false",
-                "-Dpython=false",
-                "-Dtests=false",
-            ],
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-        )
-    r = subprocess.run(
-        meson_command() + ["install", "-C", str(INSTALL_BUILD), "--quiet"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert (PREFIX / "include" / "pylws" / "libwebsockets.h").exists()
+    install_c_library()
     return _env()
 
 

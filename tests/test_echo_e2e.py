@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 
 import pytest
-from servers import send_and_receive, start_echo
+from servers import ROOT, asan_build, send_and_receive, start_echo
 from websockets.asyncio.client import connect as aconnect
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
@@ -151,3 +153,37 @@ def test_max_message_size_closes_with_1009():
                 assert info.value.rcvd.code == 1009
         finally:
             server.stop()
+
+
+@pytest.mark.parametrize("kind", ["c", "python"])
+@pytest.mark.parametrize(
+    "option, value",
+    [
+        ("--port", "65536"),
+        ("--port", "99999999999999999999"),
+        ("--debug", "99999999999999999999"),  # was LLONG_MAX cast to int: every level
+        ("--handshake-timeout", "3000000000"),  # was cast to a negative int
+        ("--handshake-timeout", "0"),
+        ("--max-message-size", "-1"),
+        ("--max-message-size", "1k"),
+    ],
+)
+def test_numbers_out_of_range_are_refused(kind: str, option: str, value: str) -> None:
+    """Every number option is read whole and within its range (C:
+    examples/example-args.h, Python: example_args.int_arg): out of range, or
+    not an integer, the server exits with 2 and names the value; it never
+    starts with a value cut to fit."""
+    if kind == "c":
+        argv = [str(asan_build() / "echo_server")]
+    else:
+        argv = [sys.executable, str(ROOT / "examples" / "echo_server.py")]
+    # --port 0 first (no listener), so a server that wrongly starts holds no port
+    r = subprocess.run(
+        [*argv, "--port", "0", option, value],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+    )
+    assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
+    assert value in r.stderr, r.stderr

@@ -27,8 +27,22 @@
 extern "C" {
 #endif
 
+/*
+ * Every function and object of the API is declared through LWS_EXTERN, which
+ * marks it exported (LWS_VISIBLE).  The library itself is compiled with hidden
+ * visibility, so libpylws.so exports exactly what this header declares and
+ * nothing of its internals (tests/test_exports.py compares the two).
+ */
+#ifndef LWS_VISIBLE
+#if defined(__GNUC__) || defined(__clang__)
+#define LWS_VISIBLE __attribute__((visibility("default")))
+#else
+#define LWS_VISIBLE
+#endif
+#endif
+
 #ifndef LWS_EXTERN
-#define LWS_EXTERN extern
+#define LWS_EXTERN extern LWS_VISIBLE
 #endif
 
 #define CONTEXT_PORT_NO_LISTEN 0

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Checks echo_load against a deliberately awkward echo server.
 
-    python bench/test_echo_load.py [--echo-load PATH]
+    python bench/check_echo_load.py [--echo-load PATH]
 
 The server here is a small hand-written RFC 6455 server (asyncio streams, no
 library) that checks every frame echo_load sends (masked, a fresh mask per
