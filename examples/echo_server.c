@@ -144,7 +144,7 @@ static int parse_limit(const char *arg, long long *value)
 	for (int n = 0; eq && n < LWS_LIMIT_COUNT; n++)
 		if (strlen(limit_names[n]) == (size_t)(eq - arg) &&
 		    !strncmp(arg, limit_names[n], (size_t)(eq - arg)))
-			return parse_int(eq + 1, limit_names[n], 0, value) ? -1 : n;
+			return example_parse_int(eq + 1, limit_names[n], 0, LONG_MAX, value) ? -1 : n;
 	fprintf(stderr, "bad --limit: %s (NAME=VALUE)\n", arg);
 	return -1;
 }
