@@ -35,6 +35,8 @@ static int http_cb(struct libwebsocket_context *context, struct libwebsocket *ws
 		   enum libwebsocket_callback_reasons reason, void *user, void *in, size_t len)
 {
 	(void)context, (void)user;
+	if (getenv("FUZZ_VERBOSE"))
+		fprintf(stderr, "http callback %d, %zu bytes\n", (int)reason, len);
 	switch (reason) {
 	case LWS_CALLBACK_HTTP: {
 		static const char page[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
@@ -54,6 +56,8 @@ static int echo_cb(struct libwebsocket_context *context, struct libwebsocket *ws
 		   enum libwebsocket_callback_reasons reason, void *user, void *in, size_t len)
 {
 	(void)context, (void)user;
+	if (getenv("FUZZ_VERBOSE"))
+		fprintf(stderr, "echo callback %d, %zu bytes\n", (int)reason, len);
 	if (reason == LWS_CALLBACK_RECEIVE)
 		return echo(wsi, in, len);
 	if (reason == LWS_CALLBACK_SERVER_WRITEABLE)
