@@ -46,6 +46,7 @@ for f in $fuzzers; do
 		[ -d "$src" ] && cp "$src"/* "$corpus"/ 2>/dev/null
 	done
 	log=$out/logs/$f.log
+	rm -f "$out/artifacts/$f-"*
 	extra=()
 	if [ -n "${FUZZ_KEEP_GOING:-}" ]; then
 		extra=(-fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1)
@@ -55,9 +56,11 @@ for f in $fuzzers; do
 		-print_final_stats=1 -artifact_prefix="$out/artifacts/$f-" "${extra[@]}" \
 		"$corpus" >"$log" 2>&1
 	rc=$?
-	findings=$(grep -cE '^(==[0-9]+== ?ERROR|SUMMARY: |FUZZ ASSERTION FAILED)' "$log" || true)
-	artifacts=$(grep -oE "Test unit written to [^ ]+" "$log" | awk '{print $5}' | sort -u)
-	if [ $rc -ne 0 ] || [ -n "$artifacts" ]; then
+	# every finding leaves an input in artifacts/ (in fork mode the children
+	# write them; their reports are not in this log)
+	artifacts=$(ls "$out/artifacts/$f-"* 2>/dev/null)
+	findings=$(printf '%s' "$artifacts" | grep -c . || true)
+	if [ $rc -ne 0 ] || [ "$findings" -gt 0 ]; then
 		status=1
 		result=FAIL
 		grep -E '^(==[0-9]+== ?ERROR|SUMMARY: |FUZZ ASSERTION FAILED)|^    #[0-9] ' "$log" | head -20
