@@ -9,7 +9,7 @@
  * Input: the server's answer (an exact-size heap copy).  The client asked
  * for subprotocols "fuzz, other" with the RFC 6455 sample key, so the
  * accepted answer carries Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=
- * (the seeds do; fuzz/dict/handshake.dict has it too).
+ * (the seeds do; fuzz/dict/http.dict has it too).
  */
 #include "client.c"
 

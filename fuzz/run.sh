@@ -48,8 +48,13 @@ for f in $fuzzers; do
 	log=$out/logs/$f.log
 	rm -f "$out/artifacts/$f-"*
 	extra=()
+	case $f in
+	fuzz_http | fuzz_client_answer | fuzz_conn_server | fuzz_conn_client)
+		extra+=(-dict="$here/dict/http.dict") ;;
+	fuzz_ext_negotiate) extra+=(-dict="$here/dict/extensions.dict") ;;
+	esac
 	if [ -n "${FUZZ_KEEP_GOING:-}" ]; then
-		extra=(-fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1)
+		extra+=(-fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1)
 	fi
 	echo "== $f: ${seconds}s, corpus of $(ls "$corpus" | wc -l) inputs"
 	"$out/$f" -max_total_time="$seconds" -timeout="$timeout_s" -rss_limit_mb=2048 \
