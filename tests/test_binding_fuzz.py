@@ -27,6 +27,9 @@ from hypothesis import strategies as st
 import pylws_ffi as lws
 from pylws_ffi import ffi
 
+# hypothesis warns when it prints a large example; not a failure here
+pytestmark = pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisWarning")
+
 ALLOWED = (TypeError, ValueError, OverflowError, OSError, lws.LwsError)
 
 SETTINGS = settings(
