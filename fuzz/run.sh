@@ -15,6 +15,9 @@
 # report, a harness assertion) are copied to fuzz/out/artifacts/ and make the
 # script exit nonzero.  A summary table ends the output.
 set -uo pipefail
+# all in a function, read whole before it runs: editing this file while it
+# runs (a long FUZZ_SECONDS) cannot change what the running copy does
+main() {
 here=$(cd "$(dirname "$0")" && pwd)
 out=$here/out
 seconds=${FUZZ_SECONDS:-30}
@@ -100,4 +103,7 @@ echo
 printf '%-22s %-5s %12s %8s %6s %7s %8s\n' fuzzer result execs exec/s cov ft findings
 for r in "${rows[@]}"; do echo "$r"; done
 echo "(${seconds}s each; logs in fuzz/out/logs/, findings in fuzz/out/artifacts/)"
-exit $status
+return $status
+}
+main "$@"
+exit $?
