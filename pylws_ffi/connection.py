@@ -93,7 +93,7 @@ def libwebsocket_write(wsi: Any, buf: Buffer, len: int, protocol: int) -> int:
 
     Returns what the C function returns (the count written, < 0 on failure).
     Raises ValueError when ``len`` is negative or exceeds the buffer or
-    ``wsi`` is NULL; TypeError for an unsupported ``buf`` type, a
+    ``wsi`` (or a cdata ``buf``) is NULL; TypeError for an unsupported ``buf`` type, a
     non-contiguous buffer, or a ``wsi`` that is not a connection cdata.
     """
     if type(buf) is bytes or type(buf) is bytearray:
@@ -107,6 +107,9 @@ def libwebsocket_write(wsi: Any, buf: Buffer, len: int, protocol: int) -> int:
             raise ValueError(f"len must be >= 0, not {len}")
         if _wsi_get(wsi) is not wsi:
             _check_wsi(wsi, "libwebsocket_write")
+        if buf == _NULL:
+            # C writes the frame header before buf: it would crash
+            raise ValueError("libwebsocket_write: buf is NULL")
         return lib.libwebsocket_write(wsi, ffi.cast("unsigned char *", buf), len, protocol)
     if isinstance(buf, str):
         if not 0 <= len <= _size(buf):

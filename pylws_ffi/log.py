@@ -121,6 +121,9 @@ def describe(messages: list[str]) -> str:
     return f"{text}; ... ({more} more)" if more > 0 else text
 
 
+_EMIT_TYPE = ffi.typeof(lib.lws_set_log_level).args[1]
+
+
 def lws_set_log_level(level: int, emit: Any = None) -> None:
     """Set which LLL_* levels the library logs, and optionally where.
 
@@ -139,6 +142,9 @@ def lws_set_log_level(level: int, emit: Any = None) -> None:
         raise TypeError(f"emit must be None, a callable or a C function pointer, not {emit!r}")
     if isinstance(emit, ffi.CData) and emit == ffi.NULL:
         emit = None  # NULL leaves the emitter as it is, as in C
+    if isinstance(emit, ffi.CData) and ffi.typeof(emit) is not _EMIT_TYPE:
+        # checked before it is kept: a wrong one would break every later call
+        raise TypeError(f"emit must be a C function pointer {_EMIT_TYPE.cname}, not {emit!r}")
     with _lock:
         _level = level
         if isinstance(emit, ffi.CData):

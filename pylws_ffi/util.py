@@ -10,10 +10,21 @@ from .context import _check_context
 _size = len  # the functions below take arguments named len, as in C
 
 
+def _cdata_room(data: Any, n: int, what: str) -> Any:
+    """cdata as it is, after the checks its type allows: NULL holds nothing, an
+    array (``ffi.new("char[]", ...)``) its size; a pointer is trusted, as in C."""
+    if data == ffi.NULL:
+        if n != 0:
+            raise ValueError(f"{what} is NULL")
+    elif ffi.typeof(data).kind == "array" and not 0 <= n <= ffi.sizeof(data):
+        raise ValueError(f"{what}: length {n} is outside the array of {ffi.sizeof(data)} bytes")
+    return data
+
+
 def _readable(data: Any, n: int, what: str) -> Any:
     """A ``const`` C view of ``n`` bytes of data (bytes-like, str or cdata)."""
     if isinstance(data, ffi.CData):
-        return data
+        return _cdata_room(data, n, what)
     if isinstance(data, str):
         data = data.encode()
     try:
@@ -33,7 +44,7 @@ def _readable(data: Any, n: int, what: str) -> Any:
 def _writable(buf: Any, n: int, what: str) -> Any:
     """A writable C view of ``n`` bytes of buf (bytearray, writable memoryview, cdata)."""
     if isinstance(buf, ffi.CData):
-        return buf
+        return _cdata_room(buf, n, what)
     try:
         view = memoryview(buf)
     except TypeError:
@@ -113,9 +124,11 @@ def lws_b64_decode_string(in_: Any, out: Any = None, out_size: int | None = None
 
     Raises TypeError when ``in_`` is not str, bytes-like or cdata (or ``out``
     not a writable buffer), ValueError when ``in_`` holds a NUL character or
-    ``out_size`` exceeds ``out``.
+    is NULL, or ``out_size`` exceeds ``out``.
     """
     if isinstance(in_, ffi.CData):
+        if in_ == ffi.NULL:
+            raise ValueError("in_ is NULL")
         c_in = in_
     else:
         if isinstance(in_, str):

@@ -1,0 +1,346 @@
+/*
+ * fuzz_inflate.c - receiving compressed data with the built-in extensions
+ * (native/src/ext_deflate.c: permessage-deflate and deflate-frame;
+ * ext_deflate_stream.c: deflate-stream), called as the extension host calls
+ * them, with a no-progress detector: a step that asks to be called again
+ * ("more") must, within a few calls, produce output or finish; a
+ * deflate-stream read that keeps saying "read again" must do the same.  A
+ * loop without progress is a finding (issue 10 defect 1: data ending in a
+ * block with BFINAL set made inflate_step answer "more" forever).
+ *
+ * Input: [mode][rng_len][rng bytes][payload...]
+ *   mode & 3:  0 permessage-deflate, 1 deflate-frame, 2 deflate-stream, 3 = 0
+ *   mode & 4:  round trip: the payload is compressed by a peer's send side
+ *              (PACKET_TX_PRESEND / lws_ds_deflate) and must come back whole;
+ *              otherwise the payload is the peer's compressed bytes
+ *   mode >> 3: the negotiated parameters (no context takeover, window bits)
+ * The rng bytes split the payload into messages, frames and reads.
+ */
+#define _GNU_SOURCE
+#include <sys/socket.h>
+
+#include "fakewsi.h"
+#include "zbuf.h"
+
+#define MAX_OUT (4u * 1024 * 1024) /* stop inflating a bomb here (the host: 1009) */
+#define NO_PROGRESS_LIMIT 16
+
+enum { PMD = 0, FRAME = 1, STREAM = 2 };
+
+struct sink {
+	uint8_t *b;
+	size_t len, cap;
+	int keep; /* round trip: keep the bytes to compare */
+};
+
+static void sink_put(struct sink *s, const void *p, size_t n)
+{
+	if (!n)
+		return;
+	if (!s->keep) {
+		s->len += n;
+		return;
+	}
+	if (s->len + n > s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 4096;
+		while (cap < s->len + n)
+			cap *= 2;
+		if (!(s->b = realloc(s->b, cap)))
+			abort();
+		s->cap = cap;
+	}
+	memcpy(s->b + s->len, p, n);
+	s->len += n;
+}
+
+static struct libwebsocket_extension *ext_of(int kind)
+{
+	return &libwebsocket_internal_extensions[kind == PMD ? 0 : kind == FRAME ? 1 : 3];
+}
+
+/*
+ * One piece of a received frame through PACKET_RX_PREPARSE, then empty calls
+ * while the extension says "more".  Returns -1 when it refused the data.
+ */
+static int rx_piece(struct libwebsocket *wsi, void *user, int kind, const uint8_t *data,
+		    size_t len, struct sink *out)
+{
+	struct libwebsocket_extension *ext = ext_of(kind);
+	struct lws_tokens tok = {(char *)data, (int)len};
+	int idle = 0;
+	for (int calls = 0;; calls++) {
+		int n = ext->callback(wsi->context, ext, wsi, LWS_EXT_CALLBACK_PACKET_RX_PREPARSE,
+				      user, &tok, 0);
+		if (n < 0)
+			return -1;
+		FUZZ_ASSERT(tok.token_len >= 0, "negative output length %d", tok.token_len);
+		if (tok.token_len > 0) {
+			sink_put(out, tok.token, (size_t)tok.token_len);
+			idle = 0;
+		} else {
+			idle++;
+		}
+		if (!n)
+			return 0;
+		FUZZ_ASSERT(idle < NO_PROGRESS_LIMIT,
+			    "no progress: %s asked to be called again %d times without output "
+			    "(%d calls for a %zu-byte piece)",
+			    ext->name, idle, calls + 1, len);
+		if (out->len > MAX_OUT)
+			return -1; /* a bomb: the host would close with 1009 */
+		tok.token = NULL;
+		tok.token_len = 0;
+	}
+}
+
+/* The peer's bytes for deflate-stream: held, then read until drained. */
+static int ds_piece(struct libwebsocket *wsi, const uint8_t *data, size_t len, size_t cap,
+		    struct sink *out)
+{
+	static uint8_t buf[65536];
+	if (cap > sizeof buf)
+		cap = sizeof buf;
+	if (lws_ds_hold(wsi, data, len))
+		return -1;
+	int idle = 0;
+	do {
+		ssize_t n = lws_ds_read(wsi, buf, cap);
+		if (n == -3 || n == -1)
+			return -1;
+		FUZZ_ASSERT(n == -2 || (n > 0 && (size_t)n <= cap), "read answered %zd (cap %zu)",
+			    n, cap);
+		if (n > 0) {
+			sink_put(out, buf, (size_t)n);
+			idle = 0;
+		} else {
+			idle++;
+		}
+		FUZZ_ASSERT(idle < NO_PROGRESS_LIMIT,
+			    "no progress: deflate-stream asks to read again %d times without output",
+			    idle);
+		if (out->len > MAX_OUT)
+			return -1;
+	} while (wsi->rx_more);
+	return 0;
+}
+
+static const char *const pmd_params[] = {
+	"",
+	"server_no_context_takeover",
+	"server_no_context_takeover; client_no_context_takeover",
+	"server_max_window_bits=9",
+	"server_max_window_bits=10; server_no_context_takeover",
+	"client_max_window_bits",
+};
+static const char *const frame_params[] = {
+	"",
+	"no_context_takeover",
+	"max_window_bits=9",
+	"no_context_takeover; max_window_bits=12",
+};
+
+/* A socket with nothing to read (a real one: recv says EAGAIN, as at run time). */
+static int empty_socket(void)
+{
+	static int sv[2] = {-1, -1};
+	if (sv[0] < 0 && socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv))
+		abort();
+	return sv[0];
+}
+
+struct side {
+	struct libwebsocket *wsi;
+	void *user;
+};
+
+static void side_open(struct side *s, int kind, int is_client, const char *params)
+{
+	struct libwebsocket_extension *ext = ext_of(kind);
+	/* the host strips blanks before the extension sees its parameters */
+	char clean[128];
+	size_t o = 0;
+	for (const char *p = params; *p && o + 1 < sizeof clean; p++)
+		if (*p != ' ')
+			clean[o++] = *p;
+	clean[o] = '\0';
+	s->wsi = fuzz_wsi(is_client);
+	s->wsi->fd = empty_socket(); /* deflate-stream reads it when its input ran out */
+	s->user = ext->per_session_data_size ? calloc(1, ext->per_session_data_size) : NULL;
+	int rc = ext->callback(s->wsi->context, ext, s->wsi,
+			       is_client ? LWS_EXT_CALLBACK_CLIENT_CONSTRUCT
+					 : LWS_EXT_CALLBACK_CONSTRUCT,
+			       s->user, clean, strlen(clean));
+	FUZZ_ASSERT(rc == 0, "%s refused its own parameters \"%s\"", ext->name, clean);
+}
+
+static void side_close(struct side *s, int kind)
+{
+	struct libwebsocket_extension *ext = ext_of(kind);
+	ext->callback(s->wsi->context, ext, s->wsi, LWS_EXT_CALLBACK_DESTROY, s->user, NULL, 0);
+	free(s->user);
+	free(s->wsi);
+}
+
+/* Set what the frame parser would say about the piece being delivered. */
+static void set_rx_frame(struct libwebsocket *wsi, int first_frame, int compressed, int kind,
+			 uint64_t frame_len, uint64_t done_after, int final)
+{
+	struct lws_frame_parser *p = &wsi->parser;
+	p->opcode = first_frame ? LWS_OP_BINARY : LWS_OP_CONTINUATION;
+	p->msg_opcode = LWS_OP_BINARY;
+	p->rsv = (uint8_t)(compressed && (kind == FRAME || first_frame) ? LWS_RSV1 : 0);
+	if (first_frame)
+		p->msg_rsv = 0;
+	p->msg_rsv |= p->rsv;
+	p->payload_len = frame_len;
+	p->payload_done = done_after;
+	wsi->rx_final = (uint8_t)final;
+}
+
+/* Deliver one received frame's payload in pieces. */
+static int rx_frame(struct side *rx, int kind, const uint8_t *payload, size_t len,
+		    int first_frame, int compressed, int fin, struct fuzz_rng *rng,
+		    struct sink *out)
+{
+	size_t pos = 0;
+	do {
+		size_t n = len - pos ? fuzz_rng_chunk(rng, len - pos) : 0;
+		int last = pos + n == len;
+		set_rx_frame(rx->wsi, first_frame, compressed, kind, len, pos + n, last && fin);
+		if (rx_piece(rx->wsi, rx->user, kind, payload + pos, n, out))
+			return -1;
+		pos += n;
+	} while (pos < len);
+	return 0;
+}
+
+/* The payload as compressed bytes from a peer: split into messages and frames. */
+static void raw(int kind, unsigned pi, const uint8_t *data, size_t size, struct fuzz_rng *rng)
+{
+	struct side rx;
+	struct sink out = {0};
+	int is_client = pi & 1;
+	side_open(&rx, kind, is_client,
+		  kind == PMD ? (is_client ? "" : pmd_params[pi % 6]) : kind == FRAME
+		  ? frame_params[pi % 4] : "");
+	size_t pos = 0;
+	while (pos < size) {
+		if (kind == STREAM) {
+			size_t n = fuzz_rng_chunk(rng, size - pos);
+			if (ds_piece(rx.wsi, data + pos, n, 1 + (fuzz_rng_next(rng) & 0xffff), &out))
+				break;
+			pos += n;
+			continue;
+		}
+		/* a message of 1..3 frames; a frame is compressed or not */
+		size_t msg = fuzz_rng_chunk(rng, size - pos);
+		int frames = 1 + (int)(fuzz_rng_next(rng) % 3), compressed = 1, failed = 0;
+		size_t mpos = 0;
+		for (int f = 0; f < frames && !failed; f++) {
+			size_t n = f == frames - 1 ? msg - mpos : (msg - mpos) / 2;
+			if (kind == FRAME || f == 0)
+				compressed = (fuzz_rng_next(rng) & 7) != 0;
+			failed = rx_frame(&rx, kind, data + pos + mpos, n, f == 0, compressed,
+					  f == frames - 1, rng, &out);
+			mpos += n;
+		}
+		if (failed)
+			break;
+		pos += msg;
+	}
+	free(out.b);
+	side_close(&rx, kind);
+}
+
+/* Compress the payload as a peer would send it, receive it, compare. */
+static void round_trip(int kind, unsigned pi, const uint8_t *data, size_t size,
+		       struct fuzz_rng *rng)
+{
+	struct side tx, rx;
+	struct sink out = {.keep = 1}, want = {.keep = 1};
+	const char *params = kind == PMD ? pmd_params[pi % 5] : kind == FRAME
+			     ? frame_params[pi % 4] : "";
+	/* permessage-deflate: the server compresses with what the client offered,
+	 * the client receives with the same parameters as the server's answer */
+	side_open(&tx, kind, 0, params);
+	side_open(&rx, kind, 1, params);
+
+	size_t pos = 0;
+	while (pos < size) {
+		size_t msg = fuzz_rng_chunk(rng, size - pos);
+		int frames = 1 + (int)(fuzz_rng_next(rng) % 3);
+		size_t mpos = 0;
+		int msg_compressed = 0;
+		for (int f = 0; f < frames; f++) {
+			size_t n = f == frames - 1 ? msg - mpos : (msg - mpos) / 2;
+			const uint8_t *chunk = data + pos + mpos;
+			int fin = f == frames - 1;
+			sink_put(&want, chunk, n);
+			if (kind == STREAM) {
+				const uint8_t *z;
+				size_t zlen;
+				/* a frame header and the payload, as output.c sends them */
+				uint8_t hdr[2] = {0x82, 0};
+				FUZZ_ASSERT(!lws_ds_deflate(tx.wsi, hdr, 0, chunk, n, &z, &zlen),
+					    "deflate-stream could not compress");
+				uint8_t *copy = fuzz_dup(z, zlen);
+				int rc = ds_piece(rx.wsi, copy, zlen,
+						  1 + (fuzz_rng_next(rng) & 0xffff), &out);
+				free(copy);
+				FUZZ_ASSERT(rc == 0, "deflate-stream refused its own output");
+				(void)hdr;
+			} else {
+				struct libwebsocket_extension *ext = ext_of(kind);
+				uint8_t *plain = fuzz_dup(chunk, n);
+				struct lws_tokens tok = {(char *)plain, (int)n};
+				tx.wsi->tx_opcode = f == 0 ? LWS_OP_BINARY : LWS_OP_CONTINUATION;
+				tx.wsi->tx_fin = (uint8_t)fin;
+				int c = ext->callback(tx.wsi->context, ext, tx.wsi,
+						      LWS_EXT_CALLBACK_PACKET_TX_PRESEND, tx.user,
+						      &tok, 0);
+				FUZZ_ASSERT(c >= 0, "%s could not compress", ext->name);
+				if (f == 0)
+					msg_compressed = c > 0;
+				uint8_t *wire = fuzz_dup((const uint8_t *)tok.token,
+							 (size_t)tok.token_len);
+				int rc = rx_frame(&rx, kind, wire, (size_t)tok.token_len, f == 0,
+						  kind == FRAME ? c > 0 : msg_compressed, fin, rng,
+						  &out);
+				free(wire);
+				free(plain);
+				FUZZ_ASSERT(rc == 0, "%s refused its own output", ext->name);
+			}
+			mpos += n;
+		}
+		pos += msg;
+	}
+	FUZZ_ASSERT(out.len == want.len && (!out.len || !memcmp(out.b, want.b, out.len)),
+		    "round trip: sent %zu bytes, received %zu (or different ones)", want.len,
+		    out.len);
+	free(out.b);
+	free(want.b);
+	side_close(&tx, kind);
+	side_close(&rx, kind);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (size < 2 || size > 1 << 16)
+		return 0;
+	unsigned mode = data[0];
+	size_t rng_len = data[1] % 32;
+	data += 2;
+	size -= 2;
+	if (rng_len > size)
+		rng_len = size;
+	struct fuzz_rng rng;
+	fuzz_rng_init(&rng, data, rng_len);
+	data += rng_len;
+	size -= rng_len;
+	int kind = (mode & 3) == 3 ? PMD : (int)(mode & 3);
+	if (mode & 4)
+		round_trip(kind, mode >> 3, data, size, &rng);
+	else
+		raw(kind, mode >> 3, data, size, &rng);
+	return 0;
+}
