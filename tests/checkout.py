@@ -35,7 +35,9 @@ def readme_code_block(first_line: str) -> list[str]:
     with ``first_line`` (exactly), up to the end of that block."""
     lines = README.read_text().splitlines()
     for i, line in enumerate(lines):
-        if line.strip() == first_line and (line.startswith("    ") or lines[i - 1].startswith("```")):
+        if line.strip() == first_line and (
+            line.startswith("    ") or lines[i - 1].startswith("```")
+        ):
             fenced = lines[i - 1].startswith("```")
             block = []
             for rest in lines[i:]:
