@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import tarfile
@@ -94,6 +95,15 @@ def test_build_sdist_and_wheel_then_install_the_sdist_without_git(tmp_path: Path
     sdists = list((clone / "dist").glob("pylws_ffi-*.tar.gz"))
     wheels = list((clone / "dist").glob("pylws_ffi-*.whl"))
     assert len(sdists) == 1 and len(wheels) == 1, list((clone / "dist").iterdir())
+    # the version is meson.build's (pyproject.toml has none of its own)
+    version = re.search(
+        r"project\('pylws',.*?version: '([^']+)'", (ROOT / "meson.build").read_text(), re.S
+    )
+    assert version, "no version in meson.build's project()"
+    assert sdists[0].name == f"pylws_ffi-{version.group(1)}.tar.gz"
+    assert wheels[0].name.startswith(f"pylws_ffi-{version.group(1)}-")
+    assert re.search(r"(?m)^dynamic = \[\"version\"\]", (ROOT / "pyproject.toml").read_text())
+    assert not re.search(r"(?m)^version\s*=", (ROOT / "pyproject.toml").read_text())
     license_text = (ROOT / "LICENSE").read_text()
     assert "MIT License" in license_text
     with tarfile.open(sdists[0]) as sdist:
