@@ -12,6 +12,23 @@ from __future__ import annotations
 
 import sys
 
+if __name__ == "__main__" and __spec__ is not None and __spec__.name == "build":
+    # `python -m build` run in the checkout finds this file first (the working
+    # directory leads sys.path) instead of the pypa `build` tool that makes the
+    # sdist and wheel: hand over to that tool.  meson runs this file by its path
+    # (`python build.py OUT.c`, no __spec__), which never comes here.
+    import importlib.util
+    import os
+    import runpy
+
+    _here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _here]
+    sys.modules.pop("build", None)
+    if importlib.util.find_spec("build") is None:
+        sys.exit("python -m build: the pypa build tool is not installed (pip install build)")
+    runpy.run_module("build", run_name="__main__", alter_sys=True)
+    sys.exit(0)
+
 import cffi
 
 CDEF = r"""

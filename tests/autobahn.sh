@@ -11,9 +11,9 @@
 # which offer the built-in extensions unless --no-extensions.  Set
 # AUTOBAHN_DEFLATE_CASES= (empty) to skip it.
 #
-# Builds the suite from ../shared/conformance/autobahn outside the repository
-# (AUTOBAHN_DIR, default /tmp/pylws-autobahn), then runs it against the C echo
-# server (the ASan/UBSan build that pytest made in build-asan/) and the Python
+# Builds the suite with tests/conformance/rebuild.sh (from the package
+# registry) outside the repository (AUTOBAHN_DIR, default /tmp/pylws-autobahn),
+# then runs it against the C echo server (the ASan/UBSan build that pytest made in build-asan/) and the Python
 # echo server (the installed pylws_ffi).  Fails when any case FAILED or any
 # passing case had a bad closing handshake ("close issues"), or when a server
 # did not exit cleanly afterwards.
@@ -28,28 +28,32 @@ if [ "$CASES" = deflate ]; then
 elif [ $# -gt 0 ]; then
   DEFLATE_CASES=  # the cases asked for only
 fi
-# shared/ sits beside the checkout (CI), or beside the repository this one was
-# cloned from (a local `git clone . /tmp/x`)
-find_suite() {
-  local origin
-  origin=$(git -C "$ROOT" config --get remote.origin.url 2>/dev/null || true)
-  for base in "$ROOT/.." "${origin:+$origin/..}"; do
-    if [ -n "$base" ] && [ -f "$base/shared/conformance/autobahn/rebuild.sh" ]; then
-      (cd "$base/shared/conformance/autobahn" && pwd)
-      return
-    fi
-  done
-  echo "cannot find shared/conformance/autobahn beside $ROOT" >&2
-  return 1
-}
-SUITE_SRC=$(find_suite)
+# The suite's builder is in the repository (tests/conformance: the Python 3
+# port's patches, the lock file, rebuild.sh); rebuild.sh fetches the pristine
+# sources from the package registry and builds outside the repository.  A
+# build made from other patches or pins is made anew.
+SUITE_SRC=$ROOT/tests/conformance
 AUTOBAHN_DIR=${AUTOBAHN_DIR:-/tmp/pylws-autobahn}
 REPORTS=$ROOT/build-asan/autobahn
-
-if [ ! -x "$AUTOBAHN_DIR/venv/bin/wstest" ]; then
-  echo "building the Autobahn suite in $AUTOBAHN_DIR"
-  bash "$SUITE_SRC/rebuild.sh" "$AUTOBAHN_DIR" > /tmp/pylws-autobahn-build.log 2>&1 ||
-    { tail -20 /tmp/pylws-autobahn-build.log; exit 1; }
+stamp=$(cat "$SUITE_SRC/rebuild.sh" "$SUITE_SRC/requirements-lock.txt" "$SUITE_SRC"/*.diff \
+  "$SUITE_SRC/run_fuzzingclient.sh" "$SUITE_SRC/summarize.py" | sha256sum | cut -d' ' -f1)
+if [ ! -x "$AUTOBAHN_DIR/venv/bin/wstest" ] || [ "$(cat "$AUTOBAHN_DIR/.pylws-stamp" 2>/dev/null)" != "$stamp" ]; then
+  if [ -e "$AUTOBAHN_DIR" ]; then
+    if [ -x "$AUTOBAHN_DIR/venv/bin/wstest" ] || [ -f "$AUTOBAHN_DIR/.pylws-stamp" ]; then
+      rm -rf "$AUTOBAHN_DIR"  # an older build of ours
+    elif [ -n "$(ls -A "$AUTOBAHN_DIR")" ]; then
+      echo "AUTOBAHN_DIR=$AUTOBAHN_DIR is not empty and not a build of the suite" >&2
+      exit 1
+    fi
+  fi
+  echo "building the Autobahn suite in $AUTOBAHN_DIR (from tests/conformance)"
+  mkdir -p "$REPORTS"
+  if ! bash "$SUITE_SRC/rebuild.sh" "$AUTOBAHN_DIR" > "$REPORTS/build.log" 2>&1; then
+    tail -20 "$REPORTS/build.log"
+    echo "building the Autobahn suite failed (log: $REPORTS/build.log)" >&2
+    exit 1
+  fi
+  echo "$stamp" > "$AUTOBAHN_DIR/.pylws-stamp"
 fi
 
 # the sanitizer build of the C echo server (the same one pytest uses)

@@ -126,3 +126,53 @@ def tls_certs(tmp_path_factory: pytest.TempPathFactory):
             pytest.fail("the openssl command is missing (apt-get install openssl)")
         pytest.skip("the openssl command is not installed")
     return make_certs(tmp_path_factory.mktemp("tls-certs"))
+
+
+# ---- nothing left behind ----
+# Tests write only into their temporary folders (tmp_path, whose root pytest
+# manages): a certificate in the real ~/.cache/pylws or a folder left in /tmp
+# (a browser's, a build's) is a bug of the test.  Checked over the whole
+# session: strictly under CI (where nothing else runs beside pytest); on a
+# shared machine other programs' files come and go in /tmp, so there the
+# /tmp part is a warning.
+
+
+def _cache_listing() -> dict[str, float]:
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pylws"
+    try:
+        return {p.name: p.stat().st_mtime for p in base.iterdir()}
+    except OSError:
+        return {}
+
+
+def _tmp_listing() -> set[str]:
+    import tempfile
+
+    return set(os.listdir(tempfile.gettempdir()))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _nothing_left_behind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    import tempfile
+    import warnings
+
+    cache_before, tmp_before = _cache_listing(), _tmp_listing()
+    yield
+    problems = []
+    cache_after = _cache_listing()
+    changed = sorted(n for n, t in cache_after.items() if cache_before.get(n) != t)
+    if changed:
+        problems.append(f"written into the real ~/.cache/pylws: {changed}")
+    # pytest's own temporary root (tmp_path lives under it) is not a leftover
+    basetemp = tmp_path_factory.getbasetemp().resolve()
+    tmp = Path(tempfile.gettempdir()).resolve()
+    own = {basetemp.relative_to(tmp).parts[0]} if tmp in basetemp.parents else set()
+    left = sorted(_tmp_listing() - tmp_before - own)
+    if left:
+        message = f"left in {tmp}: {left}"
+        if os.environ.get("CI"):
+            problems.append(message)
+        else:
+            warnings.warn(f"{message} (by these tests, or by other programs)", stacklevel=1)
+    if problems:
+        pytest.fail("tests left files behind: " + "; ".join(problems), pytrace=False)

@@ -56,18 +56,28 @@ def find_chromium() -> str | None:
 
 
 class Chromium:
-    """A headless Chromium process; ``url`` is its DevTools WebSocket."""
+    """A headless Chromium process; ``url`` is its DevTools WebSocket.
+
+    Its profile (``--user-data-dir``) and its temporary files (TMPDIR: it
+    makes org.chromium.Chromium.* folders there and leaves them when
+    stopped) are in ``profile``, a folder of the test's own, removed by
+    ``stop()``."""
 
     def __init__(self, exe: str, profile: Path, extra_flags: tuple[str, ...] = ()) -> None:
+        self.profile = profile
         self.log_path = profile.parent / f"{profile.name}-stderr.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        tmp = profile / "tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
-            [exe, *CHROMIUM_FLAGS, *extra_flags, f"--user-data-dir={profile}", "about:blank"],
+            [exe, *CHROMIUM_FLAGS, *extra_flags, f"--user-data-dir={profile / 'data'}",
+             "about:blank"],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=self._log,
+            env=dict(os.environ, TMPDIR=str(tmp)),
             start_new_session=True,  # its helper processes share its group: stopped with it
-        )
+        )  # fmt: skip
         try:
             self.url = self._devtools_url(timeout=30)
         except BaseException:
@@ -100,6 +110,7 @@ class Chromium:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)  # helpers left behind, if any
         self._log.close()
+        shutil.rmtree(self.profile, ignore_errors=True)
 
 
 class DevTools:

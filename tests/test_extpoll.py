@@ -38,9 +38,13 @@ def demo_argv(kind: str) -> tuple[list[str], dict[str, str]]:
     return [sys.executable, str(ROOT / "examples" / "test-server-extpoll.py")], env
 
 
-def start_extpoll(kind: str, *args: str, asan_options: str = "") -> Server:
-    """servers.start_demo for the extpoll servers."""
+def start_extpoll(
+    kind: str, *args: str, asan_options: str = "", env_extra: dict[str, str] | None = None
+) -> Server:
+    """servers.start_demo for the extpoll servers (``env_extra`` added to
+    their environment)."""
     argv, env = demo_argv(kind)
+    env.update(env_extra or {})
     if asan_options and kind == "c":
         env["ASAN_OPTIONS"] += ":" + asan_options
     port = free_port()
@@ -268,14 +272,15 @@ def test_wake_from_another_thread_reaches_the_external_loop():
         loop.destroy()
 
 
-def test_c_tls_client_closing_first_does_not_kill_the_server():
+def test_c_tls_client_closing_first_does_not_kill_the_server(tmp_path):
     """An HTTPS client that closes as soon as it has the page (urllib does):
     the server's TLS close_notify meets a closed socket.  The C server must
-    survive it (Python programs ignore SIGPIPE anyway)."""
+    survive it (Python programs ignore SIGPIPE anyway).  Its self-signed
+    certificate is made in a temporary $XDG_CACHE_HOME, not ~/.cache."""
     import ssl
     import urllib.request
 
-    server = start_extpoll("c", "--ssl")
+    server = start_extpoll("c", "--ssl", env_extra={"XDG_CACHE_HOME": str(tmp_path)})
     try:
         tls = ssl.create_default_context()
         tls.check_hostname = False
@@ -286,6 +291,7 @@ def test_c_tls_client_closing_first_does_not_kill_the_server():
                 assert answer.status == 200 and answer.read()  # all of it, then close
             time.sleep(0.3)
             assert server.alive(), f"the server died: {server.proc.returncode} (-13: SIGPIPE)"
+        assert (tmp_path / "pylws" / "localhost-cert.pem").is_file()
     finally:
         if server.alive():
             server.stop()  # and the sanitizers' verdict

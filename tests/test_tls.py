@@ -914,6 +914,12 @@ class TLSClient:
     def close(self, wsi: Any) -> None:
         lws.libwebsocket_close_and_free_session(self.ctx, wsi, lws.LWS_CLOSE_STATUS_NORMAL)
 
+    def close_all(self) -> None:
+        """Close every connection still open (with a close frame, as a client
+        should before its server goes away)."""
+        for wsi in list(self.established - self.closed):
+            self.close(wsi)
+
     def destroy(self) -> None:
         if self.ctx is not None:
             lws.libwebsocket_context_destroy(self.ctx)
@@ -973,16 +979,21 @@ class WSSServer:
         self.server = asyncio.run_coroutine_threadsafe(start(), self.loop).result(20)
         self.port = self.server.sockets[0].getsockname()[1]
 
-    def close(self) -> None:
+    def close(self) -> float:
+        """Stop it; return how long its connections took to close."""
+
         async def stop() -> None:
             self.server.close()
             await self.server.wait_closed()
 
+        start = time.monotonic()
         with contextlib.suppress(Exception):
             asyncio.run_coroutine_threadsafe(stop(), self.loop).result(20)
+        took = time.monotonic() - start
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
         self.loop.close()
+        return took
 
 
 @contextlib.contextmanager
@@ -991,7 +1002,11 @@ def wss_server(certs: Certs, pair: Pair | None, **kw: Any) -> Iterator[WSSServer
     try:
         yield server
     finally:
-        server.close()
+        took = server.close()
+    # A connection left open when the server closes makes it wait its close
+    # timeout (10 s) for a close frame our client, no longer serviced, never
+    # sends: tests close their connections (TLSClient.close_all) first.
+    assert took < 5, f"the server took {took:.1f} s to close: a connection was left open"
 
 
 def test_client_verifies_with_the_ca_loaded_by_the_callback(tls_certs, trusting_client):
@@ -1014,6 +1029,7 @@ def test_client_load_extra_not_called_for_ws(tls_certs, trusting_client):
     with wss_server(tls_certs, None) as plain:
         wsi = c.open(plain.port, 0)
         c.echo(wsi, "plain")
+        c.close_all()
     assert c.loads == []
 
 
@@ -1044,6 +1060,7 @@ def test_client_ssl_1_refuses(tls_certs, trusting_client, which, host, expected)
     with wss_server(tls_certs, tls_certs.server) as good:
         wsi = trusting_client.open(good.port, 1)
         trusting_client.echo(wsi, "still fine")
+        trusting_client.close_all()
 
 
 def test_client_ssl_2_accepts_self_signed(tls_certs, plain_client):
@@ -1057,6 +1074,7 @@ def test_client_ssl_2_accepts_self_signed(tls_certs, plain_client):
         # 1 still refuses it
         reason = plain_client.failure(server.port, 1)
         assert re.fullmatch(r"TLS: server certificate refused: self.signed certificate", reason)
+        plain_client.close_all()
 
 
 def test_client_ssl_2_refuses_what_is_not_self_signed(tls_certs, trusting_client, plain_client):
@@ -1120,6 +1138,7 @@ def test_client_echo_16_mib_over_wss(tls_certs, trusting_client):
         wsi = c.open(server.port, 1, host="localhost")
         c.echo(wsi, os.urandom(16 * MIB), timeout=90)
         c.echo(wsi, text_of(16 * MIB), timeout=90)
+        c.close_all()
 
 
 def test_client_to_our_c_server(tls_certs, trusting_client):

@@ -1,10 +1,16 @@
 /*
- * base64.c - base64 (RFC 4648 section 4, the standard alphabet) for the
- * classic lws_b64_* API.
+ * base64.c - the classic lws_b64_* API: base64 (RFC 4648 section 4, the
+ * standard alphabet) through OpenSSL's EVP_EncodeBlock/EVP_DecodeBlock.
+ *
+ * What stays here is what those two do not do the classic way: the checks of
+ * the output size (they write without bounds), and of the input to decode
+ * (EVP_DecodeBlock skips surrounding whitespace, wants whole 4-char groups
+ * and writes the padding out as zero bytes).
  */
 #include "libwebsockets.h"
 
-#include <stddef.h>
+#include <openssl/evp.h>
+#include <string.h>
 
 static const char b64_alphabet[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -15,64 +21,32 @@ static const char b64_alphabet[] =
  */
 int lws_b64_encode_string(const char *in, int in_len, char *out, int out_size)
 {
-	const unsigned char *src = (const unsigned char *)in;
-	size_t n, need, i, o = 0;
+	size_t need;
 
 	if (in_len < 0 || out_size <= 0)
 		return -1;
-	n = (size_t)in_len;
-	need = (n + 2) / 3 * 4; /* every started 3-byte group becomes 4 chars */
+	need = ((size_t)in_len + 2) / 3 * 4; /* every started 3-byte group becomes 4 chars */
 	if (need >= (size_t)out_size)
 		return -1; /* no room for the NUL; also keeps need below INT_MAX */
-
-	for (i = 0; i + 3 <= n; i += 3) {
-		unsigned long group = (unsigned long)src[i] << 16 | src[i + 1] << 8 | src[i + 2];
-
-		out[o++] = b64_alphabet[group >> 18];
-		out[o++] = b64_alphabet[(group >> 12) & 63];
-		out[o++] = b64_alphabet[(group >> 6) & 63];
-		out[o++] = b64_alphabet[group & 63];
-	}
-	if (i < n) {
-		/* 1 or 2 bytes left: 2 or 3 chars, padded to 4 */
-		unsigned long group = (unsigned long)src[i] << 16;
-
-		if (i + 1 < n)
-			group |= (unsigned long)src[i + 1] << 8;
-		out[o++] = b64_alphabet[group >> 18];
-		out[o++] = b64_alphabet[(group >> 12) & 63];
-		out[o++] = i + 1 < n ? b64_alphabet[(group >> 6) & 63] : '=';
-		out[o++] = '=';
-	}
-	out[o] = '\0';
-	return (int)o;
+	/* writes need chars and a NUL */
+	return EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)in, in_len);
 }
 
-/* The 6-bit value of a base64 character, or -1. */
-static int b64_value(unsigned char c)
+/* Decodes whole 4-char groups in[0..chars) (chars a multiple of 4, no '=')
+ * into out, in pieces EVP_DecodeBlock's int length can take. */
+static int decode_groups(const char *in, size_t chars, char *out)
 {
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
+	const size_t piece = (size_t)1 << 20; /* a multiple of 4 */
 
-/* Appends the top count bytes of the 24-bit group; -1 when out is full. */
-static int put_bytes(unsigned long group, int count, char *out, int *len, int out_size)
-{
-	int k;
+	while (chars) {
+		size_t n = chars < piece ? chars : piece;
 
-	if (out_size - *len < count)
-		return -1;
-	for (k = 0; k < count; k++)
-		out[(*len)++] = (char)((group >> (16 - 8 * k)) & 0xff);
+		if (EVP_DecodeBlock((unsigned char *)out, (const unsigned char *)in, (int)n) < 0)
+			return -1;
+		in += n;
+		out += n / 4 * 3;
+		chars -= n;
+	}
 	return 0;
 }
 
@@ -86,36 +60,33 @@ static int put_bytes(unsigned long group, int count, char *out, int *len, int ou
  */
 int lws_b64_decode_string(const char *in, char *out, int out_size)
 {
-	const unsigned char *p = (const unsigned char *)in;
-	unsigned long group = 0;
-	int chars = 0, len = 0, pad = 0;
+	size_t chars, whole, rest, pad, len;
 
 	if (!in || out_size < 0)
 		return -1;
-	for (; *p && *p != '='; p++) {
-		int v = b64_value(*p);
-
-		if (v < 0)
-			return -1;
-		group = group << 6 | (unsigned long)v;
-		if (++chars == 4) {
-			if (put_bytes(group, 3, out, &len, out_size))
-				return -1;
-			group = 0;
-			chars = 0;
-		}
-	}
-	for (; *p == '='; p++)
-		pad++;
-	if (*p || chars == 1 || (pad && (chars < 2 || chars + pad > 4)))
+	chars = strspn(in, b64_alphabet);
+	pad = strspn(in + chars, "=");
+	rest = chars % 4;
+	if (in[chars + pad] || rest == 1 || (pad && (rest < 2 || rest + pad > 4)))
 		return -1;
-	if (chars) {
-		/* 2 chars hold 1 byte, 3 chars hold 2; left-align them in 24 bits */
-		group <<= 6 * (4 - chars);
-		if (put_bytes(group, chars - 1, out, &len, out_size))
+	whole = chars - rest;
+	len = whole / 4 * 3 + (rest ? rest - 1 : 0); /* 2 chars hold 1 byte, 3 hold 2 */
+	if (len > (size_t)out_size)
+		return -1;
+	if (decode_groups(in, whole, out))
+		return -1;
+	if (rest) {
+		/* the last, short group: padded to 4 chars here, decoded aside (the
+		 * padding comes out as zero bytes that out may have no room for) */
+		char group[4] = { '=', '=', '=', '=' };
+		unsigned char bytes[3];
+
+		memcpy(group, in + whole, rest);
+		if (EVP_DecodeBlock(bytes, (const unsigned char *)group, 4) < 0)
 			return -1;
+		memcpy(out + whole / 4 * 3, bytes, rest - 1);
 	}
-	if (len < out_size)
+	if (len < (size_t)out_size)
 		out[len] = '\0';
-	return len;
+	return (int)len;
 }

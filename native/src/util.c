@@ -22,6 +22,7 @@ void lws_accept_key(const char *key, size_t key_len, char out[LWS_ACCEPT_LEN + 1
 	char on_stack[KEY_ON_STACK_MAX + GUID_LEN];
 	char *joined = on_stack;
 	unsigned char digest[20];
+	int sha1_ok;
 
 	/* SHA-1 is one-shot here, so key and GUID are hashed from one buffer */
 	if (key_len > KEY_ON_STACK_MAX) {
@@ -34,9 +35,13 @@ void lws_accept_key(const char *key, size_t key_len, char out[LWS_ACCEPT_LEN + 1
 	if (key_len)
 		memcpy(joined, key, key_len);
 	memcpy(joined + key_len, websocket_guid, GUID_LEN);
-	libwebsockets_SHA1((const unsigned char *)joined, key_len + GUID_LEN, digest);
+	sha1_ok = libwebsockets_SHA1((const unsigned char *)joined, key_len + GUID_LEN, digest) != NULL;
 	if (joined != on_stack)
 		free(joined);
+	if (!sha1_ok) {
+		out[0] = '\0'; /* no accept value can match: the handshake fails */
+		return;
+	}
 	lws_b64_encode_string((const char *)digest, (int)sizeof(digest), out, LWS_ACCEPT_LEN + 1);
 }
 
