@@ -76,17 +76,12 @@ class Proc:
         env["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1:exitcode=98"
         env["PYTHONPATH"] = str(ROOT / "examples")
 
-        def limit() -> None:
-            if nofile:
-                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
-
         self.proc = subprocess.Popen(
             argv,
             stdin=subprocess.PIPE,  # services_helper stops at EOF on stdin
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env=env,
-            preexec_fn=limit,
         )
         deadline = time.monotonic() + 60
         while True:
@@ -97,6 +92,12 @@ class Proc:
                 assert self.proc.poll() is None, f"{name} exited: {self.output()[-2000:]}"
                 assert time.monotonic() < deadline, f"{name}: nothing listens"
                 time.sleep(0.05)
+        if nofile:
+            # lowered under the running server: its context's connection
+            # limit (LWS_LIMIT_MAX_CONNECTIONS, from the descriptor limit at
+            # creation) stays above it, so accept itself meets EMFILE, as when
+            # the program's other descriptors use up the room
+            resource.prlimit(self.proc.pid, resource.RLIMIT_NOFILE, (nofile, nofile))
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
