@@ -1,0 +1,201 @@
+"""The Redis Streams backplane of libwebsockets_broadcast, end to end: demo
+servers (examples/test-server, the C one under ASan/UBSan) attached to one
+real redis-server, ``websockets`` clients on each, the lws-mirror-protocol
+going through libwebsockets_broadcast.  Every message must reach every client
+once, in its publisher's order, also across a Redis crash and with Redis down
+at start."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import websockets
+
+from redisproc import REDIS_SERVER, RedisServer
+from servers import start_demo
+
+pytestmark = pytest.mark.skipif(
+    REDIS_SERVER is None, reason="redis-server is not installed (Debian package redis-server)"
+)
+
+MIRROR = "lws-mirror-protocol"
+
+
+@pytest.fixture
+def redis(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path)
+    yield server
+    server.stop()
+
+
+class Client:
+    """A mirror client; ``got`` holds the test's messages (not the probes)."""
+
+    def __init__(self, ws: websockets.ClientConnection) -> None:
+        self.ws = ws
+        self.got: list[str] = []
+        self.probes: set[str] = set()
+        self.task = asyncio.ensure_future(self._read())
+
+    async def _read(self) -> None:
+        try:
+            async for msg in self.ws:
+                assert isinstance(msg, str)
+                if msg.startswith("probe"):
+                    self.probes.add(msg)
+                else:
+                    self.got.append(msg)
+        except websockets.ConnectionClosed:
+            pass
+
+
+async def open_clients(url: str, n: int) -> list[Client]:
+    out = []
+    for _ in range(n):
+        ws = await websockets.connect(url, subprotocols=[MIRROR], max_size=None)
+        out.append(Client(ws))
+    return out
+
+
+async def wait_linked(a: list[Client], b: list[Client], timeout: float = 20) -> None:
+    """Probes from a's first client until b's see one, and back: both servers
+    read the stream."""
+    deadline = time.monotonic() + timeout
+    for src, dst in ((a, b), (b, a)):
+        n = 0
+        while True:
+            probe = f"probe-{id(src)}-{n}"
+            await src[0].ws.send(probe)
+            await asyncio.sleep(0.2)
+            if all(probe in c.probes for c in dst):
+                break
+            n += 1
+            assert time.monotonic() < deadline, "the servers never linked through Redis"
+
+
+async def wait_all(clients: list[Client], count: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(len(c.got) >= count for c in clients):
+            await asyncio.sleep(0.3)  # a duplicate would show up now
+            return
+        await asyncio.sleep(0.05)
+
+
+def check_order(clients: list[Client], publishers: dict[str, int]) -> None:
+    """Each client got every publisher's messages once, in its order."""
+    for i, c in enumerate(clients):
+        for name, n in publishers.items():
+            mine = [m for m in c.got if m.startswith(name + ":")]
+            want = [f"{name}:{k}" for k in range(n)]
+            assert mine == want, (
+                f"client {i}: {len(mine)} of {n} from {name}; first differences: "
+                f"{[(k, x, y) for k, (x, y) in enumerate(zip(mine, want)) if x != y][:3]}"
+            )
+        assert len(c.got) == sum(publishers.values()), f"client {i}: extra messages"
+
+
+async def close_all(clients: list[Client]) -> None:
+    for c in clients:
+        await c.ws.close()
+        await c.task
+
+
+def outage_lines(out: str) -> int:
+    return sum(
+        1
+        for line in out.splitlines()
+        if "redis: cannot reach" in line or "redis: lost the" in line or "did not answer" in line
+    )
+
+
+def test_two_servers_every_broadcast_everywhere_in_order(redis: RedisServer) -> None:
+    redis.start()
+    s1 = start_demo("c", "--redis", redis.url)
+    s2 = start_demo("c", "--redis", redis.url)
+
+    async def run() -> None:
+        c1 = await open_clients(s1.url, 3)
+        c2 = await open_clients(s2.url, 3)
+        await wait_linked(c1, c2)
+        n = 150
+        for k in range(n):  # two publishers, one on each server, interleaved
+            await c1[0].ws.send(f"A:{k}")
+            await c2[0].ws.send(f"B:{k}")
+            if k % 10 == 0:
+                await asyncio.sleep(0.01)
+        await wait_all(c1 + c2, 2 * n)
+        check_order(c1 + c2, {"A": n, "B": n})
+        await close_all(c1 + c2)
+
+    try:
+        asyncio.run(run())
+    finally:
+        out1, out2 = s1.stop(), s2.stop()
+    assert outage_lines(out1) == outage_lines(out2) == 0, out1 + out2
+
+
+def test_redis_killed_and_restarted_mid_stream(redis: RedisServer) -> None:
+    redis.start()
+    s1 = start_demo("c", "--redis", redis.url)
+    s2 = start_demo("c", "--redis", redis.url)
+
+    async def run() -> None:
+        c1 = await open_clients(s1.url, 2)
+        c2 = await open_clients(s2.url, 3)
+        await wait_linked(c1, c2)
+        n = 300
+        for k in range(n):
+            if k == 100:
+                redis.kill()  # SIGKILL: what was acknowledged is on disk
+            if k == 200:
+                redis.start()  # same port, same folder: the stream is back
+            await c1[0].ws.send(f"A:{k}")
+            await asyncio.sleep(0.005)
+        await wait_all(c1 + c2, n, timeout=40)
+        check_order(c1 + c2, {"A": n})
+        await close_all(c1 + c2)
+
+    try:
+        asyncio.run(run())
+    finally:
+        out1, out2 = s1.stop(), s2.stop()
+    # the outage is said once by each server, not once per retry
+    assert outage_lines(out1) == 1, out1
+    assert outage_lines(out2) == 1, out2
+
+
+def test_redis_down_at_start(redis: RedisServer) -> None:
+    s1 = start_demo("c", "--redis", redis.url)
+    s2 = start_demo("c", "--redis", redis.url)
+
+    async def run() -> None:
+        c1 = await open_clients(s1.url, 2)
+        c2 = await open_clients(s2.url, 2)
+        n = 50
+        for k in range(n):  # served and delivered locally meanwhile
+            await c1[0].ws.send(f"A:{k}")
+        await wait_all(c1, n, timeout=5)
+        assert all(len(c.got) == n for c in c1)
+        assert all(not c.got for c in c2)
+        redis.start()
+        # the 50 kept by s1 are published on reconnect and reach s2's clients
+        await wait_all(c2, n, timeout=20)
+        await wait_linked(c1, c2)
+        for k in range(n, 2 * n):
+            await c1[0].ws.send(f"A:{k}")
+        await wait_all(c1 + c2, 2 * n)
+        check_order(c1 + c2, {"A": 2 * n})
+        await close_all(c1 + c2)
+
+    try:
+        asyncio.run(run())
+    finally:
+        out1, out2 = s1.stop(), s2.stop()
+    assert outage_lines(out1) == 1, out1
+    assert outage_lines(out2) == 1, out2
+    assert "redis: connected" in out1 and "redis: connected" in out2
