@@ -8,6 +8,8 @@ at start."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -199,3 +201,81 @@ def test_redis_down_at_start(redis: RedisServer) -> None:
     assert outage_lines(out1) == 1, out1
     assert outage_lines(out2) == 1, out2
     assert "redis: connected" in out1 and "redis: connected" in out2
+
+
+def _established(pid: int, port: int) -> int:
+    """Established TCP connections of process ``pid`` on local ``port``."""
+    inodes = set()
+    fd_dir = Path(f"/proc/{pid}/fd")
+    for fd in fd_dir.iterdir():
+        try:
+            target = (fd_dir / fd.name).readlink().as_posix()
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    n = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            f = line.split()
+            if int(f[1].rsplit(":", 1)[1], 16) == port and f[3] == "01" and f[9] in inodes:
+                n += 1
+    return n
+
+
+def _children(pid: int) -> list[int]:
+    text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    return [int(x) for x in text.split()]
+
+
+def test_workers_share_the_port_and_survive_a_killed_one(redis: RedisServer) -> None:
+    redis.start()
+    server = start_demo("c", "--workers", "2", "--redis", redis.url)
+
+    async def run() -> None:
+        deadline = time.monotonic() + 10
+        while len(_children(server.proc.pid)) < 2:
+            assert time.monotonic() < deadline, "the workers did not start"
+            await asyncio.sleep(0.05)
+        workers = _children(server.proc.pid)
+        # SO_REUSEPORT spreads connections by hash: enough clients reach both
+        clients = await open_clients(server.url, 16)
+        counts = [_established(w, server.port) for w in workers]
+        assert all(counts) and sum(counts) == 16, counts
+        # wait until both workers read the stream: a probe reaches every client
+        deadline = time.monotonic() + 20
+        n = 0
+        while True:
+            await clients[0].ws.send(f"probe-{n}")
+            await asyncio.sleep(0.2)
+            if all(f"probe-{n}" in c.probes for c in clients):
+                break
+            n += 1
+            assert time.monotonic() < deadline, "a worker never got the others' broadcasts"
+        for k in range(20):
+            await clients[k % len(clients)].ws.send(f"A:{k}")
+            await asyncio.sleep(0.01)
+        await wait_all(clients, 20)
+        check_order(clients, {"A": 20})
+
+        # one worker dies: its clients are cut, the other's keep going
+        victim = workers[0]
+        os.kill(victim, signal.SIGKILL)
+        await asyncio.sleep(0.5)
+        survivors = [c for c in clients if c.ws.state is websockets.protocol.State.OPEN]
+        assert 0 < len(survivors) < len(clients)
+        assert server.alive()
+        fresh = await open_clients(server.url, 4)  # new ones land on the live worker
+        for c in survivors + fresh:
+            c.got.clear()
+        for k in range(10):
+            await survivors[0].ws.send(f"B:{k}")
+        await wait_all(survivors + fresh, 10)
+        check_order(survivors + fresh, {"B": 10})
+        await close_all(clients + fresh)
+
+    try:
+        asyncio.run(run())
+    finally:
+        out = server.stop()  # SIGTERM: the supervisor stops the other worker too
+    assert "killed by signal 9" in out, out
