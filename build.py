@@ -36,7 +36,8 @@ enum lws_log_levels {
 enum libwebsocket_context_options {
     LWS_SERVER_OPTION_DEFEAT_CLIENT_MASK = 1,
     LWS_SERVER_OPTION_REQUIRE_VALID_OPENSSL_CLIENT_CERT = 2,
-    LWS_SERVER_OPTION_SKIP_SERVER_CANONICAL_NAME = 4
+    LWS_SERVER_OPTION_SKIP_SERVER_CANONICAL_NAME = 4,
+    LWS_SERVER_OPTION_REUSEPORT = 16777216
 };
 
 enum libwebsocket_callback_reasons {
@@ -286,6 +287,22 @@ void lws_set_handshake_timeout(struct libwebsocket_context *context, int secs);
 const struct libwebsocket_protocols *lws_calling_protocol(struct libwebsocket_context *context);
 int lws_write_unpadded(struct libwebsocket *wsi, const unsigned char *buf,
                        size_t len, enum libwebsocket_write_protocol protocol);
+
+/* ---- scale-out: the Redis backplane, worker processes ---- */
+int lws_context_attach_redis(struct libwebsocket_context *context, const char *url,
+                             const char *stream_key);
+enum lws_redis_option {
+    LWS_REDIS_MAX_MESSAGE = 1,
+    LWS_REDIS_STREAM_MAXLEN,
+    LWS_REDIS_PENDING_MAX,
+    LWS_REDIS_PENDING_BYTES,
+    LWS_REDIS_RECONNECT_MIN_MS,
+    LWS_REDIS_RECONNECT_MAX_MS,
+    LWS_REDIS_TIMEOUT_MS
+};
+int lws_context_redis_option(struct libwebsocket_context *context,
+                             enum lws_redis_option option, long long value);
+int lws_context_redis_state(struct libwebsocket_context *context);
 
 /* ---- trampolines: C calls these, they call Python (pylws_ffi/dispatch.py, log.py) ---- */
 extern "Python" int _pylws_protocol_callback(struct libwebsocket_context *,

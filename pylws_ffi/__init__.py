@@ -63,6 +63,12 @@ from .server import (
     libwebsockets_serve_http_file_fragment,
     lws_get_protocols,
 )
+from .scaleout import (
+    lws_context_attach_redis,
+    lws_context_redis_option,
+    lws_context_redis_state,
+    start_workers,
+)
 from .util import (
     libwebsockets_get_random,
     libwebsockets_SHA1,
@@ -119,6 +125,10 @@ __all__ = [
     "lws_set_handshake_timeout",
     "lws_set_log_level",
     "lws_set_max_message_size",
+    "lws_context_attach_redis",
+    "lws_context_redis_option",
+    "lws_context_redis_state",
+    "start_workers",
     "lwsl_log",
     "payload",
     "aio",

@@ -115,10 +115,13 @@ def outage_lines(out: str) -> int:
     )
 
 
-def test_two_servers_every_broadcast_everywhere_in_order(redis: RedisServer) -> None:
+@pytest.mark.parametrize("kinds", [("c", "c"), ("py", "py"), ("c", "py")])
+def test_two_servers_every_broadcast_everywhere_in_order(
+    redis: RedisServer, kinds: tuple[str, str]
+) -> None:
     redis.start()
-    s1 = start_demo("c", "--redis", redis.url)
-    s2 = start_demo("c", "--redis", redis.url)
+    s1 = start_demo(kinds[0], "--redis", redis.url)
+    s2 = start_demo(kinds[1], "--redis", redis.url)
 
     async def run() -> None:
         c1 = await open_clients(s1.url, 3)
@@ -141,10 +144,11 @@ def test_two_servers_every_broadcast_everywhere_in_order(redis: RedisServer) -> 
     assert outage_lines(out1) == outage_lines(out2) == 0, out1 + out2
 
 
-def test_redis_killed_and_restarted_mid_stream(redis: RedisServer) -> None:
+@pytest.mark.parametrize("kind", ["c", "py"])
+def test_redis_killed_and_restarted_mid_stream(redis: RedisServer, kind: str) -> None:
     redis.start()
-    s1 = start_demo("c", "--redis", redis.url)
-    s2 = start_demo("c", "--redis", redis.url)
+    s1 = start_demo(kind, "--redis", redis.url)
+    s2 = start_demo(kind, "--redis", redis.url)
 
     async def run() -> None:
         c1 = await open_clients(s1.url, 2)
@@ -228,9 +232,10 @@ def _children(pid: int) -> list[int]:
     return [int(x) for x in text.split()]
 
 
-def test_workers_share_the_port_and_survive_a_killed_one(redis: RedisServer) -> None:
+@pytest.mark.parametrize("kind", ["c", "py"])
+def test_workers_share_the_port_and_survive_a_killed_one(redis: RedisServer, kind: str) -> None:
     redis.start()
-    server = start_demo("c", "--workers", "2", "--redis", redis.url)
+    server = start_demo(kind, "--workers", "2", "--redis", redis.url)
 
     async def run() -> None:
         deadline = time.monotonic() + 10
