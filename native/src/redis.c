@@ -912,13 +912,14 @@ void lws_redis_destroy(struct libwebsocket_context *context)
 	if (!r)
 		return;
 	r->destroying = 1;
+	size_t unsent = r->count - r->inflight;
 	if (r->writer.ac)
 		redisAsyncFree(r->writer.ac);
 	if (r->reader.ac)
 		redisAsyncFree(r->reader.ac);
-	if (r->count)
+	if (unsent)
 		lwsl_warn("redis: %zu broadcasts not published: the context is destroyed\n",
-			  r->count);
+			  unsent);
 	context->redis = NULL;
 	redis_free(r);
 }

@@ -1,0 +1,222 @@
+"""The Redis backplane through the binding, in this process: arguments and
+errors, the size limit, AUTH from the URL, the descriptors announced to
+external-poll users, and the reader's de-duplication (entries written to the
+stream by hand, read by a demo server's clients)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import websockets
+
+import pylws_ffi as lws
+from redisproc import REDIS_SERVER, RedisServer, command, free_port
+from servers import start_demo
+
+pytestmark = pytest.mark.skipif(
+    REDIS_SERVER is None, reason="redis-server is not installed (Debian package redis-server)"
+)
+
+
+@pytest.fixture
+def redis(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path)
+    yield server
+    server.stop()
+
+
+class Ctx:
+    """A context without a listener; records the poll-fd announcements."""
+
+    def __init__(self) -> None:
+        self.fds: dict[int, int] = {}
+        self.added: list[int] = []
+
+        def cb(context: Any, wsi: Any, reason: int, user: Any, in_: Any, len_: int) -> int:
+            fd = int(lws.ffi.cast("intptr_t", user))
+            if reason == lws.LWS_CALLBACK_ADD_POLL_FD:
+                self.fds[fd] = len_
+                self.added.append(fd)
+            elif reason == lws.LWS_CALLBACK_DEL_POLL_FD:
+                self.fds.pop(fd, None)
+            return 0
+
+        self.context = lws.libwebsocket_create_context(
+            lws.CONTEXT_PORT_NO_LISTEN, None, [("p", cb, 0)]
+        )
+        self.protocol = lws.lws_get_protocols(self.context)[0]
+
+    def serve_until(self, cond: Any, timeout: float = 10) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            lws.libwebsocket_service(self.context, 50)
+            if cond():
+                return True
+        return False
+
+    def destroy(self) -> None:
+        lws.libwebsocket_context_destroy(self.context)
+
+
+def test_arguments_and_errors() -> None:
+    c = Ctx()
+    try:
+        assert lws.lws_context_redis_state(c.context) == 0
+        with pytest.raises(ValueError, match="bad Redis URL"):
+            lws.lws_context_attach_redis(c.context, "http://127.0.0.1:6379", "k")
+        with pytest.raises(ValueError, match="bad Redis URL"):
+            lws.lws_context_attach_redis(c.context, "redis://127.0.0.1:99999", "k")
+        with pytest.raises(ValueError, match="stream_key"):
+            lws.lws_context_attach_redis(c.context, "redis://127.0.0.1", "")
+        with pytest.raises(TypeError):
+            lws.lws_context_attach_redis(c.context, b"redis://127.0.0.1", "k")  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="unknown Redis option"):
+            lws.lws_context_attach_redis(c.context, "redis://127.0.0.1", "k", nope=1)
+        with pytest.raises(ValueError, match="not attached"):
+            lws.lws_context_redis_option(c.context, "max_message", 10)
+        # nothing listens on this port: attached all the same, not connected
+        url = f"redis://127.0.0.1:{free_port()}"
+        lws.lws_context_attach_redis(c.context, url, "k", reconnect_min_ms=50)
+        assert lws.lws_context_redis_state(c.context) == 1
+        with pytest.raises(ValueError, match="already"):
+            lws.lws_context_attach_redis(c.context, url, "k")
+        with pytest.raises(ValueError, match="refused"):
+            lws.lws_context_redis_option(c.context, "max_message", 0)
+        c.serve_until(lambda: False, 0.3)  # retries with backoff, no crash
+    finally:
+        c.destroy()
+
+
+def test_a_broadcast_above_the_limit_is_refused_not_truncated() -> None:
+    c = Ctx()
+    try:
+        # classic: no limit but the library's own
+        assert lws.libwebsockets_broadcast(c.protocol, b"x" * 2_000_000, 2_000_000) == 0
+        lws.lws_context_attach_redis(c.context, f"redis://127.0.0.1:{free_port()}", "k")
+        assert lws.libwebsockets_broadcast(c.protocol, b"x" * (1 << 20), 1 << 20) == 0
+        assert lws.libwebsockets_broadcast(c.protocol, b"x" * ((1 << 20) + 1), (1 << 20) + 1) == -1
+        lws.lws_context_redis_option(c.context, "max_message", 10)
+        assert lws.libwebsockets_broadcast(c.protocol, b"0123456789", 10) == 0
+        assert lws.libwebsockets_broadcast(c.protocol, b"0123456789a", 11) == -1
+    finally:
+        c.destroy()
+
+
+def test_published_entries_and_poll_fds(redis: RedisServer) -> None:
+    redis.start()
+    c = Ctx()
+    try:
+        before = set(c.fds)
+        lws.lws_context_attach_redis(c.context, redis.url, "s1")
+        assert c.serve_until(lambda: lws.lws_context_redis_state(c.context) == 2)
+        # the two Redis connections are announced like any other descriptor
+        new = set(c.fds) - before
+        assert len(new) == 2, c.fds
+        for k in range(5):
+            assert lws.libwebsockets_broadcast(c.protocol, f"m{k}".encode(), 2) == 0
+        assert c.serve_until(lambda: command(redis.port, "XLEN", "s1") == b":5\r\n")
+        entries = command(redis.port, "XRANGE", "s1", "-", "+")
+        for k in range(5):
+            assert b"\r\nm%d\r\n" % k in entries
+        assert entries.count(b"$1\r\np\r\n$1\r\np\r\n") == 5  # field p: protocol "p"
+    finally:
+        c.destroy()
+    assert not set(c.fds) & new  # DEL_POLL_FD for both
+
+
+def test_auth_from_the_url(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path, password="s3cret").start()
+    good, bad = Ctx(), Ctx()
+    try:
+        lws.lws_context_attach_redis(good.context, server.url, "a")
+        wrong = server.url.replace("s3cret", "wrong")
+        lws.lws_context_attach_redis(bad.context, wrong, "a", reconnect_min_ms=20)
+        assert good.serve_until(lambda: lws.lws_context_redis_state(good.context) == 2)
+        assert not bad.serve_until(lambda: lws.lws_context_redis_state(bad.context) == 2, 1.0)
+        # an ACL user: user:password@
+        command(server.port, "AUTH", "s3cret")
+        acl = f"redis://bob:pw2@127.0.0.1:{server.port}/0"
+        reply = _acl_setuser(server.port)
+        assert reply.startswith(b"+OK"), reply
+        user = Ctx()
+        try:
+            lws.lws_context_attach_redis(user.context, acl, "a")
+            assert user.serve_until(lambda: lws.lws_context_redis_state(user.context) == 2)
+        finally:
+            user.destroy()
+    finally:
+        good.destroy()
+        bad.destroy()
+        server.stop()
+
+
+def _acl_setuser(port: int) -> bytes:
+    import socket
+
+    args = ["AUTH", "s3cret"]
+    setuser = ["ACL", "SETUSER", "bob", "on", ">pw2", "~*", "+@all"]
+    out = b""
+    for cmd in (args, setuser):
+        out += f"*{len(cmd)}\r\n".encode()
+        for a in cmd:
+            out += b"$%d\r\n%s\r\n" % (len(a), a.encode())
+    with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+        s.sendall(out)
+        time.sleep(0.2)
+        data = s.recv(4096)
+    return data.split(b"\r\n", 1)[1]
+
+
+def test_duplicate_entries_are_delivered_once(redis: RedisServer) -> None:
+    """An XADD sent again after its reply was lost: same origin and seq.  The
+    reader delivers it once; entries of a protocol it lacks are skipped."""
+    redis.start()
+    server = start_demo("c", "--redis", redis.url)
+
+    async def run() -> list[str]:
+        ws = await websockets.connect(server.url, subprotocols=["lws-mirror-protocol"])
+        got: list[str] = []
+        # linked: a hand-written entry arrives
+        deadline = time.monotonic() + 20
+        n = 0
+        while True:
+            xadd(redis.port, "probe", n, f"probe-{n}")
+            try:
+                while True:
+                    msg = await asyncio.wait_for(ws.recv(), 0.3)
+                    if msg == f"probe-{n}":
+                        break
+            except asyncio.TimeoutError:
+                n += 1
+                assert time.monotonic() < deadline
+                continue
+            break
+        for seq, data in [(1, "D:0"), (2, "D:1"), (2, "D:1"), (1, "D:0"), (3, "D:2")]:
+            xadd(redis.port, "other", seq, data)
+        xadd(redis.port, "other", 4, "D:none", protocol="no-such-protocol")
+        xadd(redis.port, "other", 5, "D:3")
+        try:
+            while True:
+                got.append(await asyncio.wait_for(ws.recv(), 1.0))
+        except asyncio.TimeoutError:
+            pass
+        await ws.close()
+        return got
+
+    try:
+        got = asyncio.run(run())
+    finally:
+        server.stop()
+    assert got == ["D:0", "D:1", "D:2", "D:3"]
+
+
+def xadd(port: int, origin: str, seq: int, data: str, protocol: str = "lws-mirror-protocol") -> None:
+    reply = command(
+        port, "XADD", "lws-demo", "*", "o", origin, "s", str(seq), "p", protocol, "d", data
+    )
+    assert reply.startswith(b"$"), reply
