@@ -220,3 +220,43 @@ def xadd(port: int, origin: str, seq: int, data: str, protocol: str = "lws-mirro
         port, "XADD", "lws-demo", "*", "o", origin, "s", str(seq), "p", protocol, "d", data
     )
     assert reply.startswith(b"$"), reply
+
+
+def test_aio_serve_with_redis_broadcast(redis: RedisServer) -> None:
+    """Two pylws_ffi.aio servers attached to one Redis: Server.broadcast reaches
+    the clients of both, text as text and bytes as binary, in order, once."""
+    from pylws_ffi import aio
+
+    redis.start()
+
+    async def handler(conn: Any) -> None:
+        async for _ in conn:
+            pass
+
+    async def run() -> None:
+        p1, p2 = free_port(), free_port()
+        async with aio.serve(handler, "127.0.0.1", p1, redis=redis.url) as s1, aio.serve(
+            handler, "127.0.0.1", p2, redis=redis.url
+        ) as s2:
+            clients = [await websockets.connect(f"ws://127.0.0.1:{p}") for p in (p1, p1, p2, p2)]
+            deadline = time.monotonic() + 10
+            while not (
+                lws.lws_context_redis_state(s1.context.context) == 2
+                and lws.lws_context_redis_state(s2.context.context) == 2
+            ):
+                assert time.monotonic() < deadline, "not connected to Redis"
+                await asyncio.sleep(0.05)
+            for k in range(20):
+                s1.broadcast(f"a{k}")
+                s2.broadcast(b"b%d" % k)
+            with pytest.raises(ValueError, match="refused"):
+                s1.broadcast(b"x" * (2 << 20))
+            for c in clients:
+                got = [await asyncio.wait_for(c.recv(), 5) for _ in range(40)]
+                assert [m for m in got if isinstance(m, str)] == [f"a{k}" for k in range(20)]
+                assert [m for m in got if isinstance(m, bytes)] == [b"b%d" % k for k in range(20)]
+                with pytest.raises(asyncio.TimeoutError):
+                    await asyncio.wait_for(c.recv(), 0.3)  # nothing twice
+                await c.close()
+
+    asyncio.run(run())
