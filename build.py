@@ -303,6 +303,8 @@ enum lws_redis_option {
 int lws_context_redis_option(struct libwebsocket_context *context,
                              enum lws_redis_option option, long long value);
 int lws_context_redis_state(struct libwebsocket_context *context);
+/* C programs; Python: pylws_ffi.start_workers (os.fork keeps the interpreter sane) */
+int lws_start_workers(int n);
 
 /* ---- trampolines: C calls these, they call Python (pylws_ffi/dispatch.py, log.py) ---- */
 extern "Python" int _pylws_protocol_callback(struct libwebsocket_context *,

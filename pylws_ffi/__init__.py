@@ -51,6 +51,12 @@ from .errors import LwsError
 from .extension import lws_tokens_payload, lws_tokens_replace
 from .log import lws_set_log_level, lwsl_log
 from .poll import libwebsocket_service_fd
+from .scaleout import (
+    lws_context_attach_redis,
+    lws_context_redis_option,
+    lws_context_redis_state,
+    start_workers,
+)
 from .server import (
     libwebsocket_callback_on_writable_all_protocol,
     libwebsocket_canonical_hostname,
@@ -62,12 +68,6 @@ from .server import (
     libwebsockets_serve_http_file,
     libwebsockets_serve_http_file_fragment,
     lws_get_protocols,
-)
-from .scaleout import (
-    lws_context_attach_redis,
-    lws_context_redis_option,
-    lws_context_redis_state,
-    start_workers,
 )
 from .util import (
     libwebsockets_get_random,

@@ -42,6 +42,7 @@ carries their requests out.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import os
@@ -980,10 +981,8 @@ class Server(_Endpoint):
             conn = self.conns.get(wsi)
             if conn is not None and len_ >= 1:  # one kind byte (T/B), the payload
                 data = ffi.buffer(_cast("unsigned char *", in_), len_)
-                try:
+                with contextlib.suppress(ConnectionClosed):  # closing: not for it
                     conn._write(wsi, data[1:], _TEXT if data[0:1] == b"T" else _BINARY)
-                except ConnectionClosed:
-                    pass
             return 0
         return 0
 

@@ -68,9 +68,7 @@ def lws_context_attach_redis(
         if e == errno.EPERM:
             raise PermissionError(e, "attach from the thread that runs the context's loop")
         if e == errno.EINVAL:
-            raise ValueError(
-                f"bad Redis URL {url!r} (redis://[[user]:password@]host[:port][/db])"
-            )
+            raise ValueError(f"bad Redis URL {url!r} (redis://[[user]:password@]host[:port][/db])")
         raise OSError(e, os.strerror(e)) if e else LwsError("lws_context_attach_redis failed")
     for name, value in options.items():
         lws_context_redis_option(context, name, value)

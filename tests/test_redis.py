@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 import websockets
-
 from redisproc import REDIS_SERVER, RedisServer
 from servers import start_demo
 

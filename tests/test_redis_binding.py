@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 import websockets
-
-import pylws_ffi as lws
 from redisproc import REDIS_SERVER, RedisServer, command, free_port
 from servers import start_demo
+
+import pylws_ffi as lws
 
 pytestmark = pytest.mark.skipif(
     REDIS_SERVER is None, reason="redis-server is not installed (Debian package redis-server)"
@@ -215,7 +215,9 @@ def test_duplicate_entries_are_delivered_once(redis: RedisServer) -> None:
     assert got == ["D:0", "D:1", "D:2", "D:3"]
 
 
-def xadd(port: int, origin: str, seq: int, data: str, protocol: str = "lws-mirror-protocol") -> None:
+def xadd(
+    port: int, origin: str, seq: int, data: str, protocol: str = "lws-mirror-protocol"
+) -> None:
     reply = command(
         port, "XADD", "lws-demo", "*", "o", origin, "s", str(seq), "p", protocol, "d", data
     )
@@ -235,9 +237,10 @@ def test_aio_serve_with_redis_broadcast(redis: RedisServer) -> None:
 
     async def run() -> None:
         p1, p2 = free_port(), free_port()
-        async with aio.serve(handler, "127.0.0.1", p1, redis=redis.url) as s1, aio.serve(
-            handler, "127.0.0.1", p2, redis=redis.url
-        ) as s2:
+        async with (
+            aio.serve(handler, "127.0.0.1", p1, redis=redis.url) as s1,
+            aio.serve(handler, "127.0.0.1", p2, redis=redis.url) as s2,
+        ):
             clients = [await websockets.connect(f"ws://127.0.0.1:{p}") for p in (p1, p1, p2, p2)]
             deadline = time.monotonic() + 10
             while not (
