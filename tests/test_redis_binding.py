@@ -6,6 +6,8 @@ stream by hand, read by a demo server's clients)."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -216,12 +218,66 @@ def test_duplicate_entries_are_delivered_once(redis: RedisServer) -> None:
 
 
 def xadd(
-    port: int, origin: str, seq: int, data: str, protocol: str = "lws-mirror-protocol"
+    port: int,
+    origin: str,
+    seq: int,
+    data: str,
+    protocol: str = "lws-mirror-protocol",
+    maxlen: int | None = None,
 ) -> None:
+    trim = ("MAXLEN", "~", str(maxlen)) if maxlen else ()
     reply = command(
-        port, "XADD", "lws-demo", "*", "o", origin, "s", str(seq), "p", protocol, "d", data
+        port, "XADD", "lws-demo", *trim, "*", "o", origin, "s", str(seq), "p", protocol, "d", data
     )
     assert reply.startswith(b"$"), reply
+
+
+async def _linked(ws: Any, port: int, origin: str) -> int:
+    """Probe entries (origin, seq 1, 2, ...) until one arrives; the next seq."""
+    deadline = time.monotonic() + 20
+    n = 1
+    while True:
+        xadd(port, origin, n, f"probe-{n}")
+        n += 1
+        try:
+            while True:
+                if await asyncio.wait_for(ws.recv(), 0.3) == f"probe-{n - 1}":
+                    return n
+        except asyncio.TimeoutError:
+            assert time.monotonic() < deadline, "the server never read the stream"
+
+
+def test_entries_trimmed_before_they_were_read_are_counted(redis: RedisServer) -> None:
+    """The server stopped while 300 entries go into a stream trimmed to ~10:
+    it delivers what is left and logs how many it lost."""
+    redis.start()
+    command(redis.port, "CONFIG", "SET", "stream-node-max-entries", "10")
+    server = start_demo("c", "--redis", redis.url)
+
+    async def run() -> list[str]:
+        ws = await websockets.connect(server.url, subprotocols=["lws-mirror-protocol"])
+        first = await _linked(ws, redis.port, "t")
+        os.kill(server.proc.pid, signal.SIGSTOP)
+        try:
+            for k in range(300):
+                xadd(redis.port, "t", first + k, f"D:{k}", maxlen=10)
+        finally:
+            os.kill(server.proc.pid, signal.SIGCONT)
+        got = []
+        try:
+            while True:
+                got.append(await asyncio.wait_for(ws.recv(), 1.0))
+        except asyncio.TimeoutError:
+            pass
+        await ws.close()
+        return got
+
+    try:
+        got = asyncio.run(run())
+    finally:
+        out = server.stop()
+    assert got[-1] == "D:299" and 2 <= len(got) < 100, got
+    assert f"redis: {300 - len(got)} broadcasts were lost" in out, out
 
 
 def test_aio_serve_with_redis_broadcast(redis: RedisServer) -> None:

@@ -450,7 +450,8 @@ LWS_EXTERN int lws_write_unpadded(struct libwebsocket *wsi, const unsigned char 
  * logged) are published on reconnect, in order.  Each context reads from the
  * last entry it delivered, so after a reconnect (or a Redis restart with
  * persistence) it delivers what it missed, unless the stream was trimmed past it
- * (XADD MAXLEN ~ LWS_REDIS_STREAM_MAXLEN): then a log line gives the count lost.
+ * (XADD MAXLEN ~ LWS_REDIS_STREAM_MAXLEN): then a log line gives the count lost
+ * (the gaps in each publisher's sequence numbers).
  * The first read starts at the attach time (stream ids are Redis' clock).
  * Host names are resolved blocking at each connect: prefer an address.
  *

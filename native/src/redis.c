@@ -9,7 +9,7 @@
  * through poll.c like any other, so external-poll users see them too):
  *
  *   writer  AUTH/SELECT/PING, then the XADDs of the outbox in order;
- *   reader  AUTH/SELECT/PING, XINFO STREAM (where to resume, what was lost),
+ *   reader  AUTH/SELECT/PING, XINFO STREAM (where to start; was it reset?),
  *           then XREAD BLOCK 0 from the last id delivered, again and again.
  *
  * Every broadcast is delivered locally at once and queued in the outbox,
@@ -19,7 +19,8 @@
  * reply was lost with the connection is sent again: readers drop an entry
  * whose (origin, seq) they have seen, and skip their own origin's entries,
  * so nothing is delivered twice.  The reader resumes from the last id it
- * delivered, so nothing within the stream's retained window is lost.
+ * delivered, so nothing within the stream's retained window is lost; entries
+ * trimmed before it read them show as gaps in a publisher's seq (logged).
  *
  * Reconnection uses the context's timer (exponential backoff); no thread,
  * no periodic wakeup while all is well.
@@ -42,7 +43,8 @@
 #define ORIGIN_HEX 32
 #define MAX_ORIGINS 1024  /* publishers remembered for de-duplication */
 #define MAX_INFLIGHT 1024 /* XADDs sent and not acknowledged yet */
-#define XREAD_COUNT "256"
+#define MAX_INFLIGHT_BYTES ((size_t)8 * 1024 * 1024) /* ... and their bytes */
+#define XREAD_COUNT "64"
 
 struct lws_redis_item {
 	struct lws_redis_item *next;
@@ -85,13 +87,13 @@ struct lws_redis {
 
 	/* the outbox: broadcasts not acknowledged by Redis yet, oldest first */
 	struct lws_redis_item *head, *tail;
-	size_t count, bytes, inflight, dropped;
+	size_t count, bytes, inflight, inflight_bytes, dropped;
 	uint64_t next_seq;
 
 	/* the reader's position */
 	int have_start;
 	uint64_t last_ms, last_seq; /* last id delivered (or the start) */
-	int64_t index;              /* entries-added count up to it, -1 unknown */
+	uint64_t lost;              /* entries never read: gaps in a publisher's seq */
 	int64_t attach_ms;          /* wall clock at attach: the first start id */
 
 	struct lws_redis_origin *origins;
@@ -255,6 +257,7 @@ static void ev_cleanup(void *p)
 	if (l == &r->writer) {
 		/* what was sent and not acknowledged is sent again */
 		r->inflight = 0;
+		r->inflight_bytes = 0;
 		for (struct lws_redis_item *it = r->head; it; it = it->next)
 			it->sent = 0;
 	}
@@ -425,6 +428,7 @@ static void on_xadd(redisAsyncContext *ac, void *reply, void *priv)
 	if (rep->type == REDIS_REPLY_ERROR)
 		lwsl_err("redis: XADD of broadcast %" PRIu64 " refused: %s (dropped)\n",
 			 r->head->seq, rep->str);
+	r->inflight_bytes -= r->head->len;
 	item_pop(r);
 	r->inflight--;
 	/* progress: the next unacknowledged one gets a fresh deadline */
@@ -439,7 +443,9 @@ static void writer_flush(struct lws_redis *r)
 		return;
 	char maxlen[24], seq[24];
 	snprintf(maxlen, sizeof maxlen, "%lld", r->maxlen);
-	for (struct lws_redis_item *it = r->head; it && r->inflight < MAX_INFLIGHT;
+	for (struct lws_redis_item *it = r->head;
+	     it && r->inflight < MAX_INFLIGHT &&
+	     (!r->inflight || r->inflight_bytes + it->len <= MAX_INFLIGHT_BYTES);
 	     it = it->next) {
 		if (it->sent)
 			continue;
@@ -457,6 +463,7 @@ static void writer_flush(struct lws_redis *r)
 			l->deadline = lws_now_ms() + r->timeout_ms;
 		it->sent = 1;
 		r->inflight++;
+		r->inflight_bytes += it->len;
 	}
 }
 
@@ -544,56 +551,28 @@ static void on_xinfo(redisAsyncContext *ac, void *reply, void *priv)
 	if (!rep || !l->ac)
 		return;
 	/* no stream yet: an empty one */
-	uint64_t g_ms = 0, g_seq = 0, f_ms = 0, f_seq = 0;
-	long long added = 0, length = 0;
-	int have_added = 0;
+	uint64_t g_ms = 0, g_seq = 0;
 	if (rep->type == REDIS_REPLY_ARRAY) {
-		const redisReply *v;
-		if ((v = info_field(rep, "last-generated-id")) && v->type == REDIS_REPLY_STRING)
+		const redisReply *v = info_field(rep, "last-generated-id");
+		if (v && v->type == REDIS_REPLY_STRING)
 			parse_id(v->str, v->len, &g_ms, &g_seq);
-		if ((v = info_field(rep, "recorded-first-entry-id")) &&
-		    v->type == REDIS_REPLY_STRING)
-			parse_id(v->str, v->len, &f_ms, &f_seq);
-		if ((v = info_field(rep, "length")) && v->type == REDIS_REPLY_INTEGER)
-			length = v->integer;
-		if ((v = info_field(rep, "entries-added")) && v->type == REDIS_REPLY_INTEGER) {
-			added = v->integer;
-			have_added = 1;
-		}
 	} else if (rep->type == REDIS_REPLY_ERROR && !strstr(rep->str, "no such key")) {
 		reply_failed(l, rep, "XINFO STREAM");
 		return;
 	}
 
 	if (!r->have_start) {
-		/* the first time: entries added since the attach */
+		/* the first time: the entries added since the attach */
 		r->have_start = 1;
 		r->last_ms = (uint64_t)r->attach_ms;
 		r->last_seq = 0;
-		r->index = have_added && id_cmp(g_ms, g_seq, r->last_ms, r->last_seq) <= 0
-				   ? added
-				   : -1;
 	} else if (id_cmp(g_ms, g_seq, r->last_ms, r->last_seq) < 0) {
+		/* Redis came back without its data: every entry is new */
 		lwsl_err("redis: stream '%s' was reset (its last id is before ours): reading "
 			 "it from the start\n", r->key);
 		r->last_ms = r->last_seq = 0;
-		r->index = 0;
-	} else if (length && id_cmp(f_ms, f_seq, r->last_ms, r->last_seq) > 0) {
-		/* entries after ours may have been trimmed away */
-		long long trimmed = added - length;
-		if (have_added && r->index >= 0) {
-			long long lost = trimmed - r->index;
-			if (lost > 0)
-				lwsl_err("redis: %lld broadcasts were lost: they left stream '%s' "
-					 "(MAXLEN %lld) before this process could read them\n",
-					 lost, r->key, r->maxlen);
-			r->index = trimmed;
-		} else {
-			lwsl_err("redis: broadcasts may have been lost (count unknown): stream "
-				 "'%s' no longer holds the entries after the last one read\n",
-				 r->key);
-		}
 	}
+	/* what was trimmed away meanwhile shows as gaps in the publishers' seqs */
 	link_ready(l);
 	reader_next(r);
 }
@@ -640,6 +619,8 @@ static void deliver(struct lws_redis *r, const redisReply *fields)
 	slot->used = ++r->use_clock;
 	if (ms <= slot->seq)
 		return; /* sent again after a lost reply: delivered already */
+	if (slot->seq && ms > slot->seq + 1)
+		r->lost += ms - slot->seq - 1; /* trimmed before we read them */
 	slot->seq = ms;
 
 	struct libwebsocket_context *context = r->context;
@@ -696,14 +677,18 @@ static void on_xread(redisAsyncContext *ac, void *reply, void *priv)
 					continue;
 				r->last_ms = ms;
 				r->last_seq = seq;
-				if (r->index >= 0)
-					r->index++;
 				if (e->element[1]->type == REDIS_REPLY_ARRAY)
 					deliver(r, e->element[1]);
 				if (!r->reader.ac || r->destroying)
 					return;
 			}
 		}
+	}
+	if (r->lost) {
+		lwsl_err("redis: %" PRIu64 " broadcasts were lost: stream '%s' dropped them "
+			 "(MAXLEN, or a publisher's pending limit) before this process read them\n",
+			 r->lost, r->key);
+		r->lost = 0;
 	}
 	reader_next(r);
 }
@@ -843,7 +828,6 @@ int lws_context_attach_redis(struct libwebsocket_context *context, const char *u
 	struct timeval tv;
 	gettimeofday(&tv, NULL);
 	r->attach_ms = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-	r->index = -1;
 	struct lws_redis_link *links[] = {&r->writer, &r->reader};
 	const char *names[] = {"writer", "reader"};
 	for (int i = 0; i < 2; i++) {
