@@ -319,3 +319,32 @@ def test_aio_serve_with_redis_broadcast(redis: RedisServer) -> None:
                 await c.close()
 
     asyncio.run(run())
+
+
+def test_broadcasts_kept_while_redis_is_down_are_bounded(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """pending_max=5: of 12 broadcasts made while Redis is away, the newest 5
+    are published when it comes, in order; the 7 dropped are said."""
+    server = RedisServer(tmp_path)
+    c = Ctx()
+    try:
+        lws.lws_context_attach_redis(
+            c.context, server.url, "kept", pending_max=5, reconnect_min_ms=20, reconnect_max_ms=50
+        )
+        for k in range(12):
+            assert lws.libwebsockets_broadcast(c.protocol, b"m%02d" % k, 3) == 0
+        c.serve_until(lambda: False, 0.2)
+        server.start()
+        assert c.serve_until(lambda: lws.lws_context_redis_state(c.context) == 2)
+        assert c.serve_until(lambda: command(server.port, "XLEN", "kept") == b":5\r\n")
+        entries = command(server.port, "XRANGE", "kept", "-", "+")
+        datas = [entries.find(b"\r\nm%02d\r\n" % k) for k in range(12)]
+        assert all(d < 0 for d in datas[:7]), entries
+        assert datas[7:] == sorted(datas[7:]) and datas[7] > 0, entries  # in order
+    finally:
+        c.destroy()
+        server.stop()
+    err = capfd.readouterr().err
+    assert "7 broadcasts were dropped while Redis was unreachable" in err, err
+    assert err.count("redis: cannot reach") == 1, err

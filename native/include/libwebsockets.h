@@ -474,8 +474,8 @@ enum lws_redis_option {
 	LWS_REDIS_TIMEOUT_MS,       /* connect, or an XADD unanswered: reconnect; 5000 */
 };
 
-/* Set an option of an attached context: 0, or -1 (not attached, value out of
- * range: errno EINVAL). */
+/* Set an option of an attached context, from the loop's thread: 0, or -1 (not
+ * attached, value out of range: errno EINVAL). */
 LWS_EXTERN int lws_context_redis_option(struct libwebsocket_context *context,
 					enum lws_redis_option option, long long value);
 
