@@ -50,6 +50,9 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		options |= LWS_SERVER_OPTION_REUSEPORT;
+		if (!opt.redis && !w)
+			fprintf(stderr, "--workers without --redis: the mirror reaches the "
+					"connections of one worker only\n");
 	}
 	struct libwebsocket_context *context =
 		libwebsocket_create_context((int)opt.port, opt.interface, protocols, NULL, opt.cert,

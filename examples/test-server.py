@@ -265,11 +265,16 @@ def main(argv: list[str] | None = None) -> int:
     mirror_broadcast = bool(args.workers or args.redis)
     if args.workers:
         # before any context: each worker makes its own
-        if lws.start_workers(args.workers) is None:
+        worker = lws.start_workers(args.workers)
+        if worker is None:
             return 0  # the supervisor: every worker has stopped
-        signal.signal(signal.SIGINT, on_signal)
-        signal.signal(signal.SIGTERM, on_signal)
         options = lws.LWS_SERVER_OPTION_REUSEPORT
+        if not args.redis and worker == 0:
+            print(
+                f"{prog}: --workers without --redis: the mirror reaches the connections "
+                "of one worker only",
+                file=sys.stderr,
+            )
     try:
         context = lws.libwebsocket_create_context(
             args.port, args.interface, protocols, options=options, **tls

@@ -256,11 +256,12 @@ def test_workers_share_the_port_and_survive_a_killed_one(redis: RedisServer, kin
                 break
             n += 1
             assert time.monotonic() < deadline, "a worker never got the others' broadcasts"
-        for k in range(20):
+        for k in range(20):  # 16 publishers on both workers: no order among them
             await clients[k % len(clients)].ws.send(f"A:{k}")
             await asyncio.sleep(0.01)
         await wait_all(clients, 20)
-        check_order(clients, {"A": 20})
+        for c in clients:
+            assert sorted(c.got, key=lambda m: int(m[2:])) == [f"A:{k}" for k in range(20)]
 
         # one worker dies: its clients are cut, the other's keep going
         victim = workers[0]

@@ -425,9 +425,10 @@ static void on_xadd(redisAsyncContext *ac, void *reply, void *priv)
 	redisReply *rep = reply;
 	if (!rep || !r->head || !r->head->sent)
 		return; /* the connection went: the outbox is sent again */
-	if (rep->type == REDIS_REPLY_ERROR)
-		lwsl_err("redis: XADD of broadcast %" PRIu64 " refused: %s (dropped)\n",
-			 r->head->seq, rep->str);
+	/* refused (OOM, READONLY after a failover, an ACL change...): kept, and
+	 * sent again after a reconnect with backoff; the outbox limits bound it */
+	if (reply_failed(&r->writer, rep, "XADD"))
+		return;
 	r->inflight_bytes -= r->head->len;
 	item_pop(r);
 	r->inflight--;
