@@ -16,7 +16,9 @@ import websockets
 MIRROR = "lws-mirror-protocol"
 
 
-async def main(urls: list[str], n: int, count: int, publishers: int) -> dict[str, object]:
+async def main(
+    urls: list[str], n: int, count: int, publishers: int, steps: set[int]
+) -> dict[str, object]:
     clients = []
     for i in range(n):
         url = urls[i % len(urls)]
@@ -49,7 +51,12 @@ async def main(urls: list[str], n: int, count: int, publishers: int) -> dict[str
             if time.monotonic() > deadline:
                 return {"error": f"not linked: {u}"}
     senders = [next(ws for url, ws, _, _ in clients if url == u) for u in urls[:publishers]]
+    loop = asyncio.get_running_loop()
     for k in range(count):
+        if k in steps:
+            # the test does something (kills or restarts Redis) and says go
+            print(f"STEP {k}", flush=True)
+            await loop.run_in_executor(None, sys.stdin.readline)
         for p, ws in enumerate(senders):
             await ws.send(f"P{p}:{k}")
         if k % 20 == 0:
@@ -71,6 +78,8 @@ if __name__ == "__main__":
     ap.add_argument("-n", type=int, default=30)
     ap.add_argument("--count", type=int, default=100)
     ap.add_argument("--publishers", type=int, default=1)
+    ap.add_argument("--steps", default="", help="message numbers to stop at: STEP k, wait a line")
     a = ap.parse_args()
-    result = asyncio.run(a.urls and main(a.urls.split(","), a.n, a.count, a.publishers))
-    json.dump(result, sys.stdout)
+    steps = {int(x) for x in a.steps.split(",") if x}
+    result = asyncio.run(main(a.urls.split(","), a.n, a.count, a.publishers, steps))
+    print(json.dumps(result), flush=True)

@@ -109,36 +109,28 @@ def _wait_port(net: Net, name: str, port: int, proc: subprocess.Popen[bytes]) ->
     raise TimeoutError(f"nothing listens on {name}:{port}")
 
 
-def test_three_hosts_two_workers_each_one_redis(net: Net, tmp_path: Path) -> None:
+def _redis_argv(net: Net, tmp_path: Path) -> list[str]:
+    return net.exec(
+        "r",
+        [
+            REDIS_SERVER or "redis-server",
+            "--port", "6379", "--bind", net.ips["r"], "--dir", str(tmp_path),
+            "--save", "", "--appendonly", "yes", "--appendfsync", "always",
+            "--protected-mode", "no",
+        ],
+    )  # fmt: skip
+
+
+def _run(net: Net, tmp_path: Path, clients: int, count: int, publishers: int, outage: bool) -> None:
     exe = asan_build() / "test-server"
     env = dict(os.environ)
     env["ASAN_OPTIONS"] = "detect_leaks=1:abort_on_error=0:exitcode=99"
     procs: list[tuple[str, subprocess.Popen[bytes], Path]] = []
-    redis_ip = net.ips["r"]
-    redis = subprocess.Popen(
-        net.exec(
-            "r",
-            [
-                REDIS_SERVER or "redis-server",
-                "--port",
-                "6379",
-                "--bind",
-                redis_ip,
-                "--dir",
-                str(tmp_path),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--protected-mode",
-                "no",
-            ],
-        ),  # fmt: skip
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    redis = subprocess.Popen(_redis_argv(net, tmp_path), **quiet)  # type: ignore[call-overload]
+    client = None
     try:
-        url = f"redis://{redis_ip}:6379/0"
+        url = f"redis://{net.ips['r']}:6379/0"
         for host in ("a", "b", "d"):
             log = tmp_path / f"server-{host}.log"
             with open(log, "wb") as out:
@@ -153,36 +145,43 @@ def test_three_hosts_two_workers_each_one_redis(net: Net, tmp_path: Path) -> Non
             _wait_port(net, host, 7681, p)
         urls = ",".join(f"ws://{net.ips[h]}:7681" for h in ("a", "b", "d"))
         script = ROOT / "tests" / "netns_clients.py"
-        r = subprocess.run(
-            net.exec(
-                "c",
-                [
-                    sys.executable,
-                    str(script),
-                    "--urls",
-                    urls,
-                    "-n",
-                    "60",
-                    "--count",
-                    "150",
-                    "--publishers",
-                    "2",
-                ],
-            ),  # fmt: skip
-            capture_output=True,
-            timeout=120,
+        steps = f"{count // 3},{2 * count // 3}" if outage else ""
+        argv = [sys.executable, str(script), "--urls", urls, "-n", str(clients)]
+        argv += ["--count", str(count), "--publishers", str(publishers), "--steps", steps]
+        client = subprocess.Popen(
+            net.exec("c", argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
-        assert r.returncode == 0, r.stderr.decode()[-3000:]
-        result = json.loads(r.stdout)
-        assert "error" not in result, result
-        want = {p: [f"P{p}:{k}" for k in range(150)] for p in range(2)}
+        assert client.stdin is not None and client.stdout is not None
+        deadline = time.monotonic() + 180
+        result = None
+        for line in client.stdout:
+            assert time.monotonic() < deadline
+            if line.startswith("STEP "):
+                if redis.poll() is None:
+                    redis.kill()  # SIGKILL mid-stream
+                    redis.wait(10)
+                else:
+                    time.sleep(1.0)  # broadcasts made meanwhile wait in the outboxes
+                    redis = subprocess.Popen(_redis_argv(net, tmp_path), **quiet)  # type: ignore[call-overload]
+                client.stdin.write("go\n")
+                client.stdin.flush()
+            elif line.startswith("{"):
+                result = json.loads(line)
+        assert client.wait(30) == 0
+        assert result is not None and "error" not in result, result
+        want = {p: [f"P{p}:{k}" for k in range(count)] for p in range(publishers)}
         for i, c in enumerate(result["clients"]):
             got = c["got"]
             for p, expected in want.items():
                 mine = [m for m in got if m.startswith(f"P{p}:")]
-                assert mine == expected, f"client {i} ({c['url']}): {len(mine)} of 150 from P{p}"
-            assert len(got) == 300, f"client {i}: {len(got)} messages"
+                assert mine == expected, (
+                    f"client {i} ({c['url']}): {len(mine)} of {count} from P{p}"
+                )
+            assert len(got) == count * publishers, f"client {i}: {len(got)} messages"
     finally:
+        if client is not None and client.poll() is None:
+            client.kill()
+            client.wait(5)
         for _, p, _ in procs:
             if p.poll() is None:
                 p.terminate()
@@ -198,3 +197,16 @@ def test_three_hosts_two_workers_each_one_redis(net: Net, tmp_path: Path) -> Non
         redis.wait(10)
     for host, rc, out in outs:
         assert rc == 0 and "ERROR: AddressSanitizer" not in out, f"{host}: {rc}\n{out[-3000:]}"
+        # each worker said the outage once, and that it was back
+        assert out.count("redis: lost the") == (2 if outage else 0), out
+        assert out.count("redis: connected") == (4 if outage else 2), out
+
+
+def test_three_hosts_two_workers_each_one_redis(net: Net, tmp_path: Path) -> None:
+    _run(net, tmp_path, clients=60, count=150, publishers=2, outage=False)
+
+
+def test_three_hosts_redis_killed_and_restarted_mid_stream(net: Net, tmp_path: Path) -> None:
+    """The issue's figures: 100 clients over 3 hosts x 2 workers, 1,000
+    broadcasts, Redis SIGKILLed after a third and restarted after two thirds."""
+    _run(net, tmp_path, clients=100, count=1000, publishers=1, outage=True)
