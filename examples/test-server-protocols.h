@@ -536,4 +536,33 @@ static int demo_setup(int argc, char **argv, struct demo_options *opt)
 	return -1;
 }
 
+/*
+ * --workers N: start the workers before any context (SO_REUSEPORT on the
+ * port); returns -1 to go on (in a worker, *options set), else the exit code
+ * (the supervisor, once every worker has stopped).
+ */
+static int demo_start_workers(const struct demo_options *opt, unsigned *options)
+{
+	if (!opt->workers)
+		return -1;
+	int w = lws_start_workers((int)opt->workers);
+	if (w == -2)
+		return 0;
+	if (w < 0) {
+		perror("lws_start_workers");
+		return 1;
+	}
+	*options |= LWS_SERVER_OPTION_REUSEPORT;
+	if (!opt->redis && w == 0)
+		fprintf(stderr, "--workers without --redis: the mirror reaches the connections of "
+				"one worker only\n");
+	return -1;
+}
+
+/* --redis URL: the context on the backplane (stream "lws-demo"); -1 on a bad URL */
+static int demo_attach_redis(struct libwebsocket_context *context, const struct demo_options *opt)
+{
+	return opt->redis ? lws_context_attach_redis(context, opt->redis, "lws-demo") : 0;
+}
+
 #endif /* PYLWS_TEST_SERVER_PROTOCOLS_H */

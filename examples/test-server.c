@@ -40,20 +40,9 @@ int main(int argc, char **argv)
 		return rc;
 
 	unsigned options = 0;
-	if (opt.workers) {
-		/* before any context: each worker makes its own */
-		int w = lws_start_workers((int)opt.workers);
-		if (w == -2)
-			return 0; /* the supervisor: every worker has stopped */
-		if (w < 0) {
-			perror("lws_start_workers");
-			return 1;
-		}
-		options |= LWS_SERVER_OPTION_REUSEPORT;
-		if (!opt.redis && !w)
-			fprintf(stderr, "--workers without --redis: the mirror reaches the "
-					"connections of one worker only\n");
-	}
+	rc = demo_start_workers(&opt, &options); /* before any context */
+	if (rc >= 0)
+		return rc;
 	struct libwebsocket_context *context =
 		libwebsocket_create_context((int)opt.port, opt.interface, protocols, NULL, opt.cert,
 					    opt.key, NULL, -1, -1, options, NULL);
@@ -61,7 +50,7 @@ int main(int argc, char **argv)
 		perror("libwebsocket_create_context");
 		return 1;
 	}
-	if (opt.redis && lws_context_attach_redis(context, opt.redis, "lws-demo")) {
+	if (demo_attach_redis(context, &opt)) {
 		libwebsocket_context_destroy(context);
 		return 2;
 	}

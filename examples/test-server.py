@@ -201,9 +201,7 @@ def callback_lws_mirror(context: Any, wsi: Any, reason: int, user: Any, in_: Any
 # ---- main ----
 
 
-def parse_args(
-    argv: list[str] | None, description: str, scale_out: bool = False
-) -> argparse.Namespace:
+def parse_args(argv: list[str] | None, description: str) -> argparse.Namespace:
     """The command line of test-server.c (demo_setup in
     examples/test-server-protocols.h), shared with test-server-extpoll.py."""
     ap = argparse.ArgumentParser(description=description)
@@ -224,15 +222,47 @@ def parse_args(
         help="folder of test.html and its files (default: resources/ beside this script)",
     )
     example_tls.add_arguments(ap)
-    if scale_out:
-        ap.add_argument("--workers", type=int_arg(1, 256, base=10), default=None)
-        ap.add_argument("--redis", default=None, metavar="URL")
+    ap.add_argument("--workers", type=int_arg(1, 256, base=10), default=None)
+    ap.add_argument("--redis", default=None, metavar="URL")
     return ap.parse_args(argv)
 
 
+def start_workers(args: argparse.Namespace, prog: str) -> int | None:
+    """--workers N: fork them (SO_REUSEPORT on the port); the options for
+    create_context in a worker, None in the supervisor once all have stopped."""
+    global mirror_broadcast
+    mirror_broadcast = bool(args.workers or args.redis)
+    if not args.workers:
+        return 0
+    worker = lws.start_workers(args.workers)
+    if worker is None:
+        return None
+    if not args.redis and worker == 0:
+        print(
+            f"{prog}: --workers without --redis: the mirror reaches the connections "
+            "of one worker only",
+            file=sys.stderr,
+        )
+    return lws.LWS_SERVER_OPTION_REUSEPORT
+
+
+def attach_redis(context: Any, args: argparse.Namespace, prog: str) -> bool:
+    """--redis URL: the context on the backplane (stream "lws-demo"); False
+    (context destroyed) on a bad URL."""
+    if not args.redis:
+        return True
+    try:
+        lws.lws_context_attach_redis(context, args.redis, "lws-demo")
+    except ValueError as e:
+        print(f"{prog}: --redis: {e}", file=sys.stderr)
+        lws.libwebsocket_context_destroy(context)
+        return False
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
-    global resource_path, mirror_broadcast
-    args = parse_args(argv, __doc__.splitlines()[0], scale_out=True)
+    global resource_path
+    args = parse_args(argv, __doc__.splitlines()[0])
 
     prog = Path(sys.argv[0]).name
     if bool(args.cert) != bool(args.key):
@@ -261,34 +291,20 @@ def main(argv: list[str] | None = None) -> int:
         ("dumb-increment-protocol", callback_dumb_increment, 0),
         ("lws-mirror-protocol", callback_lws_mirror, 0),
     ]
-    options = 0
-    mirror_broadcast = bool(args.workers or args.redis)
-    if args.workers:
-        # before any context: each worker makes its own
-        worker = lws.start_workers(args.workers)
-        if worker is None:
-            return 0  # the supervisor: every worker has stopped
-        options = lws.LWS_SERVER_OPTION_REUSEPORT
-        if not args.redis and worker == 0:
-            print(
-                f"{prog}: --workers without --redis: the mirror reaches the connections "
-                "of one worker only",
-                file=sys.stderr,
-            )
+    options = start_workers(args, prog)  # before any context
+    if options is None:
+        return 0  # the supervisor: every worker has stopped
     try:
+        tls_args = dict(tls)
+        options |= tls_args.pop("options", 0)
         context = lws.libwebsocket_create_context(
-            args.port, args.interface, protocols, options=options, **tls
+            args.port, args.interface, protocols, options=options, **tls_args
         )
     except OSError as e:
         print(f"{prog}: cannot start: {e}", file=sys.stderr)
         return 1
-    if args.redis:
-        try:
-            lws.lws_context_attach_redis(context, args.redis, "lws-demo")
-        except ValueError as e:
-            print(f"{prog}: --redis: {e}", file=sys.stderr)
-            lws.libwebsocket_context_destroy(context)
-            return 2
+    if not attach_redis(context, args, prog):
+        return 2
 
     print(
         f"pylws test server on {lws.libwebsocket_canonical_hostname(context)}, "

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 import websockets
 from redisproc import REDIS_SERVER, RedisServer
-from servers import start_demo
+from servers import Server, start_demo
+from tls_certs import start_example
 
 pytestmark = pytest.mark.skipif(
     REDIS_SERVER is None, reason="redis-server is not installed (Debian package redis-server)"
@@ -114,13 +115,26 @@ def outage_lines(out: str) -> int:
     )
 
 
-@pytest.mark.parametrize("kinds", [("c", "c"), ("py", "py"), ("c", "py")])
+def _demo(kind: str, *args: str) -> Server:
+    """The demo: "c" (ASan) or "py", or their external-poll twins "c-extpoll",
+    "py-extpoll" (the Redis descriptors come through ADD_POLL_FD there)."""
+    if kind.endswith("-extpoll"):
+        lang = kind.split("-")[0]
+        server = start_example("test-server-extpoll", "c" if lang == "c" else "python", *args)
+        server.url = f"ws://127.0.0.1:{server.port}"  # plain: no --ssl here
+        return server
+    return start_demo(kind, *args)
+
+
+@pytest.mark.parametrize(
+    "kinds", [("c", "c"), ("py", "py"), ("c", "py"), ("c-extpoll", "py-extpoll")]
+)
 def test_two_servers_every_broadcast_everywhere_in_order(
     redis: RedisServer, kinds: tuple[str, str]
 ) -> None:
     redis.start()
-    s1 = start_demo(kinds[0], "--redis", redis.url)
-    s2 = start_demo(kinds[1], "--redis", redis.url)
+    s1 = _demo(kinds[0], "--redis", redis.url)
+    s2 = _demo(kinds[1], "--redis", redis.url)
 
     async def run() -> None:
         c1 = await open_clients(s1.url, 3)
