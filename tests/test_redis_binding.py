@@ -348,3 +348,27 @@ def test_broadcasts_kept_while_redis_is_down_are_bounded(
     err = capfd.readouterr().err
     assert "7 broadcasts were dropped while Redis was unreachable" in err, err
     assert err.count("redis: cannot reach") == 1, err
+
+
+def test_broadcast_from_a_forked_process_is_published(redis: RedisServer) -> None:
+    """libwebsockets_fork_service_loop: the child serves (and drives Redis),
+    the parent's broadcasts reach it through the broadcast socket and go on
+    to the stream; one over the limit is refused in the parent already."""
+    redis.start()
+    c = Ctx()
+    try:
+        lws.lws_context_attach_redis(c.context, redis.url, "forked", max_message=100)
+        assert lws.libwebsockets_fork_service_loop(c.context) == 0
+        for k in range(3):
+            assert lws.libwebsockets_broadcast(c.protocol, b"f%d" % k, 2) == 0
+        assert lws.libwebsockets_broadcast(c.protocol, b"x" * 101, 101) == -1
+        deadline = time.monotonic() + 10
+        while command(redis.port, "XLEN", "forked") != b":3\r\n":
+            assert time.monotonic() < deadline, command(redis.port, "XLEN", "forked")
+            time.sleep(0.05)
+        entries = command(redis.port, "XRANGE", "forked", "-", "+")
+        assert [entries.find(b"\r\nf%d\r\n" % k) for k in range(3)] == sorted(
+            entries.find(b"\r\nf%d\r\n" % k) for k in range(3)
+        )
+    finally:
+        c.destroy()
