@@ -35,7 +35,7 @@ def redis(tmp_path: Path) -> Iterator[RedisServer]:
 class Ctx:
     """A context without a listener; records the poll-fd announcements."""
 
-    def __init__(self) -> None:
+    def __init__(self, name: str = "p") -> None:
         self.fds: dict[int, int] = {}
         self.added: list[int] = []
 
@@ -49,7 +49,7 @@ class Ctx:
             return 0
 
         self.context = lws.libwebsocket_create_context(
-            lws.CONTEXT_PORT_NO_LISTEN, None, [("p", cb, 0)]
+            lws.CONTEXT_PORT_NO_LISTEN, None, [(name, cb, 0)]
         )
         self.protocol = lws.lws_get_protocols(self.context)[0]
 
@@ -372,3 +372,67 @@ def test_broadcast_from_a_forked_process_is_published(redis: RedisServer) -> Non
         )
     finally:
         c.destroy()
+
+
+def test_redis_hung_then_back_nothing_lost_nothing_twice(redis: RedisServer) -> None:
+    """Redis stopped (SIGSTOP: no reset, no answer) while a context publishes:
+    its XADDs go unanswered, it gives up on the connection after timeout_ms and
+    retries; when Redis runs again it also applies the XADDs of the dropped
+    connection, so the stream holds some twice, and the reader (a demo server)
+    delivers each once, in order."""
+    redis.start()
+    server = start_demo("c", "--redis", redis.url)
+    pub = Ctx("lws-mirror-protocol")  # the demo delivers entries of its protocols
+
+    async def run() -> list[str]:
+        lws.lws_context_attach_redis(
+            pub.context, redis.url, "lws-demo", timeout_ms=300, reconnect_min_ms=50,
+            reconnect_max_ms=200,
+        )  # fmt: skip
+        ws = await websockets.connect(server.url, subprotocols=["lws-mirror-protocol"])
+        got: list[str] = []
+        deadline = time.monotonic() + 20
+        k = 0
+        while True:  # linked
+            lws.libwebsockets_broadcast(pub.protocol, b"probe-%d" % k, len(b"probe-%d" % k))
+            pub.serve_until(lambda: False, 0.2)
+            try:
+                while (await asyncio.wait_for(ws.recv(), 0.05)) != f"probe-{k}":
+                    pass
+                break
+            except asyncio.TimeoutError:
+                k += 1
+                assert time.monotonic() < deadline, "not linked"
+        os.kill(redis.proc.pid, signal.SIGSTOP)
+        try:
+            for i in range(60):
+                msg = b"H:%d" % i
+                assert lws.libwebsockets_broadcast(pub.protocol, msg, len(msg)) == 0
+                pub.serve_until(lambda: False, 0.03)
+            pub.serve_until(lambda: False, 0.8)  # timed out, retrying
+        finally:
+            os.kill(redis.proc.pid, signal.SIGCONT)
+        for i in range(60, 100):
+            msg = b"H:%d" % i
+            assert lws.libwebsockets_broadcast(pub.protocol, msg, len(msg)) == 0
+            pub.serve_until(lambda: False, 0.01)
+        pub.serve_until(lambda: False, 1.5)
+        try:
+            while True:
+                m = await asyncio.wait_for(ws.recv(), 1.0)
+                if not str(m).startswith("probe"):
+                    got.append(str(m))
+        except asyncio.TimeoutError:
+            pass
+        await ws.close()
+        return got
+
+    try:
+        got = asyncio.run(run())
+        in_stream = command(redis.port, "XRANGE", "lws-demo", "-", "+", timeout=5).count(b"H:")
+    finally:
+        pub.destroy()
+        out = server.stop()
+    assert got == [f"H:{i}" for i in range(100)], got
+    assert in_stream > 100, in_stream  # the dropped connection's XADDs were applied too
+    assert "redis: lost the" not in out  # the reader never noticed

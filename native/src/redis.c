@@ -745,11 +745,16 @@ void lws_redis_tick(struct libwebsocket_context *context, int64_t now)
 				lwsl_err("redis: %s:%d did not answer within %lld ms; broadcasting "
 					 "locally, reconnecting\n", r->host, r->port, r->timeout_ms);
 			}
-			redisAsyncFree(l->ac); /* ev_cleanup schedules the retry */
+			/* both: a reader blocked in XREAD would not notice by itself
+			 * (ev_cleanup schedules the retries) */
+			for (int j = 0; j < 2; j++)
+				if (links[j]->ac)
+					redisAsyncFree(links[j]->ac);
 		}
-		if (l->retry_at && l->retry_at <= now && !l->ac)
-			link_connect(l);
 	}
+	for (int i = 0; i < 2; i++)
+		if (links[i]->retry_at && links[i]->retry_at <= now && !links[i]->ac)
+			link_connect(links[i]);
 }
 
 /* ---- the public API ---- */
