@@ -107,8 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         ("lws-mirror-protocol", demo.callback_lws_mirror, 0),
     ]
     options = demo.start_workers(args, prog)  # --workers: before any context
-    if options is None:
-        return 0  # the supervisor: every worker has stopped
+    if options is None or options < 0:
+        return 0 if options is None else 1  # the supervisor: every worker has stopped
     try:
         tls_args = dict(tls)
         options |= tls_args.pop("options", 0)

@@ -546,8 +546,8 @@ static int demo_start_workers(const struct demo_options *opt, unsigned *options)
 	if (!opt->workers)
 		return -1;
 	int w = lws_start_workers((int)opt->workers);
-	if (w == -2)
-		return 0;
+	if (w == -2 || w == -3)
+		return w == -2 ? 0 : 1; /* a worker failed: said by the supervisor */
 	if (w < 0) {
 		perror("lws_start_workers");
 		return 1;

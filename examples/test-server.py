@@ -229,12 +229,16 @@ def parse_args(argv: list[str] | None, description: str) -> argparse.Namespace:
 
 def start_workers(args: argparse.Namespace, prog: str) -> int | None:
     """--workers N: fork them (SO_REUSEPORT on the port); the options for
-    create_context in a worker, None in the supervisor once all have stopped."""
+    create_context in a worker; in the supervisor once all have stopped, None
+    (all went well) or -1 (one failed)."""
     global mirror_broadcast
     mirror_broadcast = bool(args.workers or args.redis)
     if not args.workers:
         return 0
-    worker = lws.start_workers(args.workers)
+    try:
+        worker = lws.start_workers(args.workers)
+    except ChildProcessError:
+        return -1  # a worker failed (said above); all have stopped
     if worker is None:
         return None
     if not args.redis and worker == 0:
@@ -292,8 +296,8 @@ def main(argv: list[str] | None = None) -> int:
         ("lws-mirror-protocol", callback_lws_mirror, 0),
     ]
     options = start_workers(args, prog)  # before any context
-    if options is None:
-        return 0  # the supervisor: every worker has stopped
+    if options is None or options < 0:
+        return 0 if options is None else 1  # the supervisor: every worker has stopped
     try:
         tls_args = dict(tls)
         options |= tls_args.pop("options", 0)

@@ -115,7 +115,9 @@ def start_workers(n: int) -> int | None:
     once all have exited.  Workers get SIGTERM if the supervisor dies.
 
     Raises ValueError unless 1 <= n <= 4096, TypeError for a non-int, OSError
-    if fork fails (the workers started are stopped).
+    if fork fails (the workers started are stopped); in the supervisor,
+    ChildProcessError once all have exited if one failed (another exit status
+    than 0, or killed by another signal than the one passed on).
     """
     if not isinstance(n, int) or isinstance(n, bool):
         raise TypeError(f"n must be an int, not {type(n).__name__}")
@@ -142,21 +144,30 @@ def start_workers(n: int) -> int | None:
                 os._exit(0)
             return i
         pids[pid] = i
+    forwarded = 0
+    failed: list[str] = []
     while pids:
         sig = signal.sigwait(stop)
         if sig != signal.SIGCHLD:
             for p in pids:
                 os.kill(p, sig)
+            forwarded = sig
             continue
         while pids:
             pid, status = os.waitpid(-1, os.WNOHANG)
             if pid == 0:
                 break
             index = pids.pop(pid, None)
-            if index is not None and os.WIFSIGNALED(status):
-                print(
-                    f"worker {index} (pid {pid}) killed by signal {os.WTERMSIG(status)}",
-                    file=sys.stderr,
-                )
+            if index is None:
+                continue
+            if os.WIFSIGNALED(status) and os.WTERMSIG(status) != forwarded:
+                failed.append(f"worker {index} (pid {pid}) killed by signal {os.WTERMSIG(status)}")
+            elif os.WIFEXITED(status) and os.WEXITSTATUS(status):
+                failed.append(f"worker {index} (pid {pid}) exited with {os.WEXITSTATUS(status)}")
+            else:
+                continue
+            print(failed[-1], file=sys.stderr)
     signal.pthread_sigmask(signal.SIG_SETMASK, old)
+    if failed:
+        raise ChildProcessError("; ".join(failed))
     return None

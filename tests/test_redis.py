@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +19,8 @@ from pathlib import Path
 import pytest
 import websockets
 from redisproc import REDIS_SERVER, RedisServer
-from servers import Server, start_demo
+from servers import SANITIZER_MARKERS, Server, start_demo
+from test_demo import demo_argv
 from tls_certs import start_example
 
 pytestmark = pytest.mark.skipif(
@@ -296,5 +299,28 @@ def test_workers_share_the_port_and_survive_a_killed_one(redis: RedisServer, kin
     try:
         asyncio.run(run())
     finally:
-        out = server.stop()  # SIGTERM: the supervisor stops the other worker too
-    assert "killed by signal 9" in out, out
+        # SIGTERM: the supervisor stops the other worker too, and exits with
+        # 1 since one was killed
+        server.proc.terminate()
+        rc = server.proc.wait(15)
+        out = server.output()
+    assert rc == 1 and "killed by signal 9" in out, (rc, out)
+    assert not [m for m in SANITIZER_MARKERS if m in out], out
+
+
+@pytest.mark.parametrize("kind", ["c", "py"])
+def test_workers_fail_together_when_the_port_is_taken(kind: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        argv, env = demo_argv(kind)
+        r = subprocess.run(
+            [*argv, "--port", str(port), "--interface", "127.0.0.1", "--workers", "2"],
+            capture_output=True,
+            timeout=60,
+            env=env,
+        )
+    err = r.stderr.decode(errors="replace")
+    assert r.returncode == 1, err
+    assert "exited with 1" in err, err

@@ -486,9 +486,11 @@ LWS_EXTERN int lws_context_redis_state(struct libwebsocket_context *context);
  * pylws: start n worker processes (n >= 1) for a server listening with
  * LWS_SERVER_OPTION_REUSEPORT.  Call it before creating the context: each
  * worker gets its index (0 .. n-1) as the return value and goes on to create its
- * own context.  The calling process supervises: it returns -2 once every worker
+ * own context.  The calling process supervises: it returns once every worker
  * has exited, forwarding SIGTERM, SIGINT and SIGHUP to them all (so they stop
- * together); a worker that dies does not stop the others.  Workers get SIGTERM
+ * together); a worker that dies does not stop the others.  It returns -2 when
+ * every worker exited with 0 (or by the signal forwarded), -3 when one failed
+ * (another exit status, or killed by another signal: logged).  Workers get SIGTERM
  * when the supervisor dies.  -1 if no worker could be started (errno set; the
  * ones started are stopped).
  */

@@ -66,12 +66,13 @@ int lws_start_workers(int n)
 		pids[i] = pid;
 	}
 
-	int alive = n, sig;
+	int alive = n, sig, forwarded = 0, failed = 0;
 	while (alive > 0) {
 		if (sigwait(&stop, &sig))
 			continue;
 		if (sig != SIGCHLD) {
 			stop_all(pids, n, sig);
+			forwarded = sig;
 			continue;
 		}
 		pid_t pid;
@@ -81,13 +82,19 @@ int lws_start_workers(int n)
 				if (pids[i] == pid) {
 					pids[i] = 0;
 					alive--;
-					if (WIFSIGNALED(status))
+					if (WIFSIGNALED(status) && WTERMSIG(status) != forwarded) {
 						lwsl_err("worker %d (pid %d) killed by signal %d\n", i,
 							 (int)pid, WTERMSIG(status));
+						failed = 1;
+					} else if (WIFEXITED(status) && WEXITSTATUS(status)) {
+						lwsl_err("worker %d (pid %d) exited with %d\n", i, (int)pid,
+							 WEXITSTATUS(status));
+						failed = 1;
+					}
 				}
 		}
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	free(pids);
-	return -2;
+	return failed ? -3 : -2;
 }
