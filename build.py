@@ -55,7 +55,8 @@ enum libwebsocket_context_options {
     LWS_SERVER_OPTION_DEFEAT_CLIENT_MASK = 1,
     LWS_SERVER_OPTION_REQUIRE_VALID_OPENSSL_CLIENT_CERT = 2,
     LWS_SERVER_OPTION_SKIP_SERVER_CANONICAL_NAME = 4,
-    LWS_SERVER_OPTION_REPORT_PONGS = 33554432
+    LWS_SERVER_OPTION_REPORT_PONGS = 33554432,
+    LWS_SERVER_OPTION_REUSEPORT = 16777216
 };
 
 enum libwebsocket_callback_reasons {
@@ -324,6 +325,24 @@ int lws_context_listen_port(struct libwebsocket_context *context);
 const char *lws_request_head(struct libwebsocket *wsi, size_t *len);
 int lws_write_unpadded(struct libwebsocket *wsi, const unsigned char *buf,
                        size_t len, enum libwebsocket_write_protocol protocol);
+
+/* ---- scale-out: the Redis backplane, worker processes ---- */
+int lws_context_attach_redis(struct libwebsocket_context *context, const char *url,
+                             const char *stream_key);
+enum lws_redis_option {
+    LWS_REDIS_MAX_MESSAGE = 1,
+    LWS_REDIS_STREAM_MAXLEN,
+    LWS_REDIS_PENDING_MAX,
+    LWS_REDIS_PENDING_BYTES,
+    LWS_REDIS_RECONNECT_MIN_MS,
+    LWS_REDIS_RECONNECT_MAX_MS,
+    LWS_REDIS_TIMEOUT_MS
+};
+int lws_context_redis_option(struct libwebsocket_context *context,
+                             enum lws_redis_option option, long long value);
+int lws_context_redis_state(struct libwebsocket_context *context);
+/* C programs; Python: pylws_ffi.start_workers (os.fork keeps the interpreter sane) */
+int lws_start_workers(int n);
 
 /* ---- trampolines: C calls these, they call Python (pylws_ffi/dispatch.py, log.py) ---- */
 extern "Python" int _pylws_protocol_callback(struct libwebsocket_context *,

@@ -19,6 +19,7 @@
  *
  *   test-server-extpoll [--port 7681] [--interface IF] [--debug LLL_BITS]
  *                       [--resource-path DIR] [--ssl] [--cert FILE --key FILE]
+ *                       [--workers N] [--redis URL]
  *
  * (the same command line as test-server: --ssl serves https:// and wss://.)
  */
@@ -138,15 +139,26 @@ int main(int argc, char **argv)
 	int rc = demo_setup(argc, argv, &opt);
 	if (rc >= 0)
 		return rc;
+	unsigned options = 0;
+	rc = demo_start_workers(&opt, &options); /* --workers: before any context */
+	if (rc >= 0)
+		return rc;
 
 	struct libwebsocket_context *context =
 		libwebsocket_create_context((int)opt.port, opt.interface, protocols, NULL, opt.cert,
-					    opt.key, NULL, -1, -1, 0, NULL);
+					    opt.key, NULL, -1, -1, options, NULL);
 	if (!context) {
 		perror("libwebsocket_create_context");
 		free(pollfds);
 		free(fd_lookup);
 		return 1;
+	}
+	/* --redis: its two descriptors come through ADD_POLL_FD like the others */
+	if (demo_attach_redis(context, &opt)) {
+		libwebsocket_context_destroy(context);
+		free(pollfds);
+		free(fd_lookup);
+		return 2;
 	}
 
 	fprintf(stderr,

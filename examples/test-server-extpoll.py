@@ -12,6 +12,7 @@ is one of the descriptors.  The protocols are test-server.py's, imported.
     python examples/test-server-extpoll.py [-p|--port 7681] [-i|--interface IF]
                                            [-d|--debug LLL_BITS] [-r|--resource-path DIR]
                                            [-s|--ssl] [--cert FILE --key FILE]
+                                           [--workers N] [--redis URL]
 
 (the same command line as test-server.py: --ssl serves https:// and wss://.)
 """
@@ -105,11 +106,21 @@ def main(argv: list[str] | None = None) -> int:
         ("dumb-increment-protocol", demo.callback_dumb_increment, 0),
         ("lws-mirror-protocol", demo.callback_lws_mirror, 0),
     ]
+    options = demo.start_workers(args, prog)  # --workers: before any context
+    if options is None or options < 0:
+        return 0 if options is None else 1  # the supervisor: every worker has stopped
     try:
-        context = lws.libwebsocket_create_context(args.port, args.interface, protocols, **tls)
+        tls_args = dict(tls)
+        options |= tls_args.pop("options", 0)
+        context = lws.libwebsocket_create_context(
+            args.port, args.interface, protocols, options=options, **tls_args
+        )
     except OSError as e:
         print(f"{prog}: cannot start: {e}", file=sys.stderr)
         return 1
+    # --redis: its two descriptors come through ADD_POLL_FD like the others
+    if not demo.attach_redis(context, args, prog):
+        return 2
 
     print(
         f"pylws test server (external poll) on {lws.libwebsocket_canonical_hostname(context)}, "

@@ -175,6 +175,9 @@ struct mirror_message {
 
 static struct mirror_message ring[MIRROR_RING];
 static uint64_t ring_head; /* messages stored so far */
+/* --redis / --workers: a message goes through libwebsockets_broadcast (so the
+ * backplane takes it to every process), each connection writes it on BROADCAST */
+static int mirror_broadcast;
 
 struct per_session_data__lws_mirror {
 	uint64_t tail; /* the next message this connection gets */
@@ -258,6 +261,29 @@ static int callback_lws_mirror(struct libwebsocket_context *context, struct libw
 							    LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE);
 			return -1;
 		}
+		if (mirror_broadcast && final) {
+			const unsigned char *msg = in;
+			size_t msg_len = len;
+			if (pss->rx_len) {
+				memcpy(pss->rx + pss->rx_len, in, len);
+				msg = pss->rx;
+				msg_len = pss->rx_len + len;
+			}
+			/* broadcast wants padding around what it is given */
+			unsigned char *b = malloc(LWS_SEND_BUFFER_PRE_PADDING + msg_len +
+						  LWS_SEND_BUFFER_POST_PADDING);
+			if (!b)
+				return -1;
+			memcpy(b + LWS_SEND_BUFFER_PRE_PADDING, msg, msg_len);
+			if (libwebsockets_broadcast(libwebsockets_get_protocol(wsi),
+						    b + LWS_SEND_BUFFER_PRE_PADDING, msg_len))
+				lwsl_warn("mirror: broadcast of %zu bytes failed\n", msg_len);
+			free(b);
+			free(pss->rx);
+			pss->rx = NULL;
+			pss->rx_len = 0;
+			break;
+		}
 		if (final && !pss->rx_len) {
 			/* the whole message in one piece: the usual case */
 			if (mirror_store(in, len, binary))
@@ -283,6 +309,12 @@ static int callback_lws_mirror(struct libwebsocket_context *context, struct libw
 		libwebsocket_callback_on_writable_all_protocol(libwebsockets_get_protocol(wsi));
 		break;
 	}
+
+	case LWS_CALLBACK_BROADCAST:
+		/* mirror_broadcast: a message from any connection of any process */
+		if (libwebsocket_write(wsi, in, len, LWS_WRITE_TEXT) < 0)
+			return -1;
+		break;
 
 	default:
 		break;
@@ -368,7 +400,8 @@ static void usage(const char *argv0)
 {
 	fprintf(stderr,
 		"usage: %s [--port N] [--interface IF] [--debug LLL_BITS]\n"
-		"          [--resource-path DIR] [--ssl] [--cert FILE --key FILE]\n",
+		"          [--resource-path DIR] [--ssl] [--cert FILE --key FILE]\n"
+		"          [--workers N] [--redis redis://[[user]:pass@]host[:port][/db]]\n",
 		argv0);
 }
 
@@ -377,6 +410,8 @@ struct demo_options {
 	const char *interface;
 	int use_ssl;
 	const char *cert, *key; /* for libwebsocket_create_context; NULL: no TLS */
+	const char *redis;      /* --redis URL: the mirror through the backplane */
+	long workers;           /* --workers N: processes sharing the port */
 };
 
 /*
@@ -393,6 +428,8 @@ static int demo_setup(int argc, char **argv, struct demo_options *opt)
 		{ "ssl", no_argument, NULL, 's' },
 		{ "cert", required_argument, NULL, 'C' },
 		{ "key", required_argument, NULL, 'K' },
+		{ "redis", required_argument, NULL, 'R' },
+		{ "workers", required_argument, NULL, 'W' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -430,6 +467,18 @@ static int demo_setup(int argc, char **argv, struct demo_options *opt)
 		case 'K':
 			key = optarg;
 			use_ssl = 1;
+			break;
+		case 'R':
+			opt->redis = optarg;
+			mirror_broadcast = 1;
+			break;
+		case 'W':
+			opt->workers = strtol(optarg, &end, 10);
+			if (!*optarg || *end || opt->workers < 1 || opt->workers > 256) {
+				fprintf(stderr, "bad worker count: %s\n", optarg);
+				return 2;
+			}
+			mirror_broadcast = 1;
 			break;
 		case 'h':
 			usage(argv[0]);
@@ -481,6 +530,35 @@ static int demo_setup(int argc, char **argv, struct demo_options *opt)
 	opt->cert = cert;
 	opt->key = key;
 	return -1;
+}
+
+/*
+ * --workers N: start the workers before any context (SO_REUSEPORT on the
+ * port); returns -1 to go on (in a worker, *options set), else the exit code
+ * (the supervisor, once every worker has stopped).
+ */
+static int demo_start_workers(const struct demo_options *opt, unsigned *options)
+{
+	if (!opt->workers)
+		return -1;
+	int w = lws_start_workers((int)opt->workers);
+	if (w == -2 || w == -3)
+		return w == -2 ? 0 : 1; /* a worker failed: said by the supervisor */
+	if (w < 0) {
+		perror("lws_start_workers");
+		return 1;
+	}
+	*options |= LWS_SERVER_OPTION_REUSEPORT;
+	if (!opt->redis && w == 0)
+		fprintf(stderr, "--workers without --redis: the mirror reaches the connections of "
+				"one worker only\n");
+	return -1;
+}
+
+/* --redis URL: the context on the backplane (stream "lws-demo"); -1 on a bad URL */
+static int demo_attach_redis(struct libwebsocket_context *context, const struct demo_options *opt)
+{
+	return opt->redis ? lws_context_attach_redis(context, opt->redis, "lws-demo") : 0;
 }
 
 #endif /* PYLWS_TEST_SERVER_PROTOCOLS_H */

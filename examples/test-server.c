@@ -15,6 +15,11 @@
  *
  *   test-server [--port 7681] [--interface IF] [--debug LLL_BITS]
  *               [--resource-path DIR] [--ssl] [--cert FILE --key FILE]
+ *               [--workers N] [--redis URL]
+ *
+ * --workers N runs N processes on the port (SO_REUSEPORT), stopped together
+ * by SIGTERM/SIGINT; --redis URL attaches each to Redis (stream "lws-demo"),
+ * so a mirror stroke reaches the pages of every worker and every host.
  *
  * --ssl serves https:// and wss:// with --cert and --key (PEM), or without
  * them a self-signed certificate for localhost made on first use in
@@ -34,12 +39,20 @@ int main(int argc, char **argv)
 	if (rc >= 0)
 		return rc;
 
+	unsigned options = 0;
+	rc = demo_start_workers(&opt, &options); /* before any context */
+	if (rc >= 0)
+		return rc;
 	struct libwebsocket_context *context =
 		libwebsocket_create_context((int)opt.port, opt.interface, protocols, NULL, opt.cert,
-					    opt.key, NULL, -1, -1, 0, NULL);
+					    opt.key, NULL, -1, -1, options, NULL);
 	if (!context) {
 		perror("libwebsocket_create_context");
 		return 1;
+	}
+	if (demo_attach_redis(context, &opt)) {
+		libwebsocket_context_destroy(context);
+		return 2;
 	}
 
 	fprintf(stderr, "pylws test server on %s, port %ld: open %s://127.0.0.1:%ld/\n"

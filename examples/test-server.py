@@ -16,10 +16,16 @@ all of them.  Ctrl-C / SIGTERM stop it.
     python examples/test-server.py [-p|--port 7681] [-i|--interface IF] [-d|--debug LLL_BITS]
                                    [-r|--resource-path DIR] [-s|--ssl]
                                    [--cert FILE --key FILE]
+                                   [--workers N] [--redis URL]
 
 --ssl serves https:// and wss:// with --cert and --key (PEM), or without them
 a self-signed certificate for localhost made on first use in ~/.cache/pylws
 (see examples/example_tls.py); the page then connects with wss://.
+
+--workers N runs N processes on the port (SO_REUSEPORT), stopped together by
+SIGTERM/SIGINT; --redis URL (redis://[[user]:password@]host[:port][/db])
+attaches each to Redis (stream "lws-demo"), so a mirror stroke reaches the
+pages of every worker and every host, through libwebsockets_broadcast.
 """
 
 from __future__ import annotations
@@ -127,6 +133,7 @@ class Mirror:
 
 
 mirror = Mirror()
+mirror_broadcast = False  # --workers/--redis: the mirror goes through libwebsockets_broadcast
 
 
 def callback_lws_mirror(context: Any, wsi: Any, reason: int, user: Any, in_: Any, len_: int) -> int:
@@ -160,6 +167,13 @@ def callback_lws_mirror(context: Any, wsi: Any, reason: int, user: Any, in_: Any
             )
             return -1
         piece = lws.payload(in_, len_)
+        if mirror_broadcast and final:
+            # to every connection of every process, through the backplane
+            msg = bytes(pending) + piece if pending is not None else piece
+            mirror.rx.pop(wsi, None)
+            if lws.libwebsockets_broadcast(lws.libwebsockets_get_protocol(wsi), msg, len(msg)):
+                lws.lwsl_log(lws.LLL_WARN, f"mirror: broadcast of {len(msg)} bytes failed")
+            return 0
         if pending is None and final:
             mirror.store(piece, binary)  # the whole message in one piece: the usual case
         else:
@@ -172,6 +186,10 @@ def callback_lws_mirror(context: Any, wsi: Any, reason: int, user: Any, in_: Any
             mirror.store(bytes(pending), binary)
         lws.libwebsocket_callback_on_writable_all_protocol(lws.libwebsockets_get_protocol(wsi))
 
+    elif reason == lws.LWS_CALLBACK_BROADCAST:
+        # mirror_broadcast: a message from any connection of any process (padded)
+        if lws.libwebsocket_write(wsi, in_, len_, lws.LWS_WRITE_TEXT) < 0:
+            return -1
     elif reason == lws.LWS_CALLBACK_ESTABLISHED:
         mirror.tail[wsi] = mirror.head  # from now on
     elif reason == lws.LWS_CALLBACK_CLOSED:
@@ -204,7 +222,46 @@ def parse_args(argv: list[str] | None, description: str) -> argparse.Namespace:
         help="folder of test.html and its files (default: resources/ beside this script)",
     )
     example_tls.add_arguments(ap)
+    ap.add_argument("--workers", type=int_arg(1, 256, base=10), default=None)
+    ap.add_argument("--redis", default=None, metavar="URL")
     return ap.parse_args(argv)
+
+
+def start_workers(args: argparse.Namespace, prog: str) -> int | None:
+    """--workers N: fork them (SO_REUSEPORT on the port); the options for
+    create_context in a worker; in the supervisor once all have stopped, None
+    (all went well) or -1 (one failed)."""
+    global mirror_broadcast
+    mirror_broadcast = bool(args.workers or args.redis)
+    if not args.workers:
+        return 0
+    try:
+        worker = lws.start_workers(args.workers)
+    except ChildProcessError:
+        return -1  # a worker failed (said above); all have stopped
+    if worker is None:
+        return None
+    if not args.redis and worker == 0:
+        print(
+            f"{prog}: --workers without --redis: the mirror reaches the connections "
+            "of one worker only",
+            file=sys.stderr,
+        )
+    return lws.LWS_SERVER_OPTION_REUSEPORT
+
+
+def attach_redis(context: Any, args: argparse.Namespace, prog: str) -> bool:
+    """--redis URL: the context on the backplane (stream "lws-demo"); False
+    (context destroyed) on a bad URL."""
+    if not args.redis:
+        return True
+    try:
+        lws.lws_context_attach_redis(context, args.redis, "lws-demo")
+    except ValueError as e:
+        print(f"{prog}: --redis: {e}", file=sys.stderr)
+        lws.libwebsocket_context_destroy(context)
+        return False
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -238,11 +295,20 @@ def main(argv: list[str] | None = None) -> int:
         ("dumb-increment-protocol", callback_dumb_increment, 0),
         ("lws-mirror-protocol", callback_lws_mirror, 0),
     ]
+    options = start_workers(args, prog)  # before any context
+    if options is None or options < 0:
+        return 0 if options is None else 1  # the supervisor: every worker has stopped
     try:
-        context = lws.libwebsocket_create_context(args.port, args.interface, protocols, **tls)
+        tls_args = dict(tls)
+        options |= tls_args.pop("options", 0)
+        context = lws.libwebsocket_create_context(
+            args.port, args.interface, protocols, options=options, **tls_args
+        )
     except OSError as e:
         print(f"{prog}: cannot start: {e}", file=sys.stderr)
         return 1
+    if not attach_redis(context, args, prog):
+        return 2
 
     print(
         f"pylws test server on {lws.libwebsocket_canonical_hostname(context)}, "

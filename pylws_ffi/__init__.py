@@ -58,6 +58,12 @@ from .errors import LwsError, WsiClosedError
 from .extension import lws_tokens_payload, lws_tokens_replace
 from .log import lws_set_log_level, lwsl_log
 from .poll import libwebsocket_service_fd
+from .scaleout import (
+    lws_context_attach_redis,
+    lws_context_redis_option,
+    lws_context_redis_state,
+    start_workers,
+)
 from .server import (
     libwebsocket_callback_on_writable_all_protocol,
     libwebsocket_canonical_hostname,
@@ -134,6 +140,10 @@ __all__ = [
     "lws_set_handshake_timeout",
     "lws_set_log_level",
     "lws_set_max_message_size",
+    "lws_context_attach_redis",
+    "lws_context_redis_option",
+    "lws_context_redis_state",
+    "start_workers",
     "lwsl_log",
     "payload",
     "aio",

@@ -42,6 +42,7 @@ carries their requests out.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import os
@@ -1239,7 +1240,33 @@ class Server(_Endpoint):
             return 0
         if reason == _HTTP:
             return 1  # nothing written: the library answers 404
+        if reason == lib.LWS_CALLBACK_BROADCAST:
+            conn = self.conns.get(wsi)
+            if conn is not None and len_ >= 1:  # one kind byte (T/B), the payload
+                data = ffi.buffer(_cast("unsigned char *", in_), len_)
+                with contextlib.suppress(ConnectionClosed):  # closing: not for it
+                    conn._write(wsi, data[1:], _TEXT if data[0:1] == b"T" else _BINARY)
+            return 0
         return 0
+
+    def broadcast(self, message: str | bytes | bytearray | memoryview) -> None:
+        """Send ``message`` (str: text, bytes-like: binary) to every connection
+        of this server and, with ``serve(..., redis=URL)``, of every server
+        attached to the same stream (libwebsockets_broadcast: each gets it
+        once, in the order this server broadcast).  Raises TypeError for another
+        type, ValueError when it is larger than the backplane's limit."""
+        if isinstance(message, str):
+            data = b"T" + message.encode()
+        elif isinstance(message, (bytes, bytearray, memoryview)):
+            data = b"B" + bytes(message)
+        else:
+            raise TypeError(f"message must be str or bytes-like, not {type(message).__name__}")
+        from .server import libwebsockets_broadcast, lws_get_protocols
+
+        protocols = lws_get_protocols(self.aio.context)
+        for i in range(len(self.subprotocols)):
+            if libwebsockets_broadcast(protocols[i], data, len(data)) < 0:
+                raise ValueError(f"broadcast of {len(data) - 1} bytes refused (too large)")
 
     async def _run(self, conn: Connection) -> None:
         try:
@@ -1382,6 +1409,8 @@ def serve(
     cafile: StrPath | None = None,
     loop: asyncio.AbstractEventLoop | None = None,
     limits: Mapping[int, int] | None = None,
+    redis: str | None = None,
+    redis_stream: str = "lws-aio",
 ) -> _Serving:
     """Serve WebSockets on ``host`` (a host name such as "localhost", an IP
     address or an interface name; None: every interface) and ``port``
@@ -1410,6 +1439,10 @@ def serve(
     ``limits``: the context's limits, ``{pylws_ffi.LWS_LIMIT_...: value}``
     (see :func:`pylws_ffi.lws_context_set_limit`), e.g. a keepalive:
     ``{LWS_LIMIT_KEEPALIVE_IDLE_SECS: 20, LWS_LIMIT_KEEPALIVE_PONG_SECS: 20}``.
+
+    ``redis`` (``redis://[[user]:password@]host[:port][/db]``): attach to Redis
+    so that :meth:`Server.broadcast` reaches the connections of every server
+    attached to ``redis_stream`` (lws_context_attach_redis; Redis may be down).
 
     ``await serve(...)`` gives the :class:`Server`; ``async with serve(...) as
     server`` closes it at the end.  Raises OSError when the port is taken;
@@ -1448,6 +1481,14 @@ def serve(
             raise
         server.port = lws_context_listen_port(server.aio.context)
         server.sockets = [_ListeningSocket(_listen_address(interf), server.port)]
+        if redis is not None:
+            from .scaleout import lws_context_attach_redis
+
+            try:
+                lws_context_attach_redis(server.aio.context, redis, redis_stream)
+            except Exception:
+                server.aio.close()
+                raise
         return server
 
     return _Serving(start)

@@ -475,6 +475,9 @@ CONTEXT_CALLS: list[tuple[str, Callable[[Any], tuple[Any, ...]]]] = [
     ("libwebsockets_fork_service_loop", lambda ctx: (ctx,)),
     ("libwebsocket_canonical_hostname", lambda ctx: (ctx,)),
     ("libwebsockets_hangup_on_client", lambda ctx: (ctx, 0)),
+    ("lws_context_attach_redis", lambda ctx: (ctx, "redis://127.0.0.1:1", "k")),
+    ("lws_context_redis_option", lambda ctx: (ctx, "max_message", 10)),
+    ("lws_context_redis_state", lambda ctx: (ctx,)),
 ]
 
 

@@ -278,14 +278,15 @@ BOTH_OPEN = (
 )
 
 
-def exercise_demo(chromium: Chromium, url: str) -> bytes:
-    """Two pages of the demo at ``url``: the checks; a screenshot of page B."""
+def exercise_demo(chromium: Chromium, url: str, url_b: str | None = None) -> bytes:
+    """Two pages of the demo at ``url`` (page B at ``url_b`` when given: another
+    server on the same Redis): the checks; a screenshot of page B."""
 
     async def go() -> bytes:
         devtools = DevTools(await aconnect(chromium.url, max_size=None, open_timeout=10))
         try:
             a = await Page.open(devtools, url)
-            b = await Page.open(devtools, url)
+            b = await Page.open(devtools, url_b or url)
             for page in (a, b):
                 await page.until(BOTH_OPEN)
                 # the page's files came through the whitelist, with the right types

@@ -91,6 +91,10 @@ enum libwebsocket_context_options {
 	LWS_SERVER_OPTION_DEFEAT_CLIENT_MASK = 1,
 	LWS_SERVER_OPTION_REQUIRE_VALID_OPENSSL_CLIENT_CERT = 2,
 	LWS_SERVER_OPTION_SKIP_SERVER_CANONICAL_NAME = 4,
+	/* pylws: the listen socket takes SO_REUSEPORT, so several processes (each
+	 * with its own context, all with this option) share the port and the
+	 * kernel spreads new connections across them (see lws_start_workers) */
+	LWS_SERVER_OPTION_REUSEPORT = 1 << 24,
 	/* pylws addition: server connections are told of pongs too, with
 	 * LWS_CALLBACK_CLIENT_RECEIVE_PONG (for keepalive pings they send) */
 	LWS_SERVER_OPTION_REPORT_PONGS = 1 << 25, /* far from the classic bits (1, 2, 4, later 8...) */
@@ -633,6 +637,72 @@ LWS_EXTERN const char *lws_request_head(struct libwebsocket *wsi, size_t *len);
  */
 LWS_EXTERN int lws_write_unpadded(struct libwebsocket *wsi, const unsigned char *buf,
 				  size_t len, enum libwebsocket_write_protocol protocol);
+
+/*
+ * pylws: the Redis backplane of libwebsockets_broadcast (scale-out).
+ *
+ * After lws_context_attach_redis(context, "redis://[[user]:password@]host[:port][/db]",
+ * stream_key), a libwebsockets_broadcast(protocol, buf, len) of the context
+ * (from its loop, another thread or a forked process) is delivered here at once
+ * and added to the Redis stream stream_key (one stream for all protocols; each
+ * entry holds the protocol name, the data, and the publishing context's origin
+ * id and sequence number); every other attached context, in any process or
+ * host, delivers it to its own connections of the protocol with the same
+ * name: once each, in the publisher's order.  The context's loop drives two
+ * hiredis connections (writer and reader), announced through
+ * LWS_CALLBACK_ADD_POLL_FD & co like the other descriptors; no thread.
+ *
+ * Redis unreachable at attach or later: the context serves and broadcasts
+ * locally, logs once, and reconnects with backoff; the broadcasts made
+ * meanwhile (up to LWS_REDIS_PENDING_MAX / _BYTES, the oldest dropped beyond,
+ * logged) are published on reconnect, in order.  Each context reads from the
+ * last entry it delivered, so after a reconnect (or a Redis restart with
+ * persistence) it delivers what it missed, unless the stream was trimmed past it
+ * (XADD MAXLEN ~ LWS_REDIS_STREAM_MAXLEN): then a log line gives the count lost
+ * (the gaps in each publisher's sequence numbers).
+ * The first read starts at the attach time (stream ids are Redis' clock).
+ * Host names are resolved blocking at each connect: prefer an address.
+ *
+ * Call it from the loop's thread once, before or while serving; it returns 0
+ * (even when Redis is unreachable now) or -1 on a bad argument (errno set).
+ * Attached, a broadcast larger than LWS_REDIS_MAX_MESSAGE fails (returns -1,
+ * errno EMSGSIZE) without being delivered anywhere.  The context destroyed,
+ * broadcasts not yet acknowledged by Redis are lost (logged with the count).
+ */
+LWS_EXTERN int lws_context_attach_redis(struct libwebsocket_context *context,
+					const char *url, const char *stream_key);
+
+enum lws_redis_option {
+	LWS_REDIS_MAX_MESSAGE = 1,  /* bytes of one broadcast; default 1 MiB, max 512 MiB */
+	LWS_REDIS_STREAM_MAXLEN,    /* entries the stream keeps (approximately); 10000 */
+	LWS_REDIS_PENDING_MAX,      /* broadcasts kept while Redis is away; 10000 */
+	LWS_REDIS_PENDING_BYTES,    /* their bytes; default 64 MiB */
+	LWS_REDIS_RECONNECT_MIN_MS, /* first reconnect delay, doubling; 100 */
+	LWS_REDIS_RECONNECT_MAX_MS, /* longest one; 5000 */
+	LWS_REDIS_TIMEOUT_MS,       /* connect, or an XADD unanswered: reconnect; 5000 */
+};
+
+/* Set an option of an attached context, from the loop's thread: 0, or -1 (not
+ * attached, value out of range: errno EINVAL). */
+LWS_EXTERN int lws_context_redis_option(struct libwebsocket_context *context,
+					enum lws_redis_option option, long long value);
+
+/* 0 not attached, 1 attached but not connected (now), 2 connected and reading */
+LWS_EXTERN int lws_context_redis_state(struct libwebsocket_context *context);
+
+/*
+ * pylws: start n worker processes (n >= 1) for a server listening with
+ * LWS_SERVER_OPTION_REUSEPORT.  Call it before creating the context: each
+ * worker gets its index (0 .. n-1) as the return value and goes on to create its
+ * own context.  The calling process supervises: it returns once every worker
+ * has exited, forwarding SIGTERM, SIGINT and SIGHUP to them all (so they stop
+ * together); a worker that dies does not stop the others.  It returns -2 when
+ * every worker exited with 0 (or by the signal forwarded), -3 when one failed
+ * (another exit status, or killed by another signal: logged).  Workers get SIGTERM
+ * when the supervisor dies.  -1 if no worker could be started (errno set; the
+ * ones started are stopped).
+ */
+LWS_EXTERN int lws_start_workers(int n);
 
 #ifdef __cplusplus
 }

@@ -59,9 +59,9 @@ int lws_broadcast_init(struct libwebsocket_context *context)
 	return 0;
 }
 
-static void dispatch_broadcast(struct libwebsocket_context *context,
-			       const struct libwebsocket_protocols *protocol,
-			       unsigned char *buf, size_t len)
+void lws_broadcast_dispatch(struct libwebsocket_context *context,
+			    const struct libwebsocket_protocols *protocol,
+			    unsigned char *buf, size_t len)
 {
 	struct libwebsocket *wsi = context->conns, *next;
 	for (; wsi; wsi = next) {
@@ -73,6 +73,16 @@ static void dispatch_broadcast(struct libwebsocket_context *context,
 		if (lws_call(context, protocol, wsi, LWS_CALLBACK_BROADCAST, wsi->user_space, buf, len))
 			lws_conn_close(wsi, LWS_CLOSE_STATUS_NOSTATUS, NULL);
 	}
+}
+
+/* A broadcast made in this context's processes: here, and through Redis if attached. */
+static void dispatch_broadcast(struct libwebsocket_context *context,
+			       const struct libwebsocket_protocols *protocol,
+			       unsigned char *buf, size_t len)
+{
+	lws_broadcast_dispatch(context, protocol, buf, len);
+	if (context->redis)
+		lws_redis_publish(context, protocol, buf, len);
 }
 
 static int send_inline(int fd, const unsigned char *buf, size_t len)
@@ -172,6 +182,8 @@ int libwebsockets_broadcast(const struct libwebsocket_protocols *protocol,
 		lwsl_err("broadcast: the protocol belongs to no context\n");
 		return -1;
 	}
+	if (lws_redis_check_size(context, len))
+		return -1;
 	if ((int)getpid() == context->service_pid) {
 		if (!lws_on_loop_thread(context))
 			return lws_request_from_thread(context, LWS_REQ_BROADCAST, NULL,

@@ -133,13 +133,20 @@ static int resolve_interface(const char *interf, int port,
 	return found;
 }
 
-static int open_listener(const struct sockaddr *sa, socklen_t salen)
+static int open_listener(const struct sockaddr *sa, socklen_t salen, unsigned options)
 {
 	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
 	int one = 1, zero = 0;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if ((options & LWS_SERVER_OPTION_REUSEPORT) &&
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one)) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
 	if (sa->sa_family == AF_INET6)
 		/* all interfaces: one socket takes IPv6 and IPv4 */
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
@@ -167,18 +174,18 @@ static int listen_on(struct libwebsocket_context *context, int port, const char 
 				 strerror(errno));
 			return -1;
 		}
-		fd = open_listener((struct sockaddr *)&ss, sslen);
+		fd = open_listener((struct sockaddr *)&ss, sslen, context->options);
 	} else {
 		struct sockaddr_in6 any6 = {.sin6_family = AF_INET6,
 					    .sin6_port = htons((uint16_t)port),
 					    .sin6_addr = IN6ADDR_ANY_INIT};
-		fd = open_listener((struct sockaddr *)&any6, sizeof any6);
+		fd = open_listener((struct sockaddr *)&any6, sizeof any6, context->options);
 		if (fd < 0 && (errno == EAFNOSUPPORT || errno == EADDRNOTAVAIL)) {
 			/* no IPv6 on this host */
 			struct sockaddr_in any4 = {.sin_family = AF_INET,
 						   .sin_port = htons((uint16_t)port),
 						   .sin_addr.s_addr = htonl(INADDR_ANY)};
-			fd = open_listener((struct sockaddr *)&any4, sizeof any4);
+			fd = open_listener((struct sockaddr *)&any4, sizeof any4, context->options);
 		}
 	}
 	if (fd < 0) {
@@ -327,6 +334,7 @@ void libwebsocket_context_destroy(struct libwebsocket_context *context)
 		context->zombies = wsi->next;
 		lws_conn_free(wsi);
 	}
+	lws_redis_destroy(context);
 	lws_client_context_destroy(context);
 	lws_ext_context_destroy(context);
 	lws_broadcast_destroy(context);

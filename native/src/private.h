@@ -56,6 +56,7 @@ enum lws_fd_kind {
 	LWS_FD_BROADCAST, /* a broadcast from another process */
 	LWS_FD_TIMER,     /* timeouts or deferred work are due */
 	LWS_FD_WAKE,      /* another thread queued a request */
+	LWS_FD_REDIS,     /* a Redis backplane connection (redis.c) */
 };
 
 /* What another thread may ask the loop to do (wake.c). */
@@ -247,6 +248,7 @@ struct libwebsocket_context {
 	struct lws_listener *broadcast;
 	int service_pid;               /* the process that runs the service loop */
 	int forked_child;              /* libwebsockets_fork_service_loop's child */
+	struct lws_redis *redis;       /* the Redis backplane, if attached (redis.c) */
 	char canonical_hostname[256];
 
 	/* TLS (tls.c) */
@@ -441,6 +443,23 @@ int lws_broadcast_init(struct libwebsocket_context *context);
 void lws_broadcast_readable(struct libwebsocket_context *context,
 			    struct lws_listener *l);
 void lws_broadcast_destroy(struct libwebsocket_context *context);
+/* LWS_CALLBACK_BROADCAST to the protocol's connections here (nothing else) */
+void lws_broadcast_dispatch(struct libwebsocket_context *context,
+			    const struct libwebsocket_protocols *protocol,
+			    unsigned char *buf, size_t len);
+
+/* ---- redis.c: the broadcast backplane ---- */
+/* -1 (errno EMSGSIZE, logged) when attached and len is above the limit */
+int lws_redis_check_size(struct libwebsocket_context *context, size_t len);
+/* a broadcast delivered here: queue it for the stream */
+void lws_redis_publish(struct libwebsocket_context *context,
+		       const struct libwebsocket_protocols *protocol,
+		       const unsigned char *buf, size_t len);
+void lws_redis_ready(struct libwebsocket_context *context, void *owner, uint32_t events);
+/* monotonic ms the backplane's timer is due, 0 = none; tick runs what is due */
+int64_t lws_redis_due(struct libwebsocket_context *context);
+void lws_redis_tick(struct libwebsocket_context *context, int64_t now);
+void lws_redis_destroy(struct libwebsocket_context *context);
 
 /* ---- service.c ---- */
 /* A descriptor was closed: listeners waiting for one are watched again. */

@@ -131,6 +131,9 @@ static void dispatch(struct libwebsocket_context *context, void *owner, uint32_t
 	case LWS_FD_WAKE:
 		lws_wake_requests(context);
 		return;
+	case LWS_FD_REDIS:
+		lws_redis_ready(context, owner, events);
+		return;
 	case LWS_FD_CONN:
 		break;
 	}
@@ -179,6 +182,11 @@ static void after_events(struct libwebsocket_context *context)
 	if (context->accept_resume_at && lws_now_ms() >= context->accept_resume_at) {
 		context->accept_resume_at = 0;
 		watch_listeners(context, 1);
+	}
+	if (context->redis) {
+		int64_t due = lws_redis_due(context);
+		if (due && due <= lws_now_ms())
+			lws_redis_tick(context, lws_now_ms());
 	}
 	free_zombies(context);
 	lws_timer_update(context);
