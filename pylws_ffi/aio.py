@@ -1640,3 +1640,6 @@ class _Connecting:
     async def __aexit__(self, *exc: object) -> None:
         assert self._conn is not None
         await self._conn.close()
+
+
+from .aio_broadcast import broadcast as broadcast  # noqa: E402
