@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import builtins
 import logging
 import os
 import socket
@@ -137,6 +138,16 @@ def test_broadcast_skips_a_choked_connection(run: Any, caplog: Any) -> None:
         sent = count - len(skipped)
         assert sent * size < 8 * 2**20, (sent, len(skipped))
         assert not slow_conn.closed
+        # a send() waiting for the choked output: broadcast does not overtake it
+        pending = asyncio.ensure_future(slow_conn.send(b"queued first"))
+        await until(slow_conn._send_lock.locked)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="pylws_ffi.aio"):
+            aio.broadcast([slow_conn], "later")
+        assert [r.getMessage() for r in caplog.records] == [
+            f"skipped broadcast to {slow_conn!r}: a send is in progress"
+        ]
+        pending.cancel()
         slow.close()
         done.set()
         await fast.close()
@@ -144,3 +155,35 @@ def test_broadcast_skips_a_choked_connection(run: Any, caplog: Any) -> None:
         await server.wait_closed()
 
     run(main(), timeout=90)
+
+
+def test_broadcast_logs_or_raises_failed_writes(run: Any, caplog: Any) -> None:
+    """A write the core refuses (here: a message begun with NO_FIN through
+    the C-style API is unfinished) is logged, and the others still get the
+    message; raise_exceptions=True raises the failures together."""
+
+    async def main() -> None:
+        server, conns, done = await serving(2)
+        url = f"ws://127.0.0.1:{server.port}/"
+        clients = [await ws_connect(url) for _ in range(2)]
+        await until(lambda: len(conns) == 2)
+        stuck = conns[0]
+        assert (
+            lib.lws_write_unpadded(stuck.wsi, b"a", 1, lib.LWS_WRITE_TEXT | lib.LWS_WRITE_NO_FIN)
+            == 1
+        )
+        with caplog.at_level(logging.WARNING, logger="pylws_ffi.aio"):
+            aio.broadcast(conns, "one")
+        assert [r.getMessage() for r in caplog.records] == [
+            f"skipped broadcast to {stuck!r}: the write failed"
+        ]
+        assert await asyncio.wait_for(clients[1].recv(), 10) == "one"
+        group = getattr(builtins, "ExceptionGroup", None) or RuntimeError
+        with pytest.raises(group):
+            aio.broadcast(conns, "two", raise_exceptions=True)
+        assert await asyncio.wait_for(clients[1].recv(), 10) == "two"
+        done.set()
+        server.close()
+        await server.wait_closed()
+
+    run(main())
