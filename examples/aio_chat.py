@@ -21,6 +21,9 @@ request it got wrong.  A room's members are a set of connections; a message
 to the room goes out with ``broadcast``, which skips a member too slow to keep
 up (its output still queued) instead of queueing for it without bound.  A
 disconnect, clean or not, leaves every room the client was in.
+
+examples/aio_chat.html is a page for it: open the file in a browser (add
+?server=ws://HOST:PORT/ for another address than ws://127.0.0.1:8765/).
 """
 
 from __future__ import annotations

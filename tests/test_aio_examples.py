@@ -5,6 +5,7 @@ them: tests/test_typing.py."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -334,3 +335,46 @@ def test_request_info(program: Any) -> None:
 
     run(main())
     assert info.stop() == ""
+
+
+def test_chat_page_in_chromium(program: Any, tmp_path: Path) -> None:
+    """examples/aio_chat.html in headless Chromium: it renames itself, joins
+    the lobby and says hello; a websockets member of the lobby sees it all,
+    and sees it leave when the browser goes."""
+    from test_browser import CHROMIUM_FLAGS, find_chromium
+
+    exe = find_chromium()
+    if exe is None:
+        pytest.skip("chromium is not installed")
+    chat = program("aio_chat.py", "--port", "0")
+
+    async def main() -> None:
+        port = await chat.port()
+        async with ws_connect(f"ws://127.0.0.1:{port}/") as ws:
+            await event(ws, "welcome")
+            await request(ws, type="join", room="lobby")
+            await event(ws, "joined")
+            page = (EXAMPLES / "aio_chat.html").as_uri() + (
+                f"?server=ws://127.0.0.1:{port}/&nick=browser&room=lobby&say=hello%20from%20chromium"
+            )
+            flags = [f for f in CHROMIUM_FLAGS if not f.startswith("--remote-debugging")]
+            browser = subprocess.Popen(
+                [exe, *flags, f"--user-data-dir={tmp_path}", page],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,  # its helper processes share its group
+            )
+            try:
+                joined = await event(ws, "joined")
+                assert (joined["nick"], joined["members"][0]) == ("browser", "browser")
+                said = await event(ws, "message")
+                assert (said["nick"], said["text"]) == ("browser", "hello from chromium")
+            finally:
+                browser.kill()
+                browser.wait(10)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(browser.pid, signal.SIGKILL)  # helpers left behind, if any
+            assert (await event(ws, "left"))["nick"] == "browser"
+
+    run(main(), timeout=90)
+    assert chat.stop() == ""
