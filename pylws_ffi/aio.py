@@ -51,7 +51,16 @@ import ssl
 import struct
 import sys
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Generator, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from types import TracebackType
 from typing import Any, Callable, Union
 from urllib.parse import urlsplit
@@ -753,8 +762,12 @@ class Connection:
 
     # ---- sending ----
 
-    async def send(self, data: str | bytes | bytearray | memoryview) -> None:
-        """Send one message: ``str`` as text, bytes-like as binary.
+    async def send(
+        self, data: str | bytes | bytearray | memoryview | Iterable[Data] | AsyncIterable[Data]
+    ) -> None:
+        """Send one message: ``str`` as text, bytes-like as binary; an
+        iterable or async iterable of pieces (all str or all bytes-like) as
+        one message in fragments, as websockets does.
 
         Returns once the library has taken it (it may still be queued for the
         socket).  While the connection's output is choked
@@ -768,6 +781,9 @@ class Connection:
         elif isinstance(data, (bytes, bytearray, memoryview)):
             payload = data
             kind = _BINARY
+        elif isinstance(data, (Iterable, AsyncIterable)) and not isinstance(data, Mapping):
+            await _send_fragments(self, data)  # one message in fragments
+            return
         else:
             raise TypeError(f"data must be str or bytes-like, not {type(data).__name__}")
         wsi = self.wsi
@@ -1681,3 +1697,7 @@ class _Connecting:
     async def __aexit__(self, *exc: object) -> None:
         assert self._conn is not None
         await self._conn.close()
+
+
+from .aio_broadcast import broadcast as broadcast  # noqa: E402
+from .aio_fragments import send_fragments as _send_fragments  # noqa: E402
