@@ -473,11 +473,9 @@ static int demo_setup(int argc, char **argv, struct demo_options *opt)
 			mirror_broadcast = 1;
 			break;
 		case 'W':
-			opt->workers = strtol(optarg, &end, 10);
-			if (!*optarg || *end || opt->workers < 1 || opt->workers > 256) {
-				fprintf(stderr, "bad worker count: %s\n", optarg);
+			if (example_parse_int(optarg, "worker count", 1, 256, &v))
 				return 2;
-			}
+			opt->workers = (long)v;
 			mirror_broadcast = 1;
 			break;
 		case 'h':
