@@ -22,6 +22,7 @@ import re
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -58,17 +59,19 @@ def find_chromium() -> str | None:
 class Chromium:
     """A headless Chromium process; ``url`` is its DevTools WebSocket.
 
-    Its profile (``--user-data-dir``) and its temporary files (TMPDIR: it
-    makes org.chromium.Chromium.* folders there and leaves them when
-    stopped) are in ``profile``, a folder of the test's own, removed by
-    ``stop()``."""
+    Its profile (``--user-data-dir``) is in ``profile``, a folder of the
+    test's own, and its temporary files (TMPDIR: it makes
+    org.chromium.Chromium.* folders there and leaves them when stopped) in a
+    short-named folder of /tmp (its singleton socket's path must fit a
+    sockaddr_un, 108 bytes, which a test's tmp_path may not); ``stop()``
+    removes both."""
 
     def __init__(self, exe: str, profile: Path, extra_flags: tuple[str, ...] = ()) -> None:
         self.profile = profile
         self.log_path = profile.parent / f"{profile.name}-stderr.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
-        tmp = profile / "tmp"
-        tmp.mkdir(parents=True, exist_ok=True)
+        profile.mkdir(parents=True, exist_ok=True)
+        self.tmp = tmp = Path(tempfile.mkdtemp(prefix="pylws-chr-"))
         self.proc = subprocess.Popen(
             [exe, *CHROMIUM_FLAGS, *extra_flags, f"--user-data-dir={profile / 'data'}",
              "about:blank"],
@@ -111,6 +114,7 @@ class Chromium:
             os.killpg(self.proc.pid, signal.SIGKILL)  # helpers left behind, if any
         self._log.close()
         shutil.rmtree(self.profile, ignore_errors=True)
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 class DevTools:
