@@ -28,7 +28,10 @@ from websockets.sync.client import connect
 
 pytestmark = pytest.mark.timeout(600)
 
-SETUP_FIRST = "sudo apt-get install -y python3-venv python3-dev gcc libssl-dev zlib1g-dev pkg-config git openssl chromium"  # noqa: E501
+SETUP_FIRST = (
+    "sudo apt-get install -y python3-venv python3-dev gcc libssl-dev zlib1g-dev libhiredis-dev"
+    " pkg-config git openssl chromium redis-server"
+)
 
 
 def run_logged(args: list[str], cwd: Path, env: dict[str, str], log: Path, timeout: float) -> None:
