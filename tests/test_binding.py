@@ -315,10 +315,10 @@ def test_create_context_unknown_interface_raises_oserror() -> None:
     ],
 )
 def test_create_context_bad_arguments(args: tuple[Any, ...], exc: type[Exception]) -> None:
-    before = dict(lws.dispatch._by_entry)
+    before = dict(lws.registry.by_entry)
     with pytest.raises(exc):
         lws.libwebsocket_create_context(*args)
-    assert lws.dispatch._by_entry == before
+    assert lws.registry.by_entry == before
 
 
 def test_destroy_twice_raises_instead_of_crashing() -> None:
@@ -333,11 +333,11 @@ def test_destroy_twice_raises_instead_of_crashing() -> None:
 
 
 def test_destroy_releases_callables() -> None:
-    before = len(lws.dispatch._by_entry)
+    before = len(lws.registry.by_entry)
     ctx = lws.libwebsocket_create_context(0, None, [("a", noop), ("b", noop, 8)])
-    assert len(lws.dispatch._by_entry) == before + 2
+    assert len(lws.registry.by_entry) == before + 2
     lws.libwebsocket_context_destroy(ctx)
-    assert len(lws.dispatch._by_entry) == before
+    assert len(lws.registry.by_entry) == before
 
 
 @pytest.mark.parametrize("user", [None, {"any": "object"}, 42, "text"])
@@ -522,7 +522,7 @@ def test_context_functions_in_callbacks_during_create_and_destroy() -> None:
     # the allowance ends with the call
     with pytest.raises(ValueError):
         lws.libwebsocket_context_user(ctx)
-    assert not lws.context._creating
+    assert not lws.registry.creating
 
 
 def test_limits_validate() -> None:

@@ -501,7 +501,7 @@ def test_connect_argument_errors(client: Client) -> None:
     with pytest.raises(ValueError, match="port"):
         ext(ctx, LOCAL, 0, 0, "/", None, None, None, -1, ffi.new("int *"))
     assert not [c for c in client.calls if c[1] not in POLL_REASONS]  # nothing reached C
-    assert lws.client._held_userdata(ctx) == {}
+    assert lws.registry.held_userdata(ctx) == {}
 
 
 def test_connect_tls_gives_a_connection(client: Client) -> None:
@@ -518,9 +518,9 @@ def test_connect_tls_gives_a_connection(client: Client) -> None:
         client.ctx, LOCAL, port, 1, "/", None, None, None, -1, mine
     )
     client.forget(wsi)
-    assert lws.client._held_userdata(client.ctx) == {wsi: mine}
+    assert lws.registry.held_userdata(client.ctx) == {wsi: mine}
     assert expect_failure(client, wsi)
-    assert lws.client._held_userdata(client.ctx) == {}
+    assert lws.registry.held_userdata(client.ctx) == {}
 
 
 def test_connect_on_destroyed_context_raises() -> None:
@@ -957,7 +957,7 @@ def test_extended_userdata_arrives_as_user() -> None:
             mine = ffi.new("int[4]", [42, 43, 44, 45])
             wsi = open_connection(c, server.port, userdata=mine)
             plain = open_connection(c, server.port)  # library-allocated user area
-            assert lws.client._held_userdata(c.ctx) == {wsi: mine}
+            assert lws.registry.held_userdata(c.ctx) == {wsi: mine}
             c.send(wsi, "x")
             c.run(lambda: c.messages[wsi], what="the echo")
             close_connection(c, wsi)
@@ -970,7 +970,7 @@ def test_extended_userdata_arrives_as_user() -> None:
             assert len(other) == 1 and other != {0}
             assert other != {int(ffi.cast("uintptr_t", mine))}
             # CLOSED came: the binding let go of it
-            assert lws.client._held_userdata(c.ctx) == {}
+            assert lws.registry.held_userdata(c.ctx) == {}
             close_connection(c, plain)
     finally:
         c.destroy()
@@ -980,13 +980,13 @@ def test_extended_userdata_arrives_as_user() -> None:
 def test_extended_userdata_released_on_connection_error(client: Client) -> None:
     mine = ffi.new("int *", 7)
     wsi = client.connect(free_port(), userdata=mine)
-    assert lws.client._held_userdata(client.ctx) == {wsi: mine}
+    assert lws.registry.held_userdata(client.ctx) == {wsi: mine}
     expect_failure(client, wsi)
-    assert lws.client._held_userdata(client.ctx) == {}
-    # the wrapped callables were put back: the hot path is the plain one again
-    from pylws_ffi import dispatch
+    assert lws.registry.held_userdata(client.ctx) == {}
+    # no callable is wrapped: the hot path is the plain one
+    from pylws_ffi import registry
 
-    assert all(not hasattr(cb, "__wrapped__") for cb in dispatch._by_entry.values())
+    assert all(not hasattr(cb, "__wrapped__") for cb in registry.by_entry.values())
 
 
 def test_extended_with_none_is_plain_connect(client: Client, echo_ws: WSServer) -> None:

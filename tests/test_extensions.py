@@ -28,7 +28,7 @@ from websockets.sync.client import connect
 from wsraw import OP_BINARY, OP_TEXT, RawWS, frame
 
 import pylws_ffi as lws
-from pylws_ffi import dispatch, ffi
+from pylws_ffi import ffi, registry
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "ext_rot13.py"
@@ -79,11 +79,11 @@ def test_python_extension_gets_context_construct_and_destruct():
         lws.CONTEXT_PORT_NO_LISTEN, None, [("p", echo_callback, 0)], [("x-test", ext_cb, 16)]
     )
     assert seen == [(lws.LWS_EXT_CALLBACK_CLIENT_CONTEXT_CONSTRUCT, True)]
-    assert len(dispatch._by_ext) >= 1
-    before = len(dispatch._by_ext)
+    assert len(registry.by_ext) >= 1
+    before = len(registry.by_ext)
     lws.libwebsocket_context_destroy(ctx)
     assert seen[-1] == (lws.LWS_EXT_CALLBACK_CLIENT_CONTEXT_DESTRUCT, True)
-    assert len(dispatch._by_ext) == before - 1
+    assert len(registry.by_ext) == before - 1
 
     seen.clear()
     port = free_port()
@@ -176,12 +176,12 @@ def test_raw_cdata_array_with_python_built_entries():
     ],
 )
 def test_malformed_extension_lists_raise(extensions, exc):
-    before = (len(dispatch._by_ext), len(dispatch._by_entry))
+    before = (len(registry.by_ext), len(registry.by_entry))
     with pytest.raises(exc):
         lws.libwebsocket_create_context(
             lws.CONTEXT_PORT_NO_LISTEN, None, [("p", echo_callback, 0)], extensions
         )
-    assert (len(dispatch._by_ext), len(dispatch._by_entry)) == before
+    assert (len(registry.by_ext), len(registry.by_entry)) == before
 
 
 def test_unterminated_pointer_raises():

@@ -10,12 +10,9 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, Callable
 
-from .. import context as _context_module
-from .. import dispatch
+from .. import registry
 from .._pylws_cffi import ffi, lib
 from ..context import (
-    _addr,
-    _contexts,
     libwebsocket_context_destroy,
     libwebsocket_create_context,
     lws_context_set_limit,
@@ -133,8 +130,8 @@ class AioContext:
             n = _service_fd(context, pollfd)
         finally:
             self._depth -= 1
-        if dispatch._pending:
-            dispatch.reraise_pending()
+        if registry.pending:
+            registry.reraise_pending()
         if n < 0:
             log.error("libwebsocket_service_fd failed (%d) for fd %d", n, fd)
 
@@ -158,8 +155,8 @@ class AioContext:
             _service_fd(context, _NULL)
         finally:
             self._depth -= 1
-        if dispatch._pending:
-            dispatch.reraise_pending()
+        if registry.pending:
+            registry.reraise_pending()
 
     def close_connection(self, wsi: Any, code: int) -> None:
         """libwebsocket_close_and_free_session from outside the service
@@ -202,7 +199,7 @@ class AioContext:
             return
         self._closing = True
         try:
-            if _addr(context) in _contexts:  # not destroyed behind our back
+            if registry.addr(context) in registry.contexts:  # not destroyed behind our back
                 libwebsocket_context_destroy(context)
         finally:
             self.context = None
@@ -305,7 +302,7 @@ def create_context(
         aio.close()
         raise
     if isinstance(callback, ffi.CData):  # called with wsi objects of its own
-        _context_module._foreign.add(aio.context)
+        registry.foreign.add(aio.context)
     return aio
 
 
