@@ -34,9 +34,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
-from inproc import Echo
-from servers import SANITIZER_MARKERS, Server, asan_build, free_port, start_echo
-from websockets.asyncio.server import broadcast, serve
+from servers import SANITIZER_MARKERS, Server, asan_build, start_echo
+from support import peer
+from support.net import free_port
+from support.peer import WSServer, echo_handler
+from support.served import Echo
+from websockets.asyncio.server import broadcast
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as sync_connect
 
@@ -67,51 +70,12 @@ POLL_REASONS = {
 # ====================================================================== peers
 
 
-class WSServer:
-    """A ``websockets`` server on the loopback, in a thread running its loop."""
-
-    def __init__(self, handler: Callable[..., Any], host: str = LOCAL, **kw: Any) -> None:
-        kw.setdefault("compression", None)
-        kw.setdefault("max_size", None)
-        kw.setdefault("ping_interval", None)
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-        async def start() -> Any:
-            return await serve(handler, host, 0, **kw)
-
-        self.server = self.call(start())
-        self.port = self.server.sockets[0].getsockname()[1]
-
-    def call(self, coro: Any, timeout: float = 20) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def close(self) -> None:
-        async def stop() -> None:
-            self.server.close()
-            await self.server.wait_closed()
-
-        with contextlib.suppress(Exception):
-            self.call(stop())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
-
-
 @contextlib.contextmanager
 def ws_server(handler: Callable[..., Any], **kw: Any) -> Iterator[WSServer]:
-    server = WSServer(handler, **kw)
-    try:
+    """support.peer's server, without compression unless asked."""
+    kw.setdefault("compression", None)
+    with peer.ws_server(handler, **kw) as server:
         yield server
-    finally:
-        server.close()
-
-
-async def echo_handler(ws: Any) -> None:
-    with contextlib.suppress(ConnectionClosed):
-        async for message in ws:
-            await ws.send(message)
 
 
 def accept_key(key: str) -> str:
@@ -989,6 +953,33 @@ def test_extended_userdata_released_on_connection_error(client: Client) -> None:
     assert all(not hasattr(cb, "__wrapped__") for cb in registry.by_entry.values())
 
 
+def test_extended_userdata_released_with_a_c_function_callback() -> None:
+    """A protocol whose callback is a C function pointer: the binding sees
+    none of its callbacks, yet lets go of the userdata as soon as the core
+    drops the connection (lws_set_conn_gone_notify), not only at destroy."""
+    calls: list[int] = []
+
+    @ffi.callback("callback_function *")
+    def c_callback(context: Any, wsi: Any, reason: int, user: Any, in_: Any, len_: int) -> int:
+        calls.append(reason)
+        return 0
+
+    ctx = lws.libwebsocket_create_context(lws.CONTEXT_PORT_NO_LISTEN, None, [("c", c_callback)])
+    try:
+        mine = ffi.new("int *", 3)
+        wsi = lws.libwebsocket_client_connect_extended(
+            ctx, LOCAL, free_port(), 0, "/", None, None, None, -1, mine
+        )
+        assert lws.registry.held_userdata(ctx) == {wsi: mine}
+        deadline = time.monotonic() + 10
+        while lws.lib.lws_conn_is_live(ctx, wsi) and time.monotonic() < deadline:
+            lws.libwebsocket_service(ctx, 20)
+        assert ERROR in calls
+        assert lws.registry.held_userdata(ctx) == {}
+    finally:
+        lws.libwebsocket_context_destroy(ctx)
+
+
 def test_extended_with_none_is_plain_connect(client: Client, echo_ws: WSServer) -> None:
     wsi = open_connection(client, echo_ws.port, extended=True)
     client.send(wsi, b"\x00\x01")
@@ -1242,7 +1233,7 @@ def test_200_clients_against_our_echo_server(kind: str) -> None:
 
 class ServingClient(Client):
     """A Client whose context also listens on ``port`` (the loopback): the
-    connections it accepts echo what they receive (tests/inproc.py's Echo),
+    connections it accepts echo what they receive (tests/support/served.py's Echo),
     beside the client connections it makes, all served by the one loop of
     ``run``.  Client's checks hold for the client connections."""
 

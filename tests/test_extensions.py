@@ -5,7 +5,7 @@ example (examples/ext_rot13.py) between our client and our server, against
 peers that do not offer it, and with an extension that raises.
 
 In-process servers run their service loop in a thread of their own (the
-callbacks run there); clients are raw sockets (tests/wsraw.py), the
+callbacks run there); clients are raw sockets (tests/support/raw.py), the
 ``websockets`` library, or our own client context served in the test thread.
 """
 
@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
-from inproc import LogCapture, capture_log, thread_server
-from rawws import wait_for
-from servers import Server, free_port
+from servers import Server
+from support.net import free_port, wait_for
+from support.raw import OP_BINARY, OP_TEXT, RawWS, frame
+from support.served import LogCapture, capture_log, thread_server
 from websockets.sync.client import connect
-from wsraw import OP_BINARY, OP_TEXT, RawWS, frame
 
 import pylws_ffi as lws
 from pylws_ffi import ffi, registry
@@ -404,7 +404,7 @@ def test_rot13_and_deflate_together():
         ) as c:
             assert c.extensions == "x-pylws-rot13, permessage-deflate"
             # listed order is the order of operations (RFC 6455 9.1): rot13, then deflate
-            from wsraw import RSV1, Deflater, Inflater
+            from support.raw import RSV1, Deflater, Inflater
 
             d, i = Deflater(), Inflater()
             c.send_frame(OP_TEXT, d.message(rot13(b"Hello")), rsv=RSV1)

@@ -41,9 +41,10 @@ from collections.abc import Iterator
 from typing import Any, Callable
 
 import pytest
-from inproc import Echo, capture_log
-from rawws import frame
-from servers import ROOT, asan_build, free_port, send_and_receive
+from servers import ROOT, asan_build, send_and_receive
+from support.net import free_port
+from support.raw import frame
+from support.served import Echo, capture_log
 from tls_certs import Certs, Pair, start_example
 from websockets.asyncio.client import connect as aconnect
 from websockets.asyncio.server import serve
@@ -115,7 +116,7 @@ def addr(cdata: Any) -> int:
 
 class TLSThreadServer:
     """A TLS context on a free port of 127.0.0.1, served by a thread of its
-    own.  protocols[0] echoes (tests/inproc.py's Echo), serves ``files``
+    own.  protocols[0] echoes (tests/support/served.py's Echo), serves ``files``
     ({uri: (path, content type)}) over HTTP, and records its OpenSSL
     callbacks in ``calls``; ``verify(info) -> int`` answers
     PERFORM_CLIENT_CERT_VERIFICATION and ``load_extra(ssl_ctx) -> int``
@@ -1185,7 +1186,7 @@ def close_notify_after_close(port: int, ctx: ssl.SSLContext) -> bytes:
     """A WebSocket over TLS closed by the client with 1000: what follows the
     server's close frame.  Raises ssl.SSLEOFError when the server ends the
     TCP connection without a TLS close_notify."""
-    import wsraw
+    from support import raw as wsraw
 
     raw = socket.create_connection((LOCAL, port), timeout=10)
     with ctx.wrap_socket(raw, server_hostname=LOCAL, suppress_ragged_eofs=False) as s:
