@@ -634,6 +634,14 @@ LWS_EXTERN const char *lws_request_head(struct libwebsocket *wsi, size_t *len);
 LWS_EXTERN int lws_write_unpadded(struct libwebsocket *wsi, const unsigned char *buf,
 				  size_t len, enum libwebsocket_write_protocol protocol);
 
+/*
+ * In the LWS_CALLBACK_CLIENT_CONNECTION_ERROR callback of a wss:// client
+ * connection whose server certificate was refused ("TLS: server certificate
+ * refused: ..."): OpenSSL's X509_V_ERR_* code for why.  0 (X509_V_OK) when
+ * the certificate was not refused, or the connection has no TLS (yet).
+ */
+LWS_EXTERN long lws_tls_verify_error(const struct libwebsocket *wsi);
+
 #ifdef __cplusplus
 }
 #endif

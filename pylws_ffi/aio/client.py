@@ -21,7 +21,7 @@ from .connection import (
 )
 from .exceptions import _connection_error
 from .loop import _running_loop
-from .tls import StrPath, _check_readable, _openssl
+from .tls import StrPath, _check_readable, load_files
 
 _cast = ffi.cast
 _unpack = ffi.unpack
@@ -71,14 +71,15 @@ class _Client(_Endpoint):
             return 0
         if reason == _CLIENT_CONNECTION_ERROR:
             why = _unpack(_cast(_char_p, in_), len_).decode("utf-8", "replace") if len_ else ""
-            self.fail(_connection_error(why))
+            code = lib.lws_tls_verify_error(wsi) if wsi else 0
+            self.fail(_connection_error(why, code))
             return 0
         if reason == _LOAD_CLIENT_CERTS:
             # the client SSL_CTX, made for the first wss:// connection
             cafile, certfile, keyfile = self.tls_files
             try:
-                _openssl().load(int(_cast(_uintptr, user)), cafile, certfile, keyfile)
-            except (OSError, AttributeError) as e:  # ssl.SSLError, or no OpenSSL by ctypes
+                load_files(user, cafile, certfile, keyfile)
+            except OSError as e:  # ssl.SSLError
                 self.fail(e)
                 return 1
             return 0

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import ssl
 
-from .tls import _openssl
-
 
 class ConnectionClosed(Exception):
     """The connection is closed (raised by ``recv``/``send`` after the end).
@@ -57,16 +55,14 @@ class InvalidCertificate(InvalidHandshake, ssl.SSLCertVerificationError):
     (what the ``ssl`` module and ``websockets`` raise in that case).  The text
     is the core's (``TLS: server certificate refused: hostname mismatch``);
     ``verify_message`` is OpenSSL's reason (``hostname mismatch``) and
-    ``verify_code`` the X509_V_ERR_* number it stands for (None if unknown).
+    ``verify_code`` the X509_V_ERR_* number (as the core reports it,
+    lws_tls_verify_error; None if unknown).
     """
 
-    def __init__(self, message: str, verify_message: str) -> None:
+    def __init__(self, message: str, verify_message: str, verify_code: int | None = None) -> None:
         super().__init__(ssl.SSL_ERROR_SSL, message)
         self.verify_message = verify_message
-        try:
-            self.verify_code = _openssl().verify_code(verify_message)
-        except (OSError, AttributeError):  # OpenSSL not reachable through ctypes
-            self.verify_code = None
+        self.verify_code = verify_code
 
     def __str__(self) -> str:
         return str(self.strerror)
@@ -75,8 +71,9 @@ class InvalidCertificate(InvalidHandshake, ssl.SSLCertVerificationError):
 _CERT_REFUSED = "TLS: server certificate refused: "
 
 
-def _connection_error(why: str) -> InvalidHandshake:
-    """The exception for a CLIENT_CONNECTION_ERROR whose message is ``why``."""
+def _connection_error(why: str, verify_code: int = 0) -> InvalidHandshake:
+    """The exception for a CLIENT_CONNECTION_ERROR whose message is ``why``
+    (``verify_code``: the core's lws_tls_verify_error, 0 if none)."""
     if why.startswith(_CERT_REFUSED):
-        return InvalidCertificate(why, why[len(_CERT_REFUSED) :])
+        return InvalidCertificate(why, why[len(_CERT_REFUSED) :], verify_code or None)
     return InvalidHandshake(why or "connection failed")

@@ -28,7 +28,7 @@ from .connection import (
 )
 from .exceptions import ConnectionClosed
 from .loop import AioContext, _limit_items, _running_loop
-from .tls import StrPath, _check_readable, _openssl
+from .tls import StrPath, _check_readable, check_files
 
 log = logging.getLogger("pylws_ffi.aio")
 
@@ -310,7 +310,7 @@ def serve(
         except OSError as e:
             if certfile is not None and e.errno == errno.EINVAL:
                 # the core logged OpenSSL's reasons; say them in the exception
-                _openssl().check(certfile, keyfile, cafile)
+                check_files(certfile, keyfile, cafile)
             raise
         server.port = lws_context_listen_port(server.aio.context)
         server.sockets = [_ListeningSocket(_listen_address(interf), server.port)]

@@ -1,4 +1,8 @@
-"""TLS: certificate files into the core's OpenSSL contexts."""
+"""TLS: certificate files into the core's OpenSSL contexts.
+
+The OpenSSL functions are the extension module's own (declared in build.py's
+cdef, resolved against the libssl the core is linked with).
+"""
 
 from __future__ import annotations
 
@@ -6,129 +10,67 @@ import os
 import ssl
 from typing import Any, Union
 
-# ---------------------------------------------------------------------------
-# TLS: certificate files into the core's OpenSSL contexts
-# ---------------------------------------------------------------------------
+from .._pylws_cffi import ffi, lib
 
 StrPath = Union[str, bytes, "os.PathLike[str]"]
 
 
-class _OpenSSL:
-    """The few OpenSSL calls the TLS options need, made through ctypes on the
-    ``SSL_CTX *`` the core hands its callbacks.  They must come from the
-    libssl the core is linked with: a ``dlsym`` on the extension module
-    searches its dependencies, so that one is used (a libssl found by name
-    only if that fails)."""
-
-    def __init__(self) -> None:
-        import ctypes
-        import ctypes.util
-
-        from .. import _pylws_cffi
-
-        try:
-            so: Any = ctypes.CDLL(_pylws_cffi.__file__)
-            so.SSL_CTX_load_verify_locations  # noqa: B018 - is it reachable?
-        except (OSError, AttributeError):
-            so = ctypes.CDLL(ctypes.util.find_library("ssl") or "libssl.so.3")
-        p, s, i = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int
-        ul = ctypes.c_ulong
-        for name, restype, argtypes in [
-            ("TLS_method", p, []),
-            ("SSL_CTX_new", p, [p]),
-            ("SSL_CTX_free", None, [p]),
-            ("SSL_CTX_load_verify_locations", i, [p, s, s]),
-            ("SSL_CTX_use_certificate_chain_file", i, [p, s]),
-            ("SSL_CTX_use_PrivateKey_file", i, [p, s, i]),
-            ("SSL_CTX_check_private_key", i, [p]),
-            ("ERR_get_error", ul, []),
-            ("ERR_clear_error", None, []),
-            ("ERR_error_string_n", None, [ul, s, ctypes.c_size_t]),
-            ("X509_verify_cert_error_string", s, [ctypes.c_long]),
-        ]:
-            fn = getattr(so, name)
-            fn.restype, fn.argtypes = restype, argtypes
-            setattr(self, name, fn)
-        self._ctypes = ctypes
-        self._verify_codes: dict[str, int] | None = None
-
-    def _errors(self) -> str:
-        out = []
-        buf = self._ctypes.create_string_buffer(256)
-        while True:
-            e = self.ERR_get_error()  # type: ignore[attr-defined]
-            if not e:
-                break
-            self.ERR_error_string_n(e, buf, len(buf))  # type: ignore[attr-defined]
-            out.append(buf.value.decode(errors="replace"))
-        return "; ".join(out) or "OpenSSL gave no reason"
-
-    def load(
-        self,
-        ssl_ctx: int,
-        cafile: StrPath | None = None,
-        certfile: StrPath | None = None,
-        keyfile: StrPath | None = None,
-    ) -> None:
-        """Load ``cafile`` (PEM CAs to trust), ``certfile`` (PEM certificate
-        chain) and ``keyfile`` (its key; default: in ``certfile``) into the
-        ``SSL_CTX *`` at ``ssl_ctx``.  Raises ssl.SSLError saying which file
-        and why."""
-        o: Any = self
-        o.ERR_clear_error()
-
-        def fail(what: str, path: StrPath) -> ssl.SSLError:
-            return ssl.SSLError(
-                ssl.SSL_ERROR_SSL, f"cannot load {what} {os.fspath(path)!r}: {self._errors()}"
-            )
-
-        if cafile is not None and o.SSL_CTX_load_verify_locations(
-            ssl_ctx, os.fsencode(cafile), None
-        ) != 1:  # fmt: skip
-            raise fail("the CA file", cafile)
-        if certfile is not None:
-            if o.SSL_CTX_use_certificate_chain_file(ssl_ctx, os.fsencode(certfile)) != 1:
-                raise fail("the certificate", certfile)
-            key = certfile if keyfile is None else keyfile
-            if o.SSL_CTX_use_PrivateKey_file(ssl_ctx, os.fsencode(key), 1) != 1:  # PEM
-                raise fail("the private key", key)
-            if o.SSL_CTX_check_private_key(ssl_ctx) != 1:
-                raise fail(f"the private key {os.fspath(key)!r} with the certificate", certfile)
-
-    def check(
-        self, certfile: StrPath | None, keyfile: StrPath | None, cafile: StrPath | None
-    ) -> None:
-        """Load the files into a scratch SSL_CTX: raises ssl.SSLError when
-        one of them cannot be used."""
-        o: Any = self
-        ctx = o.SSL_CTX_new(o.TLS_method())
-        if not ctx:
-            raise ssl.SSLError(ssl.SSL_ERROR_SSL, f"SSL_CTX_new failed: {self._errors()}")
-        try:
-            self.load(ctx, cafile, certfile, keyfile)
-        finally:
-            o.SSL_CTX_free(ctx)
-
-    def verify_code(self, message: str) -> int | None:
-        """The X509_V_ERR_* code whose text is ``message``."""
-        if self._verify_codes is None:
-            codes: dict[str, int] = {}
-            for code in range(1, 200):
-                text = self.X509_verify_cert_error_string(code)  # type: ignore[attr-defined]
-                if text:
-                    codes.setdefault(text.decode(errors="replace"), code)
-            self._verify_codes = codes
-        return self._verify_codes.get(message)
+def _errors() -> str:
+    """OpenSSL's error queue as text (and emptied)."""
+    out = []
+    buf = ffi.new("char[256]")
+    while True:
+        e = lib.ERR_get_error()
+        if not e:
+            break
+        lib.ERR_error_string_n(e, buf, len(buf))
+        out.append(ffi.string(buf).decode(errors="replace"))
+    return "; ".join(out) or "OpenSSL gave no reason"
 
 
-_openssl_instance: _OpenSSL | None = None
+def load_files(
+    ssl_ctx: Any,
+    cafile: StrPath | None = None,
+    certfile: StrPath | None = None,
+    keyfile: StrPath | None = None,
+) -> None:
+    """Load ``cafile`` (PEM CAs to trust), ``certfile`` (PEM certificate
+    chain) and ``keyfile`` (its key; default: in ``certfile``) into the
+    ``SSL_CTX *`` ``ssl_ctx`` (a cdata pointer, e.g. the ``user`` of
+    LWS_CALLBACK_OPENSSL_LOAD_EXTRA_CLIENT_VERIFY_CERTS).  Raises
+    ssl.SSLError saying which file and why."""
+    ctx = ffi.cast("SSL_CTX *", ssl_ctx)
+    lib.ERR_clear_error()
+
+    def fail(what: str, path: StrPath) -> ssl.SSLError:
+        return ssl.SSLError(
+            ssl.SSL_ERROR_SSL, f"cannot load {what} {os.fspath(path)!r}: {_errors()}"
+        )
+
+    if cafile is not None and lib.SSL_CTX_load_verify_locations(
+        ctx, os.fsencode(cafile), ffi.NULL
+    ) != 1:  # fmt: skip
+        raise fail("the CA file", cafile)
+    if certfile is not None:
+        if lib.SSL_CTX_use_certificate_chain_file(ctx, os.fsencode(certfile)) != 1:
+            raise fail("the certificate", certfile)
+        key = certfile if keyfile is None else keyfile
+        if lib.SSL_CTX_use_PrivateKey_file(ctx, os.fsencode(key), lib.SSL_FILETYPE_PEM) != 1:
+            raise fail("the private key", key)
+        if lib.SSL_CTX_check_private_key(ctx) != 1:
+            raise fail(f"the private key {os.fspath(key)!r} with the certificate", certfile)
 
 
-def _openssl() -> _OpenSSL:
-    global _openssl_instance
-    if _openssl_instance is None:
-        _openssl_instance = _OpenSSL()
-    return _openssl_instance
+def check_files(certfile: StrPath | None, keyfile: StrPath | None, cafile: StrPath | None) -> None:
+    """Load the files into a scratch SSL_CTX: raises ssl.SSLError when one of
+    them cannot be used."""
+    ctx = lib.SSL_CTX_new(lib.TLS_method())
+    if ctx == ffi.NULL:
+        raise ssl.SSLError(ssl.SSL_ERROR_SSL, f"SSL_CTX_new failed: {_errors()}")
+    try:
+        load_files(ctx, cafile, certfile, keyfile)
+    finally:
+        lib.SSL_CTX_free(ctx)
 
 
 def _check_readable(**paths: StrPath | None) -> None:
