@@ -325,6 +325,36 @@ int lws_context_listen_port(struct libwebsocket_context *context);
 const char *lws_request_head(struct libwebsocket *wsi, size_t *len);
 int lws_write_unpadded(struct libwebsocket *wsi, const unsigned char *buf,
                        size_t len, enum libwebsocket_write_protocol protocol);
+long lws_tls_verify_error(const struct libwebsocket *wsi);
+
+/* ---- OpenSSL: the few calls made on the pointers the OpenSSL callbacks pass
+ * (the SSL_CTX of LOAD_EXTRA_*_VERIFY_CERTS, the X509_STORE_CTX and SSL of
+ * PERFORM_CLIENT_CERT_VERIFICATION): the libssl the core is linked with ---- */
+typedef ... SSL_CTX;
+typedef ... SSL;
+typedef ... SSL_METHOD;
+typedef ... X509;
+typedef ... X509_NAME;
+typedef ... X509_STORE_CTX;
+#define SSL_FILETYPE_PEM ...
+#define X509_V_OK ...
+const SSL_METHOD *TLS_method(void);
+SSL_CTX *SSL_CTX_new(const SSL_METHOD *method);
+void SSL_CTX_free(SSL_CTX *ctx);
+int SSL_CTX_load_verify_locations(SSL_CTX *ctx, const char *cafile, const char *capath);
+int SSL_CTX_use_certificate_chain_file(SSL_CTX *ctx, const char *file);
+int SSL_CTX_use_PrivateKey_file(SSL_CTX *ctx, const char *file, int type);
+int SSL_CTX_check_private_key(const SSL_CTX *ctx);
+int SSL_is_server(const SSL *ssl);
+SSL_CTX *SSL_get_SSL_CTX(const SSL *ssl);
+X509 *X509_STORE_CTX_get_current_cert(const X509_STORE_CTX *ctx);
+int X509_STORE_CTX_get_error_depth(const X509_STORE_CTX *ctx);
+X509_NAME *X509_get_subject_name(const X509 *x);
+char *X509_NAME_oneline(const X509_NAME *a, char *buf, int size);
+const char *X509_verify_cert_error_string(long n);
+unsigned long ERR_get_error(void);
+void ERR_clear_error(void);
+void ERR_error_string_n(unsigned long e, char *buf, size_t len);
 
 /* ---- scale-out: the Redis backplane, worker processes ---- */
 int lws_context_attach_redis(struct libwebsocket_context *context, const char *url,
@@ -360,7 +390,15 @@ extern "Python" void _pylws_conn_gone(struct libwebsocket_context *, struct libw
 
 ffibuilder = cffi.FFI()
 ffibuilder.cdef(CDEF)
-ffibuilder.set_source("pylws_ffi._pylws_cffi", '#include <poll.h>\n#include "libwebsockets.h"')
+#: the module's C source: the headers the cdef restates
+SOURCE = """\
+#include <poll.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include "libwebsockets.h"
+"""
+ffibuilder.set_source("pylws_ffi._pylws_cffi", SOURCE)
 
 
 def main(argv: list[str]) -> int:

@@ -186,8 +186,8 @@ def python_package_ok(python):
     if p.returncode != 0:
         last = (p.stderr.strip().splitlines() or ["?"])[-1]
         return "pylws_ffi is not importable (pip install . in the repo): " + last
-    if not os.path.exists(os.path.join(ROOT, "examples", "echo_server.py")):
-        return "examples/echo_server.py does not exist yet"
+    if not os.path.exists(os.path.join(HERE, "echo_server_tuned.py")):
+        return "bench/echo_server_tuned.py is missing"
     return None
 
 
@@ -545,8 +545,13 @@ def main():
                 servers.append(
                     Server(
                         "python",
-                        [args.python, "examples/echo_server.py", "--port", "{port}"],
-                        "examples/echo_server.py",
+                        [
+                            args.python,
+                            os.path.join(HERE, "echo_server_tuned.py"),
+                            "--port",
+                            "{port}",
+                        ],
+                        "bench/echo_server_tuned.py",
                     )
                 )
         elif name == "websockets":

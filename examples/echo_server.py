@@ -3,6 +3,9 @@
 
 Every piece of a message is echoed the moment it arrives, as a fragment of the
 same message; plain HTTP requests get a short page; Ctrl-C / SIGTERM stop it.
+(examples/aio_echo_server.py is the asyncio version, with whole messages; the
+benchmarks run bench/echo_server_tuned.py, this service with its receive path
+tuned.)
 
     python examples/echo_server.py [-p|--port 7681] [-i|--interface IF] [-d|--debug LLL_BITS]
                                    [-m|--max-message-size BYTES] [-t|--handshake-timeout SECS]
@@ -30,7 +33,6 @@ import example_tls  # examples/example_tls.py: --ssl, --cert, --key, the default
 from example_args import INT_MAX, int_arg  # examples/example_args.py
 
 import pylws_ffi as lws
-from pylws_ffi import ffi, lib
 
 PAGE_BODY = (
     b"This is the pylws echo server: connect a WebSocket client to this\n"
@@ -44,35 +46,33 @@ PAGE = (
     b"\r\n" % len(PAGE_BODY)
 ) + PAGE_BODY
 
-# Connections in the middle of a message: the wsi address of each.
+# Connections in the middle of a message (the binding hands out one wsi
+# object per connection, so it can be kept in a set).
 in_message: set[Any] = set()
-
-# The RECEIVE path runs once per piece of every message: bind what it calls.
-RECEIVE = lws.LWS_CALLBACK_RECEIVE
-TEXT, BINARY, CONTINUATION = lws.LWS_WRITE_TEXT, lws.LWS_WRITE_BINARY, lws.LWS_WRITE_CONTINUATION
-NO_FIN = lws.LWS_WRITE_NO_FIN
-write_unpadded = lib.lws_write_unpadded  # `in_` has no room for a header we may use
-is_final = lib.libwebsocket_is_final_fragment
-is_binary = lib.lws_frame_is_binary
-as_bytes = ffi.cast
-continuing, begin, end = in_message.__contains__, in_message.add, in_message.discard
 
 
 def callback_echo(context: Any, wsi: Any, reason: int, user: Any, in_: Any, len_: int) -> int:
-    if reason == RECEIVE:
-        proto = CONTINUATION if continuing(wsi) else (BINARY if is_binary(wsi) else TEXT)
-        if is_final(wsi):
-            if proto == CONTINUATION:
-                end(wsi)
+    if reason == lws.LWS_CALLBACK_RECEIVE:
+        # One piece of a message (as much of it as one read brought): send it
+        # back at once, as a piece of the same message.
+        data = lws.payload(in_, len_)
+        if wsi in in_message:
+            proto = lws.LWS_WRITE_CONTINUATION
+        elif lws.lws_frame_is_binary(wsi):
+            proto = lws.LWS_WRITE_BINARY
         else:
-            proto |= NO_FIN
-            begin(wsi)
-        return -1 if write_unpadded(wsi, as_bytes("unsigned char *", in_), len_, proto) < 0 else 0
+            proto = lws.LWS_WRITE_TEXT
+        if lws.libwebsocket_is_final_fragment(wsi):
+            in_message.discard(wsi)
+        else:
+            proto |= lws.LWS_WRITE_NO_FIN
+            in_message.add(wsi)
+        return -1 if lws.libwebsocket_write(wsi, data, len(data), proto) < 0 else 0
     if reason == lws.LWS_CALLBACK_HTTP:
         lws.libwebsocket_write(wsi, PAGE, len(PAGE), lws.LWS_WRITE_HTTP)
         return 1  # close after the page
     if reason == lws.LWS_CALLBACK_CLOSED:
-        end(wsi)
+        in_message.discard(wsi)
     return 0
 
 

@@ -8,61 +8,26 @@ once; DNS, the TCP connect and the handshake complete in
 ``libwebsocket_service``.
 
 CLIENT_RECEIVE goes through the same trampoline as RECEIVE (dispatch.py), so
-the receive path costs the same on both sides.  Only a context holding
-``userdata`` of ``libwebsocket_client_connect_extended`` has its callables
-wrapped (to let go of the userdata at CLOSED / CLIENT_CONNECTION_ERROR), and
-only while it holds some.
+the receive path costs the same on both sides.  The ``userdata`` of
+``libwebsocket_client_connect_extended`` is held in the registry until the
+core drops the connection (after its CLOSED or CLIENT_CONNECTION_ERROR).
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from typing import Any
 
-from . import dispatch
+from . import registry
 from ._pylws_cffi import ffi, lib
-from .context import _check_live, _contexts
+from .convert import int_range, integer, string
 from .errors import LwsError
+from .registry import check_live
 
 #: the protocol versions the core speaks: -1 (= latest, 13), 7, 8, 13
 IETF_VERSIONS = (-1, 7, 8, 13)
 
-_CLOSED = lib.LWS_CALLBACK_CLOSED
-_CONNECTION_ERROR = lib.LWS_CALLBACK_CLIENT_CONNECTION_ERROR
 _CData = ffi.CData
-
-
-class _ClientState:
-    """Per context: the userdata cdata held for its client connections."""
-
-    __slots__ = ("connecting", "ended", "held", "originals")
-
-    def __init__(self) -> None:
-        self.held: dict[Any, Any] = {}  # wsi -> userdata cdata
-        self.originals: dict[Any, Callable[..., Any]] | None = None  # entry -> callable
-        self.connecting = 0  # > 0 while a client_connect call is on the stack
-        self.ended: set[Any] = set()  # wsi ended during that call
-
-
-def _arg_string(value: Any, what: str) -> Any:
-    """None -> NULL; str -> UTF-8 bytes; bytes as is (cffi passes them as char *)."""
-    if value is None:
-        return ffi.NULL
-    if isinstance(value, str):
-        data = value.encode()
-    elif isinstance(value, bytes):
-        data = value
-    else:
-        raise TypeError(f"{what} must be str, bytes or None, not {type(value).__name__}")
-    if b"\0" in data:
-        raise ValueError(f"{what} contains a NUL byte")
-    return data
-
-
-def _arg_int(value: Any, what: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"{what} must be an int, not {type(value).__name__}")
-    return value
 
 
 def _check_args(
@@ -77,19 +42,17 @@ def _check_args(
 ) -> tuple[Any, ...]:
     if address is None:
         raise TypeError("address must be str or bytes, not None")
-    c_address = _arg_string(address, "address")
+    c_address = string(address, "address")
     if not c_address:
         raise ValueError("address is empty")
-    _arg_int(port, "port")
-    if not 1 <= port <= 65535:
-        raise ValueError(f"port must be 1..65535, not {port}")
-    _arg_int(ssl_connection, "ssl_connection")
+    int_range(port, "port", 1, 65535)
+    integer(ssl_connection, "ssl_connection")
     if ssl_connection not in (0, 1, 2):
         raise ValueError(
             "ssl_connection must be 0 (ws://), 1 (wss://) or 2 (wss://, self-signed "
             f"certificates allowed), not {ssl_connection}"
         )
-    _arg_int(ietf_version_or_minus_one, "ietf_version_or_minus_one")
+    integer(ietf_version_or_minus_one, "ietf_version_or_minus_one")
     if ietf_version_or_minus_one not in IETF_VERSIONS:
         raise ValueError(
             f"ietf_version_or_minus_one must be one of {IETF_VERSIONS}, "
@@ -97,10 +60,10 @@ def _check_args(
         )
     return (
         c_address,
-        _arg_string(path, "path"),
-        _arg_string(host, "host"),
-        _arg_string(origin, "origin"),
-        _arg_string(protocol, "protocol"),
+        string(path, "path"),
+        string(host, "host"),
+        string(origin, "origin"),
+        string(protocol, "protocol"),
     )
 
 
@@ -149,18 +112,18 @@ def libwebsocket_client_connect(
     the connection, or
     LwsError if it does so without an errno.
     """
-    _check_live(context, "libwebsocket_client_connect")
+    check_live(context, "libwebsocket_client_connect")
     c_address, c_path, c_host, c_origin, c_protocol = _check_args(
         address, port, ssl_connection, path, host, origin, protocol, ietf_version_or_minus_one
     )
-    with dispatch.connecting() as watch:
+    with registry.connecting() as watch:
         wsi = lib.libwebsocket_client_connect(
             context, c_address, port, ssl_connection, c_path, c_host, c_origin, c_protocol,
             ietf_version_or_minus_one,
         )  # fmt: skip
         err = ffi.errno
-    if dispatch._pending:
-        dispatch.reraise_pending()
+    if registry.pending:
+        registry.reraise_pending()
     if wsi == ffi.NULL:
         raise _failed(err, c_address, port)
     return watch.register(wsi)
@@ -185,118 +148,37 @@ def libwebsocket_client_connect_extended(
     ``userdata``: a cdata pointer (e.g. ``ffi.new("struct my_session *")``)
     or None (then the library allocates the protocol's per_session_data_size,
     as libwebsocket_client_connect does).  The binding keeps the cdata alive
-    until the connection's CLOSED or CLIENT_CONNECTION_ERROR callback has
-    returned (for protocols whose callbacks are C function pointers, which
-    the binding does not see, until libwebsocket_context_destroy).  The
-    library never frees it.
+    until the library drops the connection, after its CLOSED or
+    CLIENT_CONNECTION_ERROR callback has returned (whether the callbacks are
+    Python callables or C function pointers), or its context is destroyed.
+    The library never frees it.
 
     Raises what libwebsocket_client_connect raises, and TypeError when
     ``userdata`` is neither None nor a cdata pointer.
     """
-    key = _check_live(context, "libwebsocket_client_connect_extended")
+    key = check_live(context, "libwebsocket_client_connect_extended")
     c_address, c_path, c_host, c_origin, c_protocol = _check_args(
         address, port, ssl_connection, path, host, origin, protocol, ietf_version_or_minus_one
     )
     if userdata is None or (isinstance(userdata, _CData) and userdata == ffi.NULL):
         c_user = ffi.NULL
-        state = None
     elif isinstance(userdata, _CData) and ffi.typeof(userdata).kind in ("pointer", "array"):
         c_user = userdata
-        state = _state(_contexts[key])
     else:
         raise TypeError(f"userdata must be a cdata pointer or None, not {userdata!r}")
 
-    if state is not None:
-        state.connecting += 1
-    try:
-        with dispatch.connecting() as watch:
-            wsi = lib.libwebsocket_client_connect_extended(
-                context, c_address, port, ssl_connection, c_path, c_host, c_origin, c_protocol,
-                ietf_version_or_minus_one, c_user,
-            )  # fmt: skip
-            err = ffi.errno
-    finally:
-        if state is not None:
-            state.connecting -= 1
-    if state is not None and wsi != ffi.NULL:
-        if wsi in state.ended:
-            state.ended.discard(wsi)  # it ended inside the call: nothing to hold
-        else:
-            state.held[wsi] = c_user
-    if state is not None:
-        if not state.connecting:
-            state.ended.clear()
-        if not state.held:
-            _unwatch(_contexts.get(key))
-    if dispatch._pending:
-        dispatch.reraise_pending()
+    with registry.connecting() as watch:
+        wsi = lib.libwebsocket_client_connect_extended(
+            context, c_address, port, ssl_connection, c_path, c_host, c_origin, c_protocol,
+            ietf_version_or_minus_one, c_user,
+        )  # fmt: skip
+        err = ffi.errno
+    if registry.pending:
+        registry.reraise_pending()
     if wsi == ffi.NULL:
         raise _failed(err, c_address, port)
-    return watch.register(wsi)
-
-
-# ---- keeping userdata alive until the connection ends ----
-
-
-def _state(record: Any) -> _ClientState:
-    """The context's client state, with its callables watching for the end
-    of connections (installed before the connect call: the core may call back
-    from inside it)."""
-    state = record.clients
-    if state is None:
-        state = record.clients = _ClientState()
-    if state.originals is None:
-        by_entry = dispatch._by_entry
-        state.originals = {}
-        for entry in record.entries:
-            original = by_entry[entry]
-            state.originals[entry] = original
-            by_entry[entry] = _releasing(original, state, record)
-    return state
-
-
-def _unwatch(record: Any) -> None:
-    """Put the context's own callables back (nothing held any more)."""
-    if record is None or record.clients is None:
-        return
-    state = record.clients
-    if state.originals is None or state.held or state.connecting:
-        return
-    by_entry = dispatch._by_entry
-    for entry, original in state.originals.items():
-        if entry in by_entry:
-            by_entry[entry] = original
-    state.originals = None
-
-
-def _releasing(
-    callback: Callable[..., Any], state: _ClientState, record: Any
-) -> Callable[..., Any]:
-    """``callback``, letting go of a connection's userdata after its last event."""
-    held = state.held
-
-    def watching(context: Any, wsi: Any, reason: int, user: Any, in_: Any, len_: int) -> Any:
-        if reason != _CLOSED and reason != _CONNECTION_ERROR:
-            return callback(context, wsi, reason, user, in_, len_)
-        try:
-            return callback(context, wsi, reason, user, in_, len_)
-        finally:
-            if held.pop(wsi, None) is None:
-                if state.connecting:
-                    state.ended.add(wsi)
-            elif not held:
-                _unwatch(record)
-
-    watching.__wrapped__ = callback  # type: ignore[attr-defined]
-    return watching
-
-
-def _held_userdata(context: Any) -> dict[Any, Any]:
-    """For tests: the userdata the binding holds for ``context``'s connections."""
-    record = _contexts.get(int(ffi.cast("uintptr_t", context)))
-    if record is None or record.clients is None:
-        return {}
-    return dict(record.clients.held)
+    # the userdata is held until the core drops the connection
+    return watch.register(wsi, None if c_user == ffi.NULL else c_user, key)
 
 
 # ---- a helper for LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER ----

@@ -21,9 +21,8 @@ from __future__ import annotations
 from typing import Any, Union
 
 from ._pylws_cffi import ffi, lib
-from .context import _check_context, _foreign, _live
-from .dispatch import _wsis
-from .errors import WsiClosedError
+from .registry import check_context, check_wsi, wsi_get
+from .registry import live as _live
 
 Buffer = Union[bytes, bytearray, memoryview, str, Any]
 
@@ -33,45 +32,7 @@ _write_unpadded = lib.lws_write_unpadded
 _on_writable = lib.libwebsocket_callback_on_writable
 _size = len  # the functions below take an argument named len, as in C
 _NULL = ffi.NULL
-_wsi_get = _wsis.get
-_WSI_TYPE = ffi.typeof("struct libwebsocket *")
-
-
-def _bad_wsi(func: str, wsi: Any) -> Exception:
-    """Why ``wsi`` failed the live check: the exception to raise."""
-    if not isinstance(wsi, _CData):
-        return TypeError(f"{func}: wsi must be a connection cdata, not {type(wsi).__name__}")
-    if wsi == _NULL:
-        return ValueError(f"{func}: wsi is NULL (not a connection)")
-    if ffi.typeof(wsi) is not _WSI_TYPE:
-        return TypeError(
-            f"{func}: wsi must be a struct libwebsocket *, not {ffi.typeof(wsi).cname}"
-        )
-    return WsiClosedError(
-        f"{func}: this wsi is not a live connection (its connection has closed: "
-        "LWS_CALLBACK_CLOSED has returned or the library dropped it; or the library "
-        "never handed it out)"
-    )
-
-
-def _check_wsi(wsi: Any, func: str) -> None:
-    """Raise unless ``wsi`` is the object the library handed out for a live
-    connection (see pylws_ffi.errors.WsiClosedError)."""
-    try:
-        known = _wsi_get(wsi)
-    except TypeError:  # unhashable: not a cdata
-        raise _bad_wsi(func, wsi) from None
-    if known is wsi:
-        return
-    if _foreign and isinstance(wsi, _CData) and ffi.typeof(wsi) is _WSI_TYPE:
-        # a context with a callback that is a C function pointer: the wsi it
-        # gets are not the binding's objects; the core knows whether the
-        # address is a live connection (by address only: on such a context a
-        # kept wsi whose address a new connection reuses is taken for it)
-        for context in tuple(_foreign):
-            if lib.lws_conn_is_live(context, wsi):
-                return
-    raise _bad_wsi(func, wsi)
+_wsi_get = wsi_get
 
 
 def libwebsocket_write(wsi: Any, buf: Buffer, len: int, protocol: int) -> int:
@@ -100,13 +61,13 @@ def libwebsocket_write(wsi: Any, buf: Buffer, len: int, protocol: int) -> int:
         if not 0 <= len <= _size(buf):
             raise ValueError(f"len {len} is outside the buffer of {_size(buf)} bytes")
         if _wsi_get(wsi) is not wsi:
-            _check_wsi(wsi, "libwebsocket_write")
+            check_wsi(wsi, "libwebsocket_write")
         return _write_unpadded(wsi, _from_buffer(buf), len, protocol)
     if isinstance(buf, _CData):
         if len < 0:
             raise ValueError(f"len must be >= 0, not {len}")
         if _wsi_get(wsi) is not wsi:
-            _check_wsi(wsi, "libwebsocket_write")
+            check_wsi(wsi, "libwebsocket_write")
         if buf == _NULL:
             # C writes the frame header before buf: it would crash
             raise ValueError("libwebsocket_write: buf is NULL")
@@ -115,7 +76,7 @@ def libwebsocket_write(wsi: Any, buf: Buffer, len: int, protocol: int) -> int:
         if not 0 <= len <= _size(buf):
             raise ValueError(f"len {len} is outside the text of {_size(buf)} characters")
         if _wsi_get(wsi) is not wsi:
-            _check_wsi(wsi, "libwebsocket_write")
+            check_wsi(wsi, "libwebsocket_write")
         data = (buf if len == _size(buf) else buf[:len]).encode()
         return _write_unpadded(wsi, _from_buffer(data), _size(data), protocol)
     try:
@@ -131,7 +92,7 @@ def libwebsocket_write(wsi: Any, buf: Buffer, len: int, protocol: int) -> int:
     except (TypeError, ValueError, BufferError) as e:
         raise TypeError(f"buf must be a contiguous buffer: {e}") from None
     if _wsi_get(wsi) is not wsi:
-        _check_wsi(wsi, "libwebsocket_write")
+        check_wsi(wsi, "libwebsocket_write")
     return _write_unpadded(wsi, cbuf, len, protocol)
 
 
@@ -148,15 +109,15 @@ def libwebsocket_callback_on_writable(context: Any, wsi: Any) -> int:
     except TypeError:  # unhashable: not a context
         live = False
     if not live:
-        _check_context(context, "libwebsocket_callback_on_writable")
-    _check_wsi(wsi, "libwebsocket_callback_on_writable")
+        check_context(context, "libwebsocket_callback_on_writable")
+    check_wsi(wsi, "libwebsocket_callback_on_writable")
     return _on_writable(context, wsi)
 
 
 def lws_send_pipe_choked(wsi: Any) -> int:
     """Nonzero when a write now would not complete without queueing.
     Raises ValueError when ``wsi`` is NULL."""
-    _check_wsi(wsi, "lws_send_pipe_choked")
+    check_wsi(wsi, "lws_send_pipe_choked")
     return lib.lws_send_pipe_choked(wsi)
 
 
@@ -166,8 +127,8 @@ def libwebsocket_close_and_free_session(context: Any, wsi: Any, reason: int) -> 
 
     Raises ValueError when ``wsi`` is NULL or ``context`` is NULL or
     destroyed, TypeError for arguments of the wrong type."""
-    _check_context(context, "libwebsocket_close_and_free_session")
-    _check_wsi(wsi, "libwebsocket_close_and_free_session")
+    check_context(context, "libwebsocket_close_and_free_session")
+    check_wsi(wsi, "libwebsocket_close_and_free_session")
     lib.libwebsocket_close_and_free_session(context, wsi, reason)
 
 
@@ -175,14 +136,14 @@ def libwebsocket_set_timeout(wsi: Any, reason: int, secs: int) -> None:
     """Close ``wsi`` in ``secs`` seconds unless cleared (reason
     NO_PENDING_TIMEOUT clears it); ``reason`` is a PENDING_TIMEOUT_* value.
     Raises ValueError when ``wsi`` is NULL."""
-    _check_wsi(wsi, "libwebsocket_set_timeout")
+    check_wsi(wsi, "libwebsocket_set_timeout")
     lib.libwebsocket_set_timeout(wsi, reason, secs)
 
 
 def libwebsocket_get_socket_fd(wsi: Any) -> int:
     """The socket file descriptor of ``wsi``.  Raises ValueError when
     ``wsi`` is NULL."""
-    _check_wsi(wsi, "libwebsocket_get_socket_fd")
+    check_wsi(wsi, "libwebsocket_get_socket_fd")
     return lib.libwebsocket_get_socket_fd(wsi)
 
 
@@ -190,7 +151,7 @@ def libwebsockets_get_protocol(wsi: Any) -> Any:
     """The ``struct libwebsocket_protocols *`` entry serving ``wsi`` (cdata;
     ``.name`` via ``ffi.string``, ``.protocol_index``), or NULL.
     Raises ValueError when ``wsi`` is NULL."""
-    _check_wsi(wsi, "libwebsockets_get_protocol")
+    check_wsi(wsi, "libwebsockets_get_protocol")
     return lib.libwebsockets_get_protocol(wsi)
 
 
@@ -198,21 +159,21 @@ def libwebsocket_ensure_user_space(wsi: Any) -> Any:
     """The per-session user area of ``wsi`` (``void *`` cdata of the
     protocol's per_session_data_size bytes; NULL when that size is 0).
     Raises ValueError when ``wsi`` is NULL."""
-    _check_wsi(wsi, "libwebsocket_ensure_user_space")
+    check_wsi(wsi, "libwebsocket_ensure_user_space")
     return lib.libwebsocket_ensure_user_space(wsi)
 
 
 def libwebsocket_is_final_fragment(wsi: Any) -> int:
     """In a RECEIVE callback: nonzero when this piece ends the message.
     Raises ValueError when ``wsi`` is NULL."""
-    _check_wsi(wsi, "libwebsocket_is_final_fragment")
+    check_wsi(wsi, "libwebsocket_is_final_fragment")
     return lib.libwebsocket_is_final_fragment(wsi)
 
 
 def libwebsocket_get_reserved_bits(wsi: Any) -> int:
     """In a RECEIVE callback: the RSV bits of the frame being received.
     Raises ValueError when ``wsi`` is NULL."""
-    _check_wsi(wsi, "libwebsocket_get_reserved_bits")
+    check_wsi(wsi, "libwebsocket_get_reserved_bits")
     return lib.libwebsocket_get_reserved_bits(wsi)
 
 
@@ -220,14 +181,14 @@ def lws_frame_is_binary(wsi: Any) -> int:
     """In a RECEIVE callback: nonzero when the message is binary
     (continuation pieces keep their message's type).
     Raises ValueError when ``wsi`` is NULL."""
-    _check_wsi(wsi, "lws_frame_is_binary")
+    check_wsi(wsi, "lws_frame_is_binary")
     return lib.lws_frame_is_binary(wsi)
 
 
 def libwebsockets_remaining_packet_payload(wsi: Any) -> int:
     """In a RECEIVE callback: bytes of the current frame still to come.
     Raises ValueError when ``wsi`` is NULL."""
-    _check_wsi(wsi, "libwebsockets_remaining_packet_payload")
+    check_wsi(wsi, "libwebsockets_remaining_packet_payload")
     return lib.libwebsockets_remaining_packet_payload(wsi)
 
 
@@ -237,7 +198,7 @@ def lws_request_head(wsi: Any) -> bytes | None:
     and header lines, each ending in LF, the CR before it and the byte after
     the path possibly overwritten by a NUL), so that any header (Cookie,
     Authorization...) can be read.  None elsewhere.  Raises what the other wsi functions raise."""
-    _check_wsi(wsi, "lws_request_head")
+    check_wsi(wsi, "lws_request_head")
     size = ffi.new("size_t *")
     head = lib.lws_request_head(wsi, size)
     return None if head == _NULL else ffi.buffer(head, size[0])[:]

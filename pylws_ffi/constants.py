@@ -15,11 +15,15 @@ from __future__ import annotations
 
 from ._pylws_cffi import lib
 
+#: the OpenSSL constants the cdef declares for the binding's own OpenSSL calls
+#: (build.py): OpenSSL's, not libwebsockets.h's
+_OPENSSL_PREFIXES = ("SSL_", "X509_")
+
 
 def _int_constants() -> dict[str, int]:
     found = {}
     for name in dir(lib):
-        if name.startswith("_"):
+        if name.startswith("_") or name.startswith(_OPENSSL_PREFIXES):
             continue
         value = getattr(lib, name)
         if isinstance(value, int):

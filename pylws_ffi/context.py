@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Sequence
 from typing import Any, Callable, Optional, Union
 
-from . import dispatch
+# dispatch defines the C-to-Python entry points (ffi.def_extern) the arrays
+# built here point at: it must be imported before any context is made
+from . import dispatch as _dispatch  # noqa: F401
+from . import registry
 from ._pylws_cffi import ffi, lib
+from .convert import c_string as _c_string
+from .convert import integer
 from .errors import LwsError
 from .log import capturing_errors, describe
+from .registry import check_context, check_live
+from .registry import pending as _pending
 
 #: A protocol callback written in Python:
 #: ``callback(context, wsi, reason, user, in_, len) -> int | None`` (an
@@ -38,66 +44,6 @@ ExtensionSpec = Union[
     tuple[Union[str, bytes], ExtensionCallbackFunction, int],
     tuple[Union[str, bytes], ExtensionCallbackFunction],
 ]
-
-
-class _Record:
-    """What a live context needs kept alive on the Python side."""
-
-    __slots__ = ("clients", "entries", "ext_entries", "keepalive", "protocols", "user_key")
-
-    def __init__(
-        self,
-        entries: list[Any],
-        keepalive: list[Any],
-        user_key: int,
-        protocols: Any = None,
-        ext_entries: list[Any] | None = None,
-    ) -> None:
-        self.protocols = protocols  # the struct libwebsocket_protocols[] given to C
-        self.entries = entries  # protocols[] entries registered in dispatch
-        self.ext_entries = ext_entries or []  # extensions[] entries registered in dispatch
-        self.keepalive = keepalive  # cdata the C side points into
-        self.user_key = user_key  # address of the handle of a Python `user`, or 0
-        self.clients: Any = None  # client.py's _ClientState, once it needs one
-
-
-#: context address -> its record
-_contexts: dict[int, _Record] = {}
-#: address of an ffi.new_handle given as `user` -> the Python object
-_user_objects: dict[int, Any] = {}
-#: the live contexts themselves, for the cheap check of the wrappers called
-#: often (cdata pointers hash and compare by address, whatever their type)
-_live: set[Any] = set()
-#: the live contexts with protocol callbacks that are C function pointers
-#: (cdata): their wsi never pass through the binding's trampoline, so the
-#: wrappers ask the core whether one is live (lws_conn_is_live)
-_foreign: set[Any] = set()
-#: thread ident -> how many libwebsocket_create_context calls it is inside
-#: (callbacks made meanwhile get a context that is not registered yet)
-_creating: dict[int, int] = {}
-
-
-def _addr(p: Any) -> int:
-    return int(ffi.cast("uintptr_t", p))
-
-
-def _c_string(value: Any, what: str, keepalive: list[Any]) -> Any:
-    """None -> NULL; str/bytes/os.PathLike -> a NUL-terminated char[] kept alive."""
-    if value is None:
-        return ffi.NULL
-    if isinstance(value, ffi.CData):
-        return value
-    if isinstance(value, str):
-        data = value.encode()
-    elif isinstance(value, (bytes, os.PathLike)):
-        data = os.fsencode(value)
-    else:
-        raise TypeError(f"{what} must be None, str or bytes, not {type(value).__name__}")
-    if b"\0" in data:
-        raise ValueError(f"{what} contains a NUL byte")
-    s = ffi.new("char[]", data)
-    keepalive.append(s)
-    return s
 
 
 def _protocol_array(protocols: Any, keepalive: list[Any], entries: list[Any]) -> Any:
@@ -327,8 +273,7 @@ def libwebsocket_create_context(
     token, a name given twice (names compare without case), a negative size,
     a NULL callback or a cdata pointer with no terminating entry within 64.
     """
-    if not isinstance(port, int) or isinstance(port, bool):
-        raise TypeError(f"port must be an int, not {type(port).__name__}")
+    integer(port, "port")
     if not lib.LWS_CONTEXT_PORT_ANY <= port <= 65535:
         raise ValueError(
             "port must be 0..65535 (0: CONTEXT_PORT_NO_LISTEN) or LWS_CONTEXT_PORT_ANY "
@@ -359,95 +304,38 @@ def libwebsocket_create_context(
     else:
         c_user = ffi.new_handle(user)
         keepalive.append(c_user)
-        user_key = _addr(c_user)
-        _user_objects[user_key] = user
+        user_key = registry.addr(c_user)
+        registry.user_objects[user_key] = user
 
-    # The core may call back during create_context: register first.
-    for entry, callback in entries:
-        dispatch._by_entry[entry] = callback
-    for entry, callback in ext_entries:
-        dispatch._by_ext[entry] = callback
-    ident = threading.get_ident()
-    _creating[ident] = _creating.get(ident, 0) + 1
-    try:
-        with capturing_errors() as errors:
-            context = lib.libwebsocket_create_context(
-                port, c_interf, c_protocols, c_extensions, c_cert, c_key, c_ca, gid, uid,
-                options, c_user,
-            )  # fmt: skip
-            err = ffi.errno
-    finally:
-        if _creating[ident] == 1:
-            del _creating[ident]
-        else:
-            _creating[ident] -= 1
-    record = _Record(
+    record = registry.Record(
         [entry for entry, _ in entries],
         keepalive,
         user_key,
         c_protocols,
         [entry for entry, _ in ext_entries],
     )
+    # The core may call back during create_context: register first.
+    registry.register_callables(record, entries, ext_entries)
+    with registry.creating_on_this_thread(), capturing_errors() as errors:
+        context = lib.libwebsocket_create_context(
+            port, c_interf, c_protocols, c_extensions, c_cert, c_key, c_ca, gid, uid,
+            options, c_user,
+        )  # fmt: skip
+        err = ffi.errno
     if context == ffi.NULL:
-        _forget(record)
-        dispatch.reraise_pending()
+        registry.forget(record)
+        registry.reraise_pending()
         why = f": {describe(errors)}" if errors else ""
         if err:
             raise OSError(
                 err, f"libwebsocket_create_context (port {port}) failed: {os.strerror(err)}{why}"
             )
         raise LwsError(f"libwebsocket_create_context (port {port}) failed{why}")
-    _contexts[_addr(context)] = record
-    _live.add(context)
-    if isinstance(protocols, ffi.CData) or len(entries) < len(protocols):
-        _foreign.add(context)
-    # the wrappers taking a wsi must learn when a connection is gone (dispatch._wsis)
-    lib.lws_set_conn_gone_notify(context, lib._pylws_conn_gone)
-    dispatch.reraise_pending()
+    registry.add_context(
+        context, record, isinstance(protocols, ffi.CData) or len(entries) < len(protocols)
+    )
+    registry.reraise_pending()
     return context
-
-
-def _forget(record: _Record) -> None:
-    for entry in record.entries:
-        dispatch._by_entry.pop(entry, None)
-    for entry in record.ext_entries:
-        dispatch._by_ext.pop(entry, None)
-    if record.user_key:
-        _user_objects.pop(record.user_key, None)
-
-
-def _check_live(context: Any, func: str = "") -> int:
-    """The key of a live context in _contexts; raises TypeError for a
-    non-cdata, ValueError for a NULL or destroyed context."""
-    where = f"{func}: " if func else ""
-    if not isinstance(context, ffi.CData):
-        raise TypeError(f"{where}context must be a context cdata, not {type(context).__name__}")
-    key = _addr(context)
-    if key not in _contexts:
-        raise ValueError(f"{where}not a live context (NULL, or already destroyed)")
-    return key
-
-
-def _check_context(context: Any, func: str) -> None:
-    """Raise unless ``context`` is live, cheaply (for wrappers called often).
-
-    Inside libwebsocket_create_context on this thread, a context that is not
-    registered yet passes: it is the one being created, which callbacks get
-    before create_context returns it.
-    """
-    try:
-        if context in _live:
-            return
-    except TypeError:  # unhashable: certainly not a context
-        pass
-    if (
-        _creating
-        and threading.get_ident() in _creating
-        and isinstance(context, ffi.CData)
-        and context != ffi.NULL
-    ):
-        return
-    _check_live(context, func)
 
 
 def libwebsocket_context_destroy(context: Any) -> None:
@@ -457,14 +345,12 @@ def libwebsocket_context_destroy(context: Any) -> None:
     Raises TypeError for a non-cdata, ValueError for a context that is NULL or
     already destroyed (where C would crash).
     """
-    key = _check_live(context, "libwebsocket_context_destroy")
+    key = check_live(context, "libwebsocket_context_destroy")
     try:
         lib.libwebsocket_context_destroy(context)
     finally:
-        _forget(_contexts.pop(key))
-        _live.discard(context)
-        _foreign.discard(context)
-    dispatch.reraise_pending()
+        registry.remove_context(context, key)
+    registry.reraise_pending()
 
 
 def libwebsocket_context_user(context: Any) -> Any:
@@ -477,12 +363,11 @@ def libwebsocket_context_user(context: Any) -> Any:
     Raises TypeError for a non-cdata, ValueError for a context that is NULL
     or already destroyed.
     """
-    _check_context(context, "libwebsocket_context_user")
+    check_context(context, "libwebsocket_context_user")
     p = lib.libwebsocket_context_user(context)
     if p == ffi.NULL:
         return None
-    obj = _user_objects.get(_addr(p), p)
-    return obj
+    return registry.user_objects.get(registry.addr(p), p)
 
 
 def libwebsocket_service(context: Any, timeout_ms: int) -> int:
@@ -496,10 +381,10 @@ def libwebsocket_service(context: Any, timeout_ms: int) -> int:
     Raises TypeError for a non-cdata ``context`` or a non-int ``timeout_ms``,
     ValueError for a context that is NULL or already destroyed.
     """
-    _check_context(context, "libwebsocket_service")
+    check_context(context, "libwebsocket_service")
     n = lib.libwebsocket_service(context, timeout_ms)
-    if dispatch._pending:
-        dispatch.reraise_pending()
+    if _pending:
+        registry.reraise_pending()
     return n
 
 
@@ -508,7 +393,7 @@ def lws_context_listen_port(context: Any) -> int:
     chose for LWS_CONTEXT_PORT_ANY; 0 (CONTEXT_PORT_NO_LISTEN) when it does
     not listen.  Raises ValueError when ``context`` is NULL or destroyed,
     TypeError for a non-cdata."""
-    _check_context(context, "lws_context_listen_port")
+    check_context(context, "lws_context_listen_port")
     return int(lib.lws_context_listen_port(context))
 
 
@@ -517,7 +402,7 @@ def lws_set_max_message_size(context: Any, bytes: int) -> None:
     are closed with 1009.  0 means no limit.  Raises ValueError if negative
     or when ``context`` is NULL or destroyed, TypeError for a non-int or a
     non-cdata ``context``."""
-    _check_context(context, "lws_set_max_message_size")
+    check_context(context, "lws_set_max_message_size")
     if not isinstance(bytes, int):
         raise TypeError(f"bytes must be an int, not {type(bytes).__name__}")
     if bytes < 0:
@@ -529,7 +414,7 @@ def lws_set_handshake_timeout(context: Any, secs: int) -> None:
     """Seconds a new connection has to send its HTTP request head.
     Raises ValueError unless ``secs`` > 0 or when ``context`` is NULL or
     destroyed, TypeError for a non-int or a non-cdata ``context``."""
-    _check_context(context, "lws_set_handshake_timeout")
+    check_context(context, "lws_set_handshake_timeout")
     if not isinstance(secs, int):
         raise TypeError(f"secs must be an int, not {type(secs).__name__}")
     if secs <= 0:
@@ -565,10 +450,9 @@ def lws_context_set_limit(context: Any, limit: int, value: int) -> None:
     Raises ValueError for an unknown limit, a value out of its range, or a
     context that is NULL or destroyed; TypeError for a non-int or a non-cdata
     ``context``."""
-    _check_context(context, "lws_context_set_limit")
+    check_context(context, "lws_context_set_limit")
     _check_limit(limit, "lws_context_set_limit")
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"value must be an int, not {type(value).__name__}")
+    integer(value, "value")
     name = _LIMIT_NAMES[limit]
     if value < 0 or value > _LONG_MAX:
         raise ValueError(f"{name}: value must be >= 0 (0 = off), not {value}")
@@ -580,6 +464,6 @@ def lws_context_get_limit(context: Any, limit: int) -> int:
     """The value of one of the context's limits (``LWS_LIMIT_*``).  Raises
     ValueError for an unknown limit or a context that is NULL or destroyed,
     TypeError for a non-int ``limit`` or a non-cdata ``context``."""
-    _check_context(context, "lws_context_get_limit")
+    check_context(context, "lws_context_get_limit")
     _check_limit(limit, "lws_context_get_limit")
     return int(lib.lws_context_get_limit(context, limit))

@@ -4,8 +4,8 @@ callback trampolines.
 Every protocols[] entry whose callback is a Python callable gets the one C
 function ``_pylws_protocol_callback`` as its callback.  When the core calls it,
 ``lws_calling_protocol(context)`` names the protocols[] entry being served,
-and ``_by_entry`` (filled before ``libwebsocket_create_context`` is called,
-emptied after ``libwebsocket_context_destroy``) maps that entry to the
+and the registry's ``by_entry`` (filled before ``libwebsocket_create_context``
+is called, emptied after ``libwebsocket_context_destroy``) maps that entry to the
 callable.  cffi pointer cdata hash and compare by address, so the returned
 pointer finds the entry directly.
 
@@ -14,8 +14,10 @@ dict lookup and the user's call, with everything it needs bound as locals.
 
 Extensions given as Python callables work the same way: every such
 extensions[] entry gets ``_pylws_extension_callback`` as its callback, and
-the core passes the entry itself as the ``ext`` argument, so ``_by_ext``
-(filled before create_context, emptied after destroy) finds the callable.
+the core passes the entry itself as the ``ext`` argument, so the registry's
+``by_ext`` (filled before create_context, emptied after destroy) finds the
+callable.  The state these functions read and update is the registry's
+(:mod:`pylws_ffi.registry`); this module is the one place C calls Python.
 """
 
 from __future__ import annotations
@@ -25,29 +27,15 @@ from typing import Any, Callable
 
 from ._pylws_cffi import ffi, lib
 from .log import log_exception
+from .registry import by_entry as _by_entry
+from .registry import by_ext as _by_ext
+from .registry import conn_gone as _conn_gone
+from .registry import ended as _ended
+from .registry import pending as _pending
+from .registry import wsis as _wsis
 
-#: protocols[] entry (cdata pointer) -> the Python callable serving it
-_by_entry: dict[Any, Callable[..., Any]] = {}
-
-#: extensions[] entry (cdata pointer) -> the Python callable serving it
-_by_ext: dict[Any, Callable[..., Any]] = {}
-
-#: the live connections handed to Python: wsi (by address) -> the one cdata
-#: object the callbacks pass for it.  Filled when a callback first gets a wsi
-#: (or libwebsocket_client_connect returns one); an entry goes when the
-#: connection's CLOSED callback returns and when the core drops the
-#: connection (lws_set_conn_gone_notify, set on every context the binding
-#: creates).  The wrappers taking a wsi check ``_wsis.get(wsi) is wsi``: a
-#: wsi kept after its connection ended fails that check, even when a new
-#: connection got the same address (its cdata object is another one).
-_wsis: dict[Any, Any] = {}
-
-_CLOSED = lib.LWS_CALLBACK_CLOSED
-
-#: KeyboardInterrupt / SystemExit raised inside a callback: they cannot cross
-#: the C frames, so they wait here until the C call that led to the callback
-#: returns to Python (see reraise_pending).
-_pending: list[BaseException] = []
+#: the last callback of a connection: the registry lets go of it after
+_LAST = frozenset((lib.LWS_CALLBACK_CLOSED, lib.LWS_CALLBACK_CLIENT_CONNECTION_ERROR))
 
 
 def _callback_failed(
@@ -99,15 +87,15 @@ def _pylws_protocol_callback(
     _lookup: Callable[[Any], Callable[..., Any]] = _by_entry.__getitem__,
     _calling: Callable[[Any], Any] = lib.lws_calling_protocol,
     _known: Callable[[Any, Any], Any] = _wsis.setdefault,
-    _forget: Callable[[Any, Any], Any] = _wsis.pop,
+    _last: frozenset[int] = _LAST,
 ) -> int:
     if wsi:
         wsi = _known(wsi, wsi)
-        if reason == _CLOSED:
+        if reason in _last:
             try:
                 return _lookup(_calling(context))(context, wsi, reason, user, in_, len_) or 0
             finally:
-                _forget(wsi, None)
+                _ended(wsi, reason)
     return _lookup(_calling(context))(context, wsi, reason, user, in_, len_) or 0
 
 
@@ -152,40 +140,8 @@ def _pylws_extension_callback(
     return _lookup(ext)(context, ext, wsi, reason, user, in_, len_) or 0
 
 
-#: lists collecting the connections dropped meanwhile (see connecting())
-_gone_watchers: list[list[Any]] = []
-
-
 @ffi.def_extern()
 def _pylws_conn_gone(context: Any, wsi: Any) -> None:
-    """The core dropped ``wsi``: it is not a connection any more."""
-    _wsis.pop(wsi, None)
-    for gone in _gone_watchers:
-        gone.append(wsi)
-
-
-class connecting:
-    """Around libwebsocket_client_connect: ``register(wsi)`` gives the object
-    to hand out for the wsi it returned, registered as live unless the
-    connection was dropped inside the call (a callback closed it)."""
-
-    def __enter__(self) -> connecting:
-        self.gone: list[Any] = []
-        _gone_watchers.append(self.gone)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        _gone_watchers.remove(self.gone)
-
-    def register(self, wsi: Any) -> Any:
-        if wsi in self.gone:
-            return wsi
-        return _wsis.setdefault(wsi, wsi)
-
-
-def reraise_pending() -> None:
-    """Raise a KeyboardInterrupt/SystemExit that a callback raised, if any."""
-    if _pending:
-        exc = _pending.pop(0)
-        _pending.clear()
-        raise exc
+    """The core dropped ``wsi`` (after its last callback): not a connection
+    any more, its userdata let go of."""
+    _conn_gone(wsi)

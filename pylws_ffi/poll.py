@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import dispatch
+from . import registry
 from ._pylws_cffi import ffi, lib
-from .context import _check_context
+from .registry import check_context
 
 
 def libwebsocket_service_fd(context: Any, pollfd: Any, revents: int | None = None) -> int:
@@ -27,7 +27,7 @@ def libwebsocket_service_fd(context: Any, pollfd: Any, revents: int | None = Non
     ``context`` that is NULL or already destroyed; a KeyboardInterrupt or
     SystemExit raised in a callback is re-raised here.
     """
-    _check_context(context, "libwebsocket_service_fd")
+    check_context(context, "libwebsocket_service_fd")
     if pollfd is None:
         c_pollfd = ffi.NULL
     elif isinstance(pollfd, int):
@@ -41,6 +41,6 @@ def libwebsocket_service_fd(context: Any, pollfd: Any, revents: int | None = Non
             f"pollfd must be a struct pollfd *, an fd or None, not {type(pollfd).__name__}"
         )
     n = lib.libwebsocket_service_fd(context, c_pollfd)
-    if dispatch._pending:
-        dispatch.reraise_pending()
+    if registry.pending:
+        registry.reraise_pending()
     return n

@@ -8,21 +8,19 @@ like C's ``&protocols[1]``), or a pointer to one.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
+from . import registry
 from ._pylws_cffi import ffi, lib
-from .client import _arg_string
-from .connection import _check_wsi
-from .context import _check_context, _check_live, _contexts
-from .util import _readable
+from .convert import readable, string
+from .registry import check_context, check_live, check_wsi
 
 
 def lws_get_protocols(context: Any) -> Any:
     """The context's ``struct libwebsocket_protocols[]`` (a pylws addition:
     the Python spelling of keeping the C array at hand).  Raises TypeError for
     a non-cdata, ValueError for a NULL or destroyed context."""
-    return _contexts[_check_live(context, "lws_get_protocols")].protocols
+    return registry.contexts[check_live(context, "lws_get_protocols")].protocols
 
 
 def _protocol_pointer(protocol: Any, func: str) -> Any:
@@ -46,28 +44,16 @@ def _protocol_pointer(protocol: Any, func: str) -> Any:
     owner = pointer.owning_server
     if owner != ffi.NULL:  # NULL: not given to create_context yet (C returns -1)
         try:
-            _check_context(owner, func)
+            check_context(owner, func)
         except ValueError:
             raise ValueError(f"{func}: the protocol's context is destroyed") from None
     return pointer
 
 
-def _path(value: Any, what: str) -> bytes:
-    if isinstance(value, (str, os.PathLike)):
-        data = os.fsencode(value)
-    elif isinstance(value, bytes):
-        data = value
-    else:
-        raise TypeError(f"{what} must be str, bytes or a path, not {type(value).__name__}")
-    if b"\0" in data:
-        raise ValueError(f"{what} contains a NUL byte")
-    return data
-
-
 def _content_type(value: Any) -> Any:
     """As C takes it (None: NULL, the core sends application/octet-stream),
     and never a header line of its own."""
-    data = _arg_string(value, "content_type")
+    data = string(value, "content_type")
     if value is not None and (b"\r" in data or b"\n" in data):
         raise ValueError("content_type contains a CR or LF byte")
     return data
@@ -86,10 +72,10 @@ def libwebsockets_serve_http_file(
     TypeError for argument types; ValueError for a NULL ``wsi``, a NULL or
     destroyed ``context``, a NUL byte in ``file`` or ``content_type``, or a
     CR or LF in ``content_type``."""
-    _check_context(context, "libwebsockets_serve_http_file")
-    c_file = _path(file, "file")
+    check_context(context, "libwebsockets_serve_http_file")
+    c_file = string(file, "file", paths=True, none=False)
     c_type = _content_type(content_type)
-    _check_wsi(wsi, "libwebsockets_serve_http_file")
+    check_wsi(wsi, "libwebsockets_serve_http_file")
     return lib.libwebsockets_serve_http_file(context, wsi, c_file, c_type)
 
 
@@ -97,8 +83,8 @@ def libwebsockets_serve_http_file_fragment(context: Any, wsi: Any) -> int:
     """Send more of a file started by serve_http_file (the service loop does
     this by itself): 1 when done, 0 when more remains, -1 on error.
     Raises ValueError for a NULL ``wsi`` or a NULL or destroyed ``context``."""
-    _check_context(context, "libwebsockets_serve_http_file_fragment")
-    _check_wsi(wsi, "libwebsockets_serve_http_file_fragment")
+    check_context(context, "libwebsockets_serve_http_file_fragment")
+    check_wsi(wsi, "libwebsockets_serve_http_file_fragment")
     return lib.libwebsockets_serve_http_file_fragment(context, wsi)
 
 
@@ -114,7 +100,7 @@ def libwebsocket_callback_on_writable_all_protocol(protocol: Any) -> int:
 def libwebsocket_rx_flow_control(wsi: Any, enable: int) -> int:
     """0 stops reading this connection (nothing is lost), 1 resumes.
     Raises ValueError for a NULL ``wsi``."""
-    _check_wsi(wsi, "libwebsocket_rx_flow_control")
+    check_wsi(wsi, "libwebsocket_rx_flow_control")
     return lib.libwebsocket_rx_flow_control(wsi, 1 if enable else 0)
 
 
@@ -137,7 +123,7 @@ def libwebsockets_broadcast(protocol: Any, buf: Any, len: int) -> int:
     padded = ffi.new(
         "unsigned char[]", lib.LWS_SEND_BUFFER_PRE_PADDING + len + lib.LWS_SEND_BUFFER_POST_PADDING
     )
-    ffi.memmove(padded + lib.LWS_SEND_BUFFER_PRE_PADDING, _readable(buf, len, "buf"), len)
+    ffi.memmove(padded + lib.LWS_SEND_BUFFER_PRE_PADDING, readable(buf, len, "buf"), len)
     return lib.libwebsockets_broadcast(pointer, padded + lib.LWS_SEND_BUFFER_PRE_PADDING, len)
 
 
@@ -145,7 +131,7 @@ def libwebsockets_fork_service_loop(context: Any) -> int:
     """Fork a process that runs the service loop; the caller goes on (and may
     broadcast).  Returns 0 in the caller, -1 if fork failed.  Raises
     TypeError for a non-cdata, ValueError for a NULL or destroyed context."""
-    _check_live(context, "libwebsockets_fork_service_loop")
+    check_live(context, "libwebsockets_fork_service_loop")
     return lib.libwebsockets_fork_service_loop(context)
 
 
@@ -153,7 +139,7 @@ def libwebsocket_canonical_hostname(context: Any) -> str:
     """This host's canonical name (as found when the context was created).
     Raises TypeError for a non-cdata, ValueError for a NULL or destroyed
     context."""
-    _check_live(context, "libwebsocket_canonical_hostname")
+    check_live(context, "libwebsocket_canonical_hostname")
     return ffi.string(lib.libwebsocket_canonical_hostname(context)).decode()
 
 
@@ -191,5 +177,5 @@ def libwebsockets_hangup_on_client(context: Any, fd: int) -> None:
     """Close the connection on socket ``fd`` (CLOSED is called if it was a
     WebSocket).  Raises TypeError for a non-cdata context or a non-int fd,
     ValueError for a NULL or destroyed context."""
-    _check_live(context, "libwebsockets_hangup_on_client")
+    check_live(context, "libwebsockets_hangup_on_client")
     lib.libwebsockets_hangup_on_client(context, fd)

@@ -5,60 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from ._pylws_cffi import ffi, lib
-from .context import _check_context
+from .convert import readable as _readable
+from .convert import writable as _writable
+from .registry import check_context
 
 _size = len  # the functions below take arguments named len, as in C
-
-
-def _cdata_room(data: Any, n: int, what: str) -> Any:
-    """cdata as it is, after the checks its type allows: NULL holds nothing, an
-    array (``ffi.new("char[]", ...)``) its size; a pointer is trusted, as in C."""
-    if data == ffi.NULL:
-        if n != 0:
-            raise ValueError(f"{what} is NULL")
-    elif ffi.typeof(data).kind == "array" and not 0 <= n <= ffi.sizeof(data):
-        raise ValueError(f"{what}: length {n} is outside the array of {ffi.sizeof(data)} bytes")
-    return data
-
-
-def _readable(data: Any, n: int, what: str) -> Any:
-    """A ``const`` C view of ``n`` bytes of data (bytes-like, str or cdata)."""
-    if isinstance(data, ffi.CData):
-        return _cdata_room(data, n, what)
-    if isinstance(data, str):
-        data = data.encode()
-    try:
-        view = memoryview(data)
-    except TypeError:
-        raise TypeError(
-            f"{what} must be bytes-like, str or cdata, not {type(data).__name__}"
-        ) from None
-    if not 0 <= n <= view.nbytes:
-        raise ValueError(f"{what}: length {n} is outside the buffer of {view.nbytes} bytes")
-    try:
-        return ffi.from_buffer(view)
-    except BufferError:
-        raise TypeError(f"{what} must be a contiguous buffer") from None
-
-
-def _writable(buf: Any, n: int, what: str) -> Any:
-    """A writable C view of ``n`` bytes of buf (bytearray, writable memoryview, cdata)."""
-    if isinstance(buf, ffi.CData):
-        return _cdata_room(buf, n, what)
-    try:
-        view = memoryview(buf)
-    except TypeError:
-        raise TypeError(
-            f"{what} must be a writable buffer or cdata, not {type(buf).__name__}"
-        ) from None
-    if view.readonly:
-        raise TypeError(f"{what} must be writable (bytearray, not bytes)")
-    if not 0 <= n <= view.nbytes:
-        raise ValueError(f"{what}: length {n} is outside the buffer of {view.nbytes} bytes")
-    try:
-        return ffi.from_buffer(view, require_writable=True)
-    except BufferError:
-        raise TypeError(f"{what} must be a contiguous buffer") from None
 
 
 def libwebsockets_get_random(context: Any, buf: Any, len: int) -> int:
@@ -68,7 +19,7 @@ def libwebsockets_get_random(context: Any, buf: Any, len: int) -> int:
     Raises TypeError for a read-only buffer, ValueError when ``len`` exceeds it
     or ``context`` is NULL or already destroyed.
     """
-    _check_context(context, "libwebsockets_get_random")
+    check_context(context, "libwebsockets_get_random")
     return lib.libwebsockets_get_random(context, _writable(buf, len, "buf"), len)
 
 

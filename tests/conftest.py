@@ -1,4 +1,5 @@
-"""Shared fixtures: a free port, and echo servers in subprocesses.
+"""Shared fixtures: a free port, echo servers in subprocesses, and the
+harness of tests/support (ws_peer, served, raw_ws).
 
 The tests run against the *installed* package (``pip install '.[test]'``).
 ``python -m pytest`` puts the working directory first on sys.path, where the
@@ -15,11 +16,17 @@ import shutil
 import sys
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import pytest
 from servers import Server, start_echo
-from servers import free_port as _free_port
+from support.net import free_port as _free_port
+
+if TYPE_CHECKING:  # imported by the fixtures: they import pylws_ffi, which
+    # must come from the installed package (sys.path is fixed below first)
+    from support.peer import WSServer
+    from support.raw import RawWs
+    from support.served import ServedContext
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or os.curdir).resolve() != ROOT]
@@ -65,6 +72,53 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listened on a moment ago."""
     return _free_port()
+
+
+# ---- the shared harness of tests/support as fixtures
+
+
+@pytest.fixture
+def ws_peer() -> Iterator[Callable[..., WSServer]]:
+    """ws_peer(handler, **kw) -> a ``websockets`` server in a thread
+    (support.peer.WSServer; ``handler`` defaults to an echo), closed at
+    teardown."""
+    from support.peer import WSServer, echo_handler
+
+    made: list[WSServer] = []
+
+    def make(handler: Callable[..., Any] = echo_handler, **kw: Any) -> WSServer:
+        made.append(WSServer(handler, **kw))
+        return made[-1]
+
+    yield make
+    for server in made:
+        server.close()
+
+
+@pytest.fixture
+def served() -> Iterator[Callable[..., ServedContext]]:
+    """served(protocols, **kw) -> a context served by a thread
+    (support.served.ServedContext), destroyed and checked at teardown."""
+    from support.served import serving
+
+    yield from serving()
+
+
+@pytest.fixture
+def raw_ws() -> Iterator[Callable[..., RawWs]]:
+    """raw_ws(port, **kw) -> a raw WebSocket client
+    (support.raw.RawWs.connect), closed at teardown."""
+    from support.raw import RawWs
+
+    made: list[RawWs] = []
+
+    def make(port: int, *args: Any, **kw: Any) -> RawWs:
+        made.append(RawWs.connect(port, *args, **kw))
+        return made[-1]
+
+    yield make
+    for ws in made:
+        ws.close()
 
 
 @pytest.fixture

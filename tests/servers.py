@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from support.net import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 ASAN_BUILD = ROOT / "build-asan"
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
@@ -109,12 +111,6 @@ def install_c_library() -> Path:
     assert r.returncode == 0, r.stdout + r.stderr
     assert (INSTALL_PREFIX / "include" / "pylws" / "libwebsockets.h").exists()
     return INSTALL_PREFIX
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 10.0) -> None:

@@ -12,8 +12,9 @@ import time
 from typing import Any
 
 import pytest
-from rawws import ipv6_loopback
-from servers import free_port, wait_listening
+from servers import wait_listening
+from support.net import free_port
+from support.raw import ipv6_loopback
 from websockets.asyncio.client import connect as ws_connect
 from websockets.asyncio.server import serve as ws_serve
 from websockets.exceptions import ConnectionClosed as WsClosed

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+from support.net import free_port
 
 import pylws_ffi as lws
 from pylws_ffi import ffi
@@ -84,7 +85,7 @@ def make_context() -> Iterator[Callable[..., tuple[Any, int]]]:
 
     def make(protocols: Any, **kw: Any) -> tuple[Any, int]:
         for _ in range(5):
-            port = _free_port()
+            port = free_port()
             try:
                 ctx = lws.libwebsocket_create_context(port, None, protocols, **kw)
             except OSError as e:  # raced for the port
@@ -99,12 +100,6 @@ def make_context() -> Iterator[Callable[..., tuple[Any, int]]]:
     for ctx in made:
         if ctx is not None:
             lws.libwebsocket_context_destroy(ctx)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def serve_until(ctx: Any, done: Callable[[], bool], timeout: float = 5.0) -> None:
@@ -294,7 +289,7 @@ def test_create_context_port_in_use_raises_oserror() -> None:
 
 def test_create_context_unknown_interface_raises_oserror() -> None:
     with pytest.raises(OSError):
-        lws.libwebsocket_create_context(_free_port(), "no-such-if0", [("p", noop, 0)])
+        lws.libwebsocket_create_context(free_port(), "no-such-if0", [("p", noop, 0)])
 
 
 @pytest.mark.parametrize(
@@ -315,10 +310,10 @@ def test_create_context_unknown_interface_raises_oserror() -> None:
     ],
 )
 def test_create_context_bad_arguments(args: tuple[Any, ...], exc: type[Exception]) -> None:
-    before = dict(lws.dispatch._by_entry)
+    before = dict(lws.registry.by_entry)
     with pytest.raises(exc):
         lws.libwebsocket_create_context(*args)
-    assert lws.dispatch._by_entry == before
+    assert lws.registry.by_entry == before
 
 
 def test_destroy_twice_raises_instead_of_crashing() -> None:
@@ -333,11 +328,11 @@ def test_destroy_twice_raises_instead_of_crashing() -> None:
 
 
 def test_destroy_releases_callables() -> None:
-    before = len(lws.dispatch._by_entry)
+    before = len(lws.registry.by_entry)
     ctx = lws.libwebsocket_create_context(0, None, [("a", noop), ("b", noop, 8)])
-    assert len(lws.dispatch._by_entry) == before + 2
+    assert len(lws.registry.by_entry) == before + 2
     lws.libwebsocket_context_destroy(ctx)
-    assert len(lws.dispatch._by_entry) == before
+    assert len(lws.registry.by_entry) == before
 
 
 @pytest.mark.parametrize("user", [None, {"any": "object"}, 42, "text"])
@@ -518,14 +513,14 @@ def test_context_functions_in_callbacks_during_create_and_destroy() -> None:
             seen.append((reason, lws.libwebsocket_context_user(ctx)))
             lws.lws_set_max_message_size(ctx, 1 << 20)
 
-    ctx = lws.libwebsocket_create_context(_free_port(), None, [("p", cb)], user="me")
+    ctx = lws.libwebsocket_create_context(free_port(), None, [("p", cb)], user="me")
     assert (lws.LWS_CALLBACK_ADD_POLL_FD, "me") in seen
     lws.libwebsocket_context_destroy(ctx)
     assert seen[-1] == (lws.LWS_CALLBACK_DEL_POLL_FD, "me")
     # the allowance ends with the call
     with pytest.raises(ValueError):
         lws.libwebsocket_context_user(ctx)
-    assert not lws.context._creating
+    assert not lws.registry.creating
 
 
 def test_limits_validate() -> None:
@@ -766,7 +761,7 @@ def test_capturing_errors_keeps_only_this_threads_err_lines(log_lines: list[str]
 
 
 def test_service_releases_the_gil() -> None:
-    ctx = lws.libwebsocket_create_context(_free_port(), None, [("p", noop)])
+    ctx = lws.libwebsocket_create_context(free_port(), None, [("p", noop)])
     counter = 0
     running = threading.Event()
     stop = threading.Event()
@@ -977,7 +972,7 @@ def test_callbacks_during_create_and_destroy_are_dispatched() -> None:
     def callback(ctx: Any, wsi: Any, reason: int, user: Any, in_: Any, len_: int) -> None:
         reasons.append(reason)
 
-    port = _free_port()
+    port = free_port()
     ctx = lws.libwebsocket_create_context(port, None, [("p", callback)])
     # the listen socket is announced to protocols[0] while create_context runs
     assert lws.LWS_CALLBACK_ADD_POLL_FD in reasons

@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rawws import LOCAL, RawWs, frame, free_port, text
 from servers import INSTALL_PREFIX, ROOT, SANITIZER_MARKERS, install_c_library
+from support.net import free_port
+from support.raw import LOCAL, RawWs, frame, text
 
 import pylws_ffi as lws
 from pylws_ffi import ffi
@@ -449,8 +450,8 @@ class ExtensionThatPasses:
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("extension", ["none", "x-pass", "x-upper"])
 def test_receive_is_nul_terminated_through_extensions(extension: str) -> None:
-    from inproc import thread_server
-    from wsraw import RawWS
+    from support.raw import RawWS
+    from support.served import thread_server
 
     seen: list[tuple[bytes, int]] = []  # (piece, the byte after it)
 

@@ -34,9 +34,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
-from inproc import Echo
-from servers import SANITIZER_MARKERS, Server, asan_build, free_port, start_echo
-from websockets.asyncio.server import broadcast, serve
+from servers import SANITIZER_MARKERS, Server, asan_build, start_echo
+from support import peer
+from support.net import free_port
+from support.peer import WSServer, echo_handler
+from support.served import Echo
+from websockets.asyncio.server import broadcast
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as sync_connect
 
@@ -67,51 +70,12 @@ POLL_REASONS = {
 # ====================================================================== peers
 
 
-class WSServer:
-    """A ``websockets`` server on the loopback, in a thread running its loop."""
-
-    def __init__(self, handler: Callable[..., Any], host: str = LOCAL, **kw: Any) -> None:
-        kw.setdefault("compression", None)
-        kw.setdefault("max_size", None)
-        kw.setdefault("ping_interval", None)
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-        async def start() -> Any:
-            return await serve(handler, host, 0, **kw)
-
-        self.server = self.call(start())
-        self.port = self.server.sockets[0].getsockname()[1]
-
-    def call(self, coro: Any, timeout: float = 20) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def close(self) -> None:
-        async def stop() -> None:
-            self.server.close()
-            await self.server.wait_closed()
-
-        with contextlib.suppress(Exception):
-            self.call(stop())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
-
-
 @contextlib.contextmanager
 def ws_server(handler: Callable[..., Any], **kw: Any) -> Iterator[WSServer]:
-    server = WSServer(handler, **kw)
-    try:
+    """support.peer's server, without compression unless asked."""
+    kw.setdefault("compression", None)
+    with peer.ws_server(handler, **kw) as server:
         yield server
-    finally:
-        server.close()
-
-
-async def echo_handler(ws: Any) -> None:
-    with contextlib.suppress(ConnectionClosed):
-        async for message in ws:
-            await ws.send(message)
 
 
 def accept_key(key: str) -> str:
@@ -501,7 +465,7 @@ def test_connect_argument_errors(client: Client) -> None:
     with pytest.raises(ValueError, match="port"):
         ext(ctx, LOCAL, 0, 0, "/", None, None, None, -1, ffi.new("int *"))
     assert not [c for c in client.calls if c[1] not in POLL_REASONS]  # nothing reached C
-    assert lws.client._held_userdata(ctx) == {}
+    assert lws.registry.held_userdata(ctx) == {}
 
 
 def test_connect_tls_gives_a_connection(client: Client) -> None:
@@ -518,9 +482,9 @@ def test_connect_tls_gives_a_connection(client: Client) -> None:
         client.ctx, LOCAL, port, 1, "/", None, None, None, -1, mine
     )
     client.forget(wsi)
-    assert lws.client._held_userdata(client.ctx) == {wsi: mine}
+    assert lws.registry.held_userdata(client.ctx) == {wsi: mine}
     assert expect_failure(client, wsi)
-    assert lws.client._held_userdata(client.ctx) == {}
+    assert lws.registry.held_userdata(client.ctx) == {}
 
 
 def test_connect_on_destroyed_context_raises() -> None:
@@ -957,7 +921,7 @@ def test_extended_userdata_arrives_as_user() -> None:
             mine = ffi.new("int[4]", [42, 43, 44, 45])
             wsi = open_connection(c, server.port, userdata=mine)
             plain = open_connection(c, server.port)  # library-allocated user area
-            assert lws.client._held_userdata(c.ctx) == {wsi: mine}
+            assert lws.registry.held_userdata(c.ctx) == {wsi: mine}
             c.send(wsi, "x")
             c.run(lambda: c.messages[wsi], what="the echo")
             close_connection(c, wsi)
@@ -970,7 +934,7 @@ def test_extended_userdata_arrives_as_user() -> None:
             assert len(other) == 1 and other != {0}
             assert other != {int(ffi.cast("uintptr_t", mine))}
             # CLOSED came: the binding let go of it
-            assert lws.client._held_userdata(c.ctx) == {}
+            assert lws.registry.held_userdata(c.ctx) == {}
             close_connection(c, plain)
     finally:
         c.destroy()
@@ -980,13 +944,40 @@ def test_extended_userdata_arrives_as_user() -> None:
 def test_extended_userdata_released_on_connection_error(client: Client) -> None:
     mine = ffi.new("int *", 7)
     wsi = client.connect(free_port(), userdata=mine)
-    assert lws.client._held_userdata(client.ctx) == {wsi: mine}
+    assert lws.registry.held_userdata(client.ctx) == {wsi: mine}
     expect_failure(client, wsi)
-    assert lws.client._held_userdata(client.ctx) == {}
-    # the wrapped callables were put back: the hot path is the plain one again
-    from pylws_ffi import dispatch
+    assert lws.registry.held_userdata(client.ctx) == {}
+    # no callable is wrapped: the hot path is the plain one
+    from pylws_ffi import registry
 
-    assert all(not hasattr(cb, "__wrapped__") for cb in dispatch._by_entry.values())
+    assert all(not hasattr(cb, "__wrapped__") for cb in registry.by_entry.values())
+
+
+def test_extended_userdata_released_with_a_c_function_callback() -> None:
+    """A protocol whose callback is a C function pointer: the binding sees
+    none of its callbacks, yet lets go of the userdata as soon as the core
+    drops the connection (lws_set_conn_gone_notify), not only at destroy."""
+    calls: list[int] = []
+
+    @ffi.callback("callback_function *")
+    def c_callback(context: Any, wsi: Any, reason: int, user: Any, in_: Any, len_: int) -> int:
+        calls.append(reason)
+        return 0
+
+    ctx = lws.libwebsocket_create_context(lws.CONTEXT_PORT_NO_LISTEN, None, [("c", c_callback)])
+    try:
+        mine = ffi.new("int *", 3)
+        wsi = lws.libwebsocket_client_connect_extended(
+            ctx, LOCAL, free_port(), 0, "/", None, None, None, -1, mine
+        )
+        assert lws.registry.held_userdata(ctx) == {wsi: mine}
+        deadline = time.monotonic() + 10
+        while lws.lib.lws_conn_is_live(ctx, wsi) and time.monotonic() < deadline:
+            lws.libwebsocket_service(ctx, 20)
+        assert ERROR in calls
+        assert lws.registry.held_userdata(ctx) == {}
+    finally:
+        lws.libwebsocket_context_destroy(ctx)
 
 
 def test_extended_with_none_is_plain_connect(client: Client, echo_ws: WSServer) -> None:
@@ -1242,7 +1233,7 @@ def test_200_clients_against_our_echo_server(kind: str) -> None:
 
 class ServingClient(Client):
     """A Client whose context also listens on ``port`` (the loopback): the
-    connections it accepts echo what they receive (tests/inproc.py's Echo),
+    connections it accepts echo what they receive (tests/support/served.py's Echo),
     beside the client connections it makes, all served by the one loop of
     ``run``.  Client's checks hold for the client connections."""
 

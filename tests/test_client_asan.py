@@ -23,7 +23,7 @@ import time
 from typing import Any, Callable
 
 import pytest
-from servers import free_port
+from support.net import free_port
 from test_client import (
     FakeServer,
     accept_key,

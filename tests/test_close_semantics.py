@@ -10,7 +10,7 @@ import threading
 from typing import Any
 
 import pytest
-from servers import free_port
+from support.net import free_port
 from websockets.asyncio.client import connect as ws_connect
 from websockets.asyncio.server import serve as ws_serve
 from websockets.exceptions import ConnectionClosed as WsClosed

@@ -9,7 +9,7 @@
 * Our client (libwebsocket_client_connect with libwebsocket_internal_extensions)
   against a ``websockets`` server with compression, ServerPerMessageDeflateFactory
   variants included.
-* Hostile peers (tests/wsraw.py): a decompression bomb, RSV1 where it does not
+* Hostile peers (tests/support/raw.py): a decompression bomb, RSV1 where it does not
   belong, corrupt DEFLATE data, invalid UTF-8 inside compressed text, offers
   with bad parameters; CONFIRM_EXTENSION_OKAY vetoing the extension.
 * Headless Chromium negotiating permessage-deflate with both echo servers.
@@ -28,17 +28,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from inproc import Echo, thread_server
 from servers import start_echo
-from websockets.asyncio.client import connect as aconnect
-from websockets.asyncio.server import serve
-from websockets.exceptions import ConnectionClosed
-from websockets.extensions.permessage_deflate import (
-    ClientPerMessageDeflateFactory,
-    ServerPerMessageDeflateFactory,
-)
-from websockets.sync.client import connect
-from wsraw import (
+from support import peer
+from support.peer import echo_handler
+from support.raw import (
     OP_BINARY,
     OP_CONT,
     OP_PING,
@@ -51,6 +44,13 @@ from wsraw import (
     RawWS,
     frame,
 )
+from support.served import Echo, thread_server
+from websockets.asyncio.client import connect as aconnect
+from websockets.extensions.permessage_deflate import (
+    ClientPerMessageDeflateFactory,
+    ServerPerMessageDeflateFactory,
+)
+from websockets.sync.client import connect
 
 import pylws_ffi as lws
 from pylws_ffi import ffi
@@ -286,41 +286,20 @@ def test_server_compresses_with_context_takeover(echo):
 # ====================================================================== our client
 
 
-class WSServer:
-    """A ``websockets`` echo server on the loopback, in a thread of its own."""
+class WSServer(peer.WSServer):
+    """support.peer's echo server, recording each handshake's extension
+    offer and answer."""
 
     def __init__(self, **kw: Any) -> None:
-        kw.setdefault("max_size", None)
-        kw.setdefault("ping_interval", None)
         self.offers: list[str | None] = []
         self.answers: list[str | None] = []
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
 
         async def handler(ws: Any) -> None:
             self.offers.append(ws.request.headers.get("Sec-WebSocket-Extensions"))
             self.answers.append(ws.response.headers.get("Sec-WebSocket-Extensions"))
-            with contextlib.suppress(ConnectionClosed):
-                async for message in ws:
-                    await ws.send(message)
+            await echo_handler(ws)
 
-        async def start() -> Any:
-            return await serve(handler, "127.0.0.1", 0, **kw)
-
-        self.server = asyncio.run_coroutine_threadsafe(start(), self.loop).result(20)
-        self.port = self.server.sockets[0].getsockname()[1]
-
-    def close(self) -> None:
-        async def stop() -> None:
-            self.server.close()
-            await self.server.wait_closed()
-
-        with contextlib.suppress(Exception):
-            asyncio.run_coroutine_threadsafe(stop(), self.loop).result(20)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
+        super().__init__(handler, "127.0.0.1", **kw)
 
 
 @contextlib.contextmanager

@@ -36,12 +36,8 @@ from functools import cache
 from typing import Any, Callable, TypeVar
 
 import pytest
-from inproc import Echo, thread_server
-from rawws import read_to_eof
 from servers import Server, start_echo
-from test_client import FakeServer, handshake_reply, parse_client_frame
-from test_deflate import BLOCK, OurClient, bomb, payload_of, words_text
-from wsraw import (
+from support.raw import (
     OP_BINARY,
     OP_CLOSE,
     OP_CONT,
@@ -58,7 +54,11 @@ from wsraw import (
     frame,
     mask_bytes,
     parse_response_head,
+    read_to_eof,
 )
+from support.served import Echo, thread_server
+from test_client import FakeServer, handshake_reply, parse_client_frame
+from test_deflate import BLOCK, OurClient, bomb, payload_of, words_text
 
 import pylws_ffi as lws
 from pylws_ffi import ffi
@@ -177,7 +177,7 @@ def while_sending(sock: socket.socket, send: Callable[[], None], receive: Callab
 
 
 class FrameClient(RawWS):
-    """A deflate-frame client on a raw socket (tests/wsraw.py RawWS): our
+    """A deflate-frame client on a raw socket (tests/support/raw.py RawWS): our
     data frames compressed by one Deflater (our context carries over), the
     server's inflated with a decompressor of ``window_bits``, kept between
     frames when ``takeover`` (else fresh for each frame)."""

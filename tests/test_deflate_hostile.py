@@ -31,13 +31,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from inproc import thread_server
 from servers import Server, start_echo
+from support.raw import OP_BINARY, OP_CONT, OP_PING, OP_TEXT, RSV1, TAIL, Closed, RawWS, frame
+from support.served import thread_server
 from test_client import FakeServer, handshake_reply, server_frame
 from test_deflate import bomb
 from test_deflate_frame_stream import StreamClient
 from websockets.sync.client import connect
-from wsraw import OP_BINARY, OP_CONT, OP_PING, OP_TEXT, RSV1, TAIL, Closed, RawWS, frame
 
 import pylws_ffi as lws
 from pylws_ffi import ffi

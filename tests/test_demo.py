@@ -20,7 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from servers import ROOT, asan_build, free_port, start_demo, wait_listening
+from servers import ROOT, asan_build, start_demo, wait_listening
+from support.net import free_port
 from websockets.asyncio.client import connect as aconnect
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect

@@ -5,7 +5,7 @@ example (examples/ext_rot13.py) between our client and our server, against
 peers that do not offer it, and with an extension that raises.
 
 In-process servers run their service loop in a thread of their own (the
-callbacks run there); clients are raw sockets (tests/wsraw.py), the
+callbacks run there); clients are raw sockets (tests/support/raw.py), the
 ``websockets`` library, or our own client context served in the test thread.
 """
 
@@ -21,14 +21,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
-from inproc import LogCapture, capture_log, thread_server
-from rawws import wait_for
-from servers import Server, free_port
+from servers import Server
+from support.net import free_port, wait_for
+from support.raw import OP_BINARY, OP_TEXT, RawWS, frame
+from support.served import LogCapture, capture_log, thread_server
 from websockets.sync.client import connect
-from wsraw import OP_BINARY, OP_TEXT, RawWS, frame
 
 import pylws_ffi as lws
-from pylws_ffi import dispatch, ffi
+from pylws_ffi import ffi, registry
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "ext_rot13.py"
@@ -79,11 +79,11 @@ def test_python_extension_gets_context_construct_and_destruct():
         lws.CONTEXT_PORT_NO_LISTEN, None, [("p", echo_callback, 0)], [("x-test", ext_cb, 16)]
     )
     assert seen == [(lws.LWS_EXT_CALLBACK_CLIENT_CONTEXT_CONSTRUCT, True)]
-    assert len(dispatch._by_ext) >= 1
-    before = len(dispatch._by_ext)
+    assert len(registry.by_ext) >= 1
+    before = len(registry.by_ext)
     lws.libwebsocket_context_destroy(ctx)
     assert seen[-1] == (lws.LWS_EXT_CALLBACK_CLIENT_CONTEXT_DESTRUCT, True)
-    assert len(dispatch._by_ext) == before - 1
+    assert len(registry.by_ext) == before - 1
 
     seen.clear()
     port = free_port()
@@ -176,12 +176,12 @@ def test_raw_cdata_array_with_python_built_entries():
     ],
 )
 def test_malformed_extension_lists_raise(extensions, exc):
-    before = (len(dispatch._by_ext), len(dispatch._by_entry))
+    before = (len(registry.by_ext), len(registry.by_entry))
     with pytest.raises(exc):
         lws.libwebsocket_create_context(
             lws.CONTEXT_PORT_NO_LISTEN, None, [("p", echo_callback, 0)], extensions
         )
-    assert (len(dispatch._by_ext), len(dispatch._by_entry)) == before
+    assert (len(registry.by_ext), len(registry.by_entry)) == before
 
 
 def test_unterminated_pointer_raises():
@@ -404,7 +404,7 @@ def test_rot13_and_deflate_together():
         ) as c:
             assert c.extensions == "x-pylws-rot13, permessage-deflate"
             # listed order is the order of operations (RFC 6455 9.1): rot13, then deflate
-            from wsraw import RSV1, Deflater, Inflater
+            from support.raw import RSV1, Deflater, Inflater
 
             d, i = Deflater(), Inflater()
             c.send_frame(OP_TEXT, d.message(rot13(b"Hello")), rsv=RSV1)

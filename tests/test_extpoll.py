@@ -23,7 +23,8 @@ from typing import Any, Callable
 
 import pytest
 import test_demo
-from servers import ROOT, Server, asan_build, free_port
+from servers import ROOT, Server, asan_build
+from support.net import free_port
 
 # ---- the extpoll servers ----
 

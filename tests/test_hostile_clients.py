@@ -29,7 +29,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from servers import ROOT, Server, asan_build, free_port
+from servers import ROOT, Server, asan_build
+from support.net import free_port
 from test_hostile import GOOD_KEY, http_status, upgrade_request
 from websockets.sync.client import connect
 
@@ -796,7 +797,7 @@ def test_fan_out_to_slow_readers_cut_past_their_share():
     Once LWS_LIMIT_OUTPUT_TOTAL is reached, a write that would grow a
     connection past its share fails and cuts it (CLOSED, and the reason in
     the log); the client that reads keeps being served."""
-    from inproc import ThreadServer, capture_log
+    from support.served import ThreadServer, capture_log
 
     import pylws_ffi as lws
     from pylws_ffi import ffi, lib
@@ -869,7 +870,7 @@ def test_keepalive_spares_a_connection_the_server_does_not_read():
     """A connection whose reception the program paused
     (libwebsocket_rx_flow_control(wsi, 0)) is not pinged nor closed by the
     keepalive: its peer's silence is ours."""
-    from inproc import ThreadServer
+    from support.served import ThreadServer
 
     import pylws_ffi as lws
 

@@ -26,7 +26,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from servers import ROOT, SANITIZER_MARKERS, asan_build, free_port, meson_command
+from servers import ROOT, SANITIZER_MARKERS, asan_build, meson_command
+from support.net import free_port
 
 RELEASE_BUILD = ROOT / "build-release"
 SERVER_PY = Path(__file__).resolve().parent / "hostile_http_server.py"

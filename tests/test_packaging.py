@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 from checkout import ROOT, clean_clone, readme_code_block, stop, venv_env, wait_port, with_port
-from servers import free_port
+from support.net import free_port
 from websockets.sync.client import connect
 
 pytestmark = pytest.mark.timeout(600)

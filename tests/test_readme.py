@@ -21,7 +21,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from servers import free_port, wait_listening
+from servers import wait_listening
+from support.net import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 BLOCK = re.compile(r"^(<!-- not-a-test -->\n)?```python\n(.*?)^```", re.S | re.M)

@@ -8,7 +8,8 @@ from __future__ import annotations
 import socket
 from typing import Any
 
-from test_binding import _free_port, read_all
+from support.net import free_port
+from test_binding import read_all
 from websockets.asyncio.client import connect as ws_connect
 
 import pylws_ffi as lws
@@ -65,7 +66,7 @@ def test_lws_request_head_in_http_callback() -> None:
             heads.append(lws.lws_request_head(wsi))
         return 0
 
-    port = _free_port()
+    port = free_port()
     ctx = lws.libwebsocket_create_context(port, None, [("http", callback)])
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:

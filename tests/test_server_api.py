@@ -20,30 +20,18 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import errno
 import os
 import socket
 import struct
-import threading
 import time
-import traceback
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any, Callable
 
 import pytest
-from rawws import (
-    LOCAL,
-    MIB,
-    RawWs,
-    addr,
-    close_code,
-    frame,
-    free_port,
-    ipv6_loopback,
-    read_to_eof,
-    wait_for,
-)
+from support.net import free_port, wait_for
+from support.raw import LOCAL, MIB, RawWs, addr, close_code, frame, ipv6_loopback, read_to_eof
+from support.served import ServedContext, serving
 from websockets.asyncio.client import connect as aconnect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect as sync_connect
@@ -83,128 +71,14 @@ def ws_client(url: str, **kw: Any) -> Any:
     return sync_connect(url, **kw)
 
 
-class Server:
-    """A context on a free port, served by a background thread.
-
-    ``protocols`` is a list of (name, callback, per_session_data_size); each
-    callback is wrapped so the life cycle of every connection is checked.
-    """
-
-    def __init__(
-        self,
-        protocols: list[tuple[str, Callback, int]],
-        *,
-        interf: str | None = None,
-        options: int = 0,
-    ) -> None:
-        self.errors: list[str] = []  # tracebacks of callbacks that raised
-        self.expect_errors = False
-        self.lifecycle_errors: list[str] = []
-        self.open: dict[int, str] = {}  # wsi address -> protocol name
-        self.established: Counter[str] = Counter()
-        self.closed: Counter[str] = Counter()
-        self.thread_error: BaseException | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-        wrapped = [(name, self._wrap(name, cb), size) for name, cb, size in protocols]
-        for _ in range(10):
-            port = free_port()
-            try:
-                self.ctx = lws.libwebsocket_create_context(port, interf, wrapped, options=options)
-            except OSError as e:  # raced for the port
-                if e.errno != errno.EADDRINUSE:
-                    raise
-                continue
-            break
-        else:
-            raise AssertionError("no free port")
-        self.port = port
-        self.url = f"ws://{LOCAL}:{port}"
-        self.start()
-
-    # ---- the life cycle recorder
-    def _wrap(self, name: str, cb: Callback) -> Callback:
-        def wrapped(ctx: Any, wsi: Any, reason: int, user: Any, in_: Any, len_: int) -> Any:
-            if reason == lws.LWS_CALLBACK_ESTABLISHED:
-                key = addr(wsi)
-                if key in self.open:
-                    self.lifecycle_errors.append(f"ESTABLISHED twice for {key:#x}")
-                self.open[key] = name
-                self.established[name] += 1
-            elif reason == lws.LWS_CALLBACK_CLOSED:
-                key = addr(wsi)
-                if self.open.pop(key, None) is None:
-                    self.lifecycle_errors.append(
-                        f"CLOSED for {key:#x} ({name}): twice, or without ESTABLISHED"
-                    )
-                self.closed[name] += 1
-            elif (
-                reason in (lws.LWS_CALLBACK_RECEIVE, lws.LWS_CALLBACK_SERVER_WRITEABLE)
-                and self.open.get(addr(wsi)) != name
-            ):
-                self.lifecycle_errors.append(
-                    f"reason {reason} for {addr(wsi):#x} ({name}) outside ESTABLISHED..CLOSED"
-                )
-            try:
-                return cb(ctx, wsi, reason, user, in_, len_)
-            except Exception:
-                self.errors.append(traceback.format_exc())
-                raise
-
-        return wrapped
-
-    # ---- the service thread
-    def start(self) -> None:
-        assert self._thread is None
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="lws-service", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            while not self._stop.is_set():
-                assert lws.libwebsocket_service(self.ctx, 20) >= 0, "service failed"
-        except BaseException as e:
-            self.thread_error = e
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._stop.set()
-            self._thread.join(10)
-            assert not self._thread.is_alive(), "the service thread did not stop"
-            self._thread = None
-
-    def destroy(self) -> None:
-        self.stop()
-        if self.ctx is not None:
-            ctx, self.ctx = self.ctx, None
-            lws.libwebsocket_context_destroy(ctx)
-
-    def check(self) -> None:
-        assert self.thread_error is None, repr(self.thread_error)
-        assert not self.lifecycle_errors, self.lifecycle_errors
-        if not self.expect_errors:
-            assert not self.errors, "\n".join(self.errors)
+#: the in-process server (support/served.py), checking the order of events too
+Server = ServedContext
 
 
 @pytest.fixture
 def serve() -> Iterator[Callable[..., Server]]:
     """serve(protocols, **kw) -> Server; destroyed (and checked) at teardown."""
-    made: list[Server] = []
-
-    def make(protocols: list[tuple[str, Callback, int]], **kw: Any) -> Server:
-        server = Server(protocols, **kw)
-        made.append(server)
-        return server
-
-    yield make
-    for server in made:
-        server.destroy()
-    for server in made:
-        server.check()
-        # destroy closed whatever was left: every ESTABLISHED has its CLOSED
-        assert not server.open, f"connections never got CLOSED: {server.open}"
+    yield from serving(check_order=True)
 
 
 @pytest.fixture

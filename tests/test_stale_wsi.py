@@ -24,7 +24,8 @@ SCRIPT = r"""
 import socket, sys, time
 import pylws_ffi as lws
 from pylws_ffi import ffi
-from test_binding import WSI_CALLS, _free_port, http_get, serve_until, ws_connect
+from support.net import free_port
+from test_binding import WSI_CALLS, http_get, serve_until, ws_connect
 
 kept = []      # every wsi a callback got, as a chat server's room set would keep it
 http_kept = []
@@ -50,7 +51,7 @@ def all_calls_fail(ctx, wsi, what):
             raise AssertionError(f"{what}: {name} did not raise")
     print("ok", what, flush=True)
 
-port = _free_port()
+port = free_port()
 ctx = lws.libwebsocket_create_context(port, None, [("http", callback), ("chat", callback)])
 alive = lambda: lws.libwebsocket_service(ctx, 10) >= 0
 
@@ -110,7 +111,7 @@ def client_cb(c, wsi, reason, user, in_, len_):
         errors.append(wsi)
     return 0
 cctx = lws.libwebsocket_create_context(lws.CONTEXT_PORT_NO_LISTEN, None, [("c", client_cb)])
-dead_port = _free_port()
+dead_port = free_port()
 cwsi = lws.libwebsocket_client_connect(cctx, "127.0.0.1", dead_port, 0, "/", None, None, "c")
 assert lws.libwebsocket_get_socket_fd(cwsi) >= -1  # live until it fails
 serve_until(cctx, lambda: bool(errors))
@@ -198,7 +199,8 @@ def _noop(*args: object) -> int:
 def test_c_function_callback_wsi() -> None:
     """A protocol whose callback is a C function pointer (here an
     ffi.callback): its wsi objects are not the binding's, the core is asked."""
-    from test_binding import _free_port, serve_until, ws_connect
+    from support.net import free_port
+    from test_binding import serve_until, ws_connect
 
     kept: list[object] = []
 
@@ -209,7 +211,7 @@ def test_c_function_callback_wsi() -> None:
             assert lws.libwebsocket_get_socket_fd(wsi) >= 0
         return 0
 
-    port = _free_port()
+    port = free_port()
     ctx = lws.libwebsocket_create_context(port, None, [("c", c_callback)])
     try:
         sock = ws_connect(ctx, port)

@@ -23,8 +23,9 @@ import time
 from typing import Any
 
 import pytest
-from rawws import RawWs, addr
-from servers import SANITIZER_MARKERS, asan_build, free_port, wait_listening
+from servers import SANITIZER_MARKERS, asan_build, wait_listening
+from support.net import free_port
+from support.raw import RawWs, addr
 from websockets.asyncio.client import connect
 
 import pylws_ffi as lws

@@ -11,7 +11,7 @@ http.client, and raw sockets (plain HTTP and garbage to the TLS port).
 Our client: libwebsocket_client_connect with ssl_connection 1 and 2 against
 ``websockets`` servers over TLS (the test CA loaded through
 LOAD_EXTRA_CLIENT_VERIFY_CERTS, whose ``user`` is the client SSL_CTX: the
-tests call OpenSSL on it through ctypes), and against the C echo server.
+tests call OpenSSL on it through the binding's cdef), and against the C echo server.
 
 Everything listens on 127.0.0.1; servers in subprocesses are stopped by PID.
 """
@@ -21,8 +21,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import ctypes
-import ctypes.util
 import functools
 import http.client
 import os
@@ -41,9 +39,10 @@ from collections.abc import Iterator
 from typing import Any, Callable
 
 import pytest
-from inproc import Echo, capture_log
-from rawws import frame
-from servers import ROOT, asan_build, free_port, send_and_receive
+from servers import ROOT, asan_build, send_and_receive
+from support.net import free_port
+from support.raw import frame
+from support.served import Echo, capture_log
 from tls_certs import Certs, Pair, start_example
 from websockets.asyncio.client import connect as aconnect
 from websockets.asyncio.server import serve
@@ -66,39 +65,40 @@ REQUIRE_CERT = lws.LWS_SERVER_OPTION_REQUIRE_VALID_OPENSSL_CLIENT_CERT
 REFUSED = (ssl.SSLError, OSError, EOFError, ConnectionClosed, InvalidHandshake, TimeoutError)
 
 
-# ====================================================================== OpenSSL through ctypes
+# ====================================================================== OpenSSL
 
 
 class OpenSSL:
     """The few libssl/libcrypto calls the tests make on the pointers the
-    OpenSSL callbacks pass (the same libssl.so.3 the core is linked with)."""
+    OpenSSL callbacks pass, through the binding's cdef (the libssl the core is
+    linked with); pointers are given and returned as addresses (ints)."""
 
-    def __init__(self) -> None:
-        self.ssl = ctypes.CDLL(ctypes.util.find_library("ssl") or "libssl.so.3")
-        self.crypto = ctypes.CDLL(ctypes.util.find_library("crypto") or "libcrypto.so.3")
-        p, s, i = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int
-        for lib_, name, res, args in [
-            (self.ssl, "SSL_CTX_load_verify_locations", i, [p, s, s]),
-            (self.ssl, "SSL_CTX_use_certificate_chain_file", i, [p, s]),
-            (self.ssl, "SSL_CTX_use_PrivateKey_file", i, [p, s, i]),
-            (self.ssl, "SSL_is_server", i, [p]),
-            (self.ssl, "SSL_get_SSL_CTX", p, [p]),
-            (self.crypto, "X509_STORE_CTX_get_current_cert", p, [p]),
-            (self.crypto, "X509_STORE_CTX_get_error_depth", i, [p]),
-            (self.crypto, "X509_get_subject_name", p, [p]),
-            (self.crypto, "X509_NAME_oneline", s, [p, ctypes.c_char_p, i]),
-        ]:
-            fn = getattr(lib_, name)
-            fn.restype, fn.argtypes = res, args
-            setattr(self, name, fn)
+    def SSL_CTX_load_verify_locations(self, ssl_ctx: int, cafile: bytes, capath: Any) -> int:
+        ctx = ffi.cast("SSL_CTX *", ssl_ctx)
+        return lib.SSL_CTX_load_verify_locations(ctx, cafile, capath or ffi.NULL)
+
+    def SSL_CTX_use_certificate_chain_file(self, ssl_ctx: int, file: bytes) -> int:
+        return lib.SSL_CTX_use_certificate_chain_file(ffi.cast("SSL_CTX *", ssl_ctx), file)
+
+    def SSL_CTX_use_PrivateKey_file(self, ssl_ctx: int, file: bytes, kind: int) -> int:
+        return lib.SSL_CTX_use_PrivateKey_file(ffi.cast("SSL_CTX *", ssl_ctx), file, kind)
+
+    def SSL_is_server(self, ssl_: int) -> int:
+        return lib.SSL_is_server(ffi.cast("SSL *", ssl_))
+
+    def SSL_get_SSL_CTX(self, ssl_: int) -> int:
+        return addr(lib.SSL_get_SSL_CTX(ffi.cast("SSL *", ssl_)))
+
+    def X509_STORE_CTX_get_error_depth(self, store_ctx: int) -> int:
+        return lib.X509_STORE_CTX_get_error_depth(ffi.cast("X509_STORE_CTX *", store_ctx))
 
     def subject(self, store_ctx: int) -> str:
-        cert = self.X509_STORE_CTX_get_current_cert(store_ctx)
-        if not cert:
+        cert = lib.X509_STORE_CTX_get_current_cert(ffi.cast("X509_STORE_CTX *", store_ctx))
+        if cert == ffi.NULL:
             return ""
-        buf = ctypes.create_string_buffer(512)
-        self.X509_NAME_oneline(self.X509_get_subject_name(cert), buf, len(buf))
-        return buf.value.decode()
+        buf = ffi.new("char[512]")
+        lib.X509_NAME_oneline(lib.X509_get_subject_name(cert), buf, len(buf))
+        return ffi.string(buf).decode()
 
 
 @functools.cache
@@ -115,7 +115,7 @@ def addr(cdata: Any) -> int:
 
 class TLSThreadServer:
     """A TLS context on a free port of 127.0.0.1, served by a thread of its
-    own.  protocols[0] echoes (tests/inproc.py's Echo), serves ``files``
+    own.  protocols[0] echoes (tests/support/served.py's Echo), serves ``files``
     ({uri: (path, content type)}) over HTTP, and records its OpenSSL
     callbacks in ``calls``; ``verify(info) -> int`` answers
     PERFORM_CLIENT_CERT_VERIFICATION and ``load_extra(ssl_ctx) -> int``
@@ -1185,7 +1185,7 @@ def close_notify_after_close(port: int, ctx: ssl.SSLContext) -> bytes:
     """A WebSocket over TLS closed by the client with 1000: what follows the
     server's close frame.  Raises ssl.SSLEOFError when the server ends the
     TCP connection without a TLS close_notify."""
-    import wsraw
+    from support import raw as wsraw
 
     raw = socket.create_connection((LOCAL, port), timeout=10)
     with ctx.wrap_socket(raw, server_hostname=LOCAL, suppress_ragged_eofs=False) as s:

@@ -30,7 +30,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from servers import ROOT, Server, asan_build, free_port
+from servers import ROOT, Server, asan_build
+from support.net import free_port
 
 SAN_LOCAL = "DNS:localhost,IP:127.0.0.1,IP:::1"
 

@@ -704,6 +704,14 @@ LWS_EXTERN int lws_context_redis_state(struct libwebsocket_context *context);
  */
 LWS_EXTERN int lws_start_workers(int n);
 
+/*
+ * In the LWS_CALLBACK_CLIENT_CONNECTION_ERROR callback of a wss:// client
+ * connection whose server certificate was refused ("TLS: server certificate
+ * refused: ..."): OpenSSL's X509_V_ERR_* code for why.  0 (X509_V_OK) when
+ * the certificate was not refused, or the connection has no TLS (yet).
+ */
+LWS_EXTERN long lws_tls_verify_error(const struct libwebsocket *wsi);
+
 #ifdef __cplusplus
 }
 #endif

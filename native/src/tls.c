@@ -268,14 +268,29 @@ int lws_tls_client_start(struct libwebsocket *wsi, int ssl_connection, const cha
 
 /* ---- both ---- */
 
-/* Why a client handshake failed, into buf. */
-static const char *handshake_error(struct libwebsocket *wsi, char *buf, size_t size)
+/* The X509_V_ERR_* code of a certificate refused in wsi's handshake, or
+ * X509_V_OK (a self-signed one is not refused when allowed). */
+static long verify_error(const struct libwebsocket *wsi)
 {
 	long verify = SSL_get_verify_result(wsi->ssl);
 	int accepted = wsi->tls_allow_self_signed &&
 		       (verify == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT ||
 			verify == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN);
-	if (verify != X509_V_OK && !accepted)
+	return accepted ? X509_V_OK : verify;
+}
+
+long lws_tls_verify_error(const struct libwebsocket *wsi)
+{
+	if (!wsi || !wsi->ssl || !wsi->is_client)
+		return X509_V_OK;
+	return verify_error(wsi);
+}
+
+/* Why a client handshake failed, into buf. */
+static const char *handshake_error(struct libwebsocket *wsi, char *buf, size_t size)
+{
+	long verify = verify_error(wsi);
+	if (verify != X509_V_OK)
 		snprintf(buf, size, "TLS: server certificate refused: %s",
 			 X509_verify_cert_error_string(verify));
 	else

@@ -1,6 +1,6 @@
 /*
  * services_helper.c - a C server on the classic libwebsockets API for
- * tests/test_server_services.py.  It exercises the server services (HTTP
+ * tests/services/ (harness: tests/support/services.py).  It exercises the server services (HTTP
  * files, rx flow control, writable-all, broadcast, fork_service_loop, peer
  * addresses, hangup, canonical hostname, timeouts, FILTER_PROTOCOL_CONNECTION,
  * remaining_packet_payload) from C, so the sanitizer build (build-asan) checks

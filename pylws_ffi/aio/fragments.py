@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, Iterable
 from typing import TYPE_CHECKING, Any, Union
 
-from ._pylws_cffi import lib
+from .._pylws_cffi import lib
 
 if TYPE_CHECKING:
-    from .aio import Connection
+    from .connection import Connection
 
 __all__ = ["send_fragments"]
 

@@ -11,10 +11,10 @@ import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Union
 
-from ._pylws_cffi import lib
+from .._pylws_cffi import lib
 
 if TYPE_CHECKING:
-    from .aio import Connection
+    from .connection import Connection
 
 __all__ = ["broadcast"]
 
