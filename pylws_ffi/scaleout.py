@@ -16,8 +16,8 @@ import sys
 from typing import Any
 
 from ._pylws_cffi import ffi, lib
-from .context import _check_context
 from .errors import LwsError
+from .registry import check_context
 
 _OPTIONS = {
     "max_message": lib.LWS_REDIS_MAX_MESSAGE,
@@ -48,7 +48,7 @@ def lws_context_attach_redis(
     an empty key, an unknown option or a value out of range, a NULL or destroyed
     context, or a context attached already; PermissionError off the loop's thread.
     """
-    _check_context(context, "lws_context_attach_redis")
+    check_context(context, "lws_context_attach_redis")
     if not isinstance(url, str) or not isinstance(stream_key, str):
         raise TypeError("url and stream_key must be str")
     if not stream_key or "\0" in stream_key or "\0" in url:
@@ -79,7 +79,7 @@ def lws_context_redis_option(context: Any, name: str, value: int) -> None:
     :func:`lws_context_attach_redis`).  Raises ValueError for an unknown name, a
     value out of range or a context not attached (or NULL or destroyed),
     TypeError for a non-int value."""
-    _check_context(context, "lws_context_redis_option")
+    check_context(context, "lws_context_redis_option")
     if name not in _OPTIONS:
         raise ValueError(f"unknown Redis option {name!r} (one of {sorted(_OPTIONS)})")
     if not isinstance(value, int) or isinstance(value, bool):
@@ -92,7 +92,7 @@ def lws_context_redis_state(context: Any) -> int:
     """0: not attached; 1: attached, not connected now (broadcasts are kept);
     2: connected and reading the stream.  Raises TypeError for a non-cdata,
     ValueError for a NULL or destroyed context."""
-    _check_context(context, "lws_context_redis_state")
+    check_context(context, "lws_context_redis_state")
     return int(lib.lws_context_redis_state(context))
 
 
