@@ -9,9 +9,11 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -347,6 +349,8 @@ def test_chat_page_in_chromium(program: Any, tmp_path: Path) -> None:
     if exe is None:
         pytest.skip("chromium is not installed")
     chat = program("aio_chat.py", "--port", "0")
+    # short-named: Chromium's singleton socket path must fit 108 bytes
+    chromium_tmp = Path(tempfile.mkdtemp(prefix="pylws-chr-"))
 
     async def main() -> None:
         port = await chat.port()
@@ -362,6 +366,8 @@ def test_chat_page_in_chromium(program: Any, tmp_path: Path) -> None:
                 [exe, *flags, f"--user-data-dir={tmp_path}", page],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
+                # its org.chromium.Chromium.* folders go here, not into /tmp
+                env=dict(os.environ, TMPDIR=str(chromium_tmp)),
                 start_new_session=True,  # its helper processes share its group
             )
             try:
@@ -376,5 +382,8 @@ def test_chat_page_in_chromium(program: Any, tmp_path: Path) -> None:
                     os.killpg(browser.pid, signal.SIGKILL)  # helpers left behind, if any
             assert (await event(ws, "left"))["nick"] == "browser"
 
-    run(main(), timeout=90)
+    try:
+        run(main(), timeout=90)
+    finally:
+        shutil.rmtree(chromium_tmp, ignore_errors=True)
     assert chat.stop() == ""
