@@ -18,6 +18,29 @@
 
 #define CONN_MAX_SERVICE 4000 /* service calls per input, at most */
 
+/*
+ * Every close the library decides goes through lws_conn_close; the
+ * whole-connection harnesses link with -Wl,--wrap=lws_conn_close (build.sh
+ * reads the link-flags line below) and see each reason.  The
+ * extension host closes with 1011 "made no progress" when an extension
+ * answers "more" without output 64 times in a row (ext.c): a guard against
+ * a livelock that must never fire for the built-in extensions, so it is a
+ * finding here (issue 10 defect 1 would end there now instead of spinning).
+ * Calls inside conn.c itself are not wrapped (they never carry that reason).
+ *
+ * FUZZ_LDFLAGS: -Wl,--wrap=lws_conn_close
+ */
+void __real_lws_conn_close(struct libwebsocket *wsi, int status, const char *reason);
+void __wrap_lws_conn_close(struct libwebsocket *wsi, int status, const char *reason);
+void __wrap_lws_conn_close(struct libwebsocket *wsi, int status, const char *reason)
+{
+	FUZZ_ASSERT(!reason || !strstr(reason, "no progress"),
+		    "close %d \"%s\": a built-in extension made no progress", status, reason);
+	if (getenv("FUZZ_VERBOSE"))
+		fprintf(stderr, "close %d %s\n", status, reason ? reason : "");
+	__real_lws_conn_close(wsi, status, reason);
+}
+
 /* Read and drop what the library sent; keep the last bytes in *keep if asked. */
 static inline size_t conn_drain(int fd, char *keep, size_t keep_cap, size_t *keep_len)
 {
