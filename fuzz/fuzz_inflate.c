@@ -6,7 +6,13 @@
  * ("more") must, within a few calls, produce output or finish; a
  * deflate-stream read that keeps saying "read again" must do the same.  A
  * loop without progress is a finding (issue 10 defect 1: data ending in a
- * block with BFINAL set made inflate_step answer "more" forever).
+ * block with BFINAL set made inflate_step answer "more" forever).  The host
+ * (ext.c) has its own guard now (1011 after 64 idle "more" answers); the
+ * harness's limit is lower, so a built-in extension never gets near it.
+ * As the host does, the harness suspends output at random after a "more"
+ * (lws_pmd_rx_keep, the input's memory freed) and resumes with empty calls;
+ * every piece must end with a 0 byte, and the last piece of a compressed
+ * message must carry bytes when the message has any (rx_piece).
  *
  * Input: [mode][rng_len][rng bytes][payload...]
  *   mode & 3:  0 permessage-deflate, 1 deflate-frame, 2 deflate-stream, 3 = 0
