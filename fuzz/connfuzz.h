@@ -41,6 +41,19 @@ void __wrap_lws_conn_close(struct libwebsocket *wsi, int status, const char *rea
 	__real_lws_conn_close(wsi, status, reason);
 }
 
+/*
+ * A RECEIVE / CLIENT_RECEIVE piece: the classic library promised in[len] == 0
+ * (programs use `in` as a C string), through the extensions too (issue 10:
+ * NUL after pieces; the compression extensions end their output with it).
+ * Reading in[len] lets ASan see a piece at the very end of its buffer.
+ */
+static inline void conn_check_piece(const void *in, size_t len)
+{
+	FUZZ_ASSERT(in, "a %zu-byte piece at NULL", len);
+	FUZZ_ASSERT(((const char *)in)[len] == 0, "a %zu-byte piece without the 0 after it",
+		    len);
+}
+
 /* Read and drop what the library sent; keep the last bytes in *keep if asked. */
 static inline size_t conn_drain(int fd, char *keep, size_t keep_cap, size_t *keep_len)
 {
