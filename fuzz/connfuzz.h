@@ -18,6 +18,42 @@
 
 #define CONN_MAX_SERVICE 4000 /* service calls per input, at most */
 
+/*
+ * Every close the library decides goes through lws_conn_close; the
+ * whole-connection harnesses link with -Wl,--wrap=lws_conn_close (build.sh
+ * reads the link-flags line below) and see each reason.  The
+ * extension host closes with 1011 "made no progress" when an extension
+ * answers "more" without output 64 times in a row (ext.c): a guard against
+ * a livelock that must never fire for the built-in extensions, so it is a
+ * finding here (issue 10 defect 1 would end there now instead of spinning).
+ * Calls inside conn.c itself are not wrapped (they never carry that reason).
+ *
+ * FUZZ_LDFLAGS: -Wl,--wrap=lws_conn_close
+ */
+void __real_lws_conn_close(struct libwebsocket *wsi, int status, const char *reason);
+void __wrap_lws_conn_close(struct libwebsocket *wsi, int status, const char *reason);
+void __wrap_lws_conn_close(struct libwebsocket *wsi, int status, const char *reason)
+{
+	FUZZ_ASSERT(!reason || !strstr(reason, "no progress"),
+		    "close %d \"%s\": a built-in extension made no progress", status, reason);
+	if (getenv("FUZZ_VERBOSE"))
+		fprintf(stderr, "close %d %s\n", status, reason ? reason : "");
+	__real_lws_conn_close(wsi, status, reason);
+}
+
+/*
+ * A RECEIVE / CLIENT_RECEIVE piece: the classic library promised in[len] == 0
+ * (programs use `in` as a C string), through the extensions too (issue 10:
+ * NUL after pieces; the compression extensions end their output with it).
+ * Reading in[len] lets ASan see a piece at the very end of its buffer.
+ */
+static inline void conn_check_piece(const void *in, size_t len)
+{
+	FUZZ_ASSERT(in, "a %zu-byte piece at NULL", len);
+	FUZZ_ASSERT(((const char *)in)[len] == 0, "a %zu-byte piece without the 0 after it",
+		    len);
+}
+
 /* Read and drop what the library sent; keep the last bytes in *keep if asked. */
 static inline size_t conn_drain(int fd, char *keep, size_t keep_cap, size_t *keep_len)
 {

@@ -37,6 +37,7 @@ static int client_cb(struct libwebsocket_context *context, struct libwebsocket *
 		memcpy(p, "hello hello hello", 17);
 		return libwebsocket_write(wsi, p, 17, LWS_WRITE_TEXT) < 0;
 	case LWS_CALLBACK_CLIENT_RECEIVE:
+		conn_check_piece(in, len);
 		if (!libwebsocket_is_final_fragment(wsi))
 			return 0;
 		if (len > 4096)

@@ -46,6 +46,7 @@ static int http_cb(struct libwebsocket_context *context, struct libwebsocket *ws
 		return in && !strcmp(in, "/close"); /* else keep-alive */
 	}
 	case LWS_CALLBACK_RECEIVE:
+		conn_check_piece(in, len);
 		return echo(wsi, in, len);
 	default:
 		return 0;
@@ -58,8 +59,10 @@ static int echo_cb(struct libwebsocket_context *context, struct libwebsocket *ws
 	(void)context, (void)user;
 	if (getenv("FUZZ_VERBOSE"))
 		fprintf(stderr, "echo callback %d, %zu bytes\n", (int)reason, len);
-	if (reason == LWS_CALLBACK_RECEIVE)
+	if (reason == LWS_CALLBACK_RECEIVE) {
+		conn_check_piece(in, len);
 		return echo(wsi, in, len);
+	}
 	if (reason == LWS_CALLBACK_SERVER_WRITEABLE)
 		return 0;
 	return 0;

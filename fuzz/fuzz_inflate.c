@@ -6,7 +6,13 @@
  * ("more") must, within a few calls, produce output or finish; a
  * deflate-stream read that keeps saying "read again" must do the same.  A
  * loop without progress is a finding (issue 10 defect 1: data ending in a
- * block with BFINAL set made inflate_step answer "more" forever).
+ * block with BFINAL set made inflate_step answer "more" forever).  The host
+ * (ext.c) has its own guard now (1011 after 64 idle "more" answers); the
+ * harness's limit is lower, so a built-in extension never gets near it.
+ * As the host does, the harness suspends output at random after a "more"
+ * (lws_pmd_rx_keep, the input's memory freed) and resumes with empty calls;
+ * every piece must end with a 0 byte, and the last piece of a compressed
+ * message must carry bytes when the message has any (rx_piece).
  *
  * Input: [mode][rng_len][rng bytes][payload...]
  *   mode & 3:  0 permessage-deflate, 1 deflate-frame, 2 deflate-stream, 3 = 0
@@ -59,38 +65,84 @@ static struct libwebsocket_extension *ext_of(int kind)
 }
 
 /*
- * One piece of a received frame through PACKET_RX_PREPARSE, then empty calls
- * while the extension says "more".  Returns -1 when it refused the data.
+ * What the host (ext.c rx_through) does with one piece of a received frame:
+ * PACKET_RX_PREPARSE with the piece (rx_final set before each call), then
+ * empty calls while the extension says "more".  After a "more" the host may
+ * suspend the output (its per-turn budget spent, or reception paused): it
+ * calls lws_pmd_rx_keep, the piece's memory (the receive buffer) is reused
+ * for what is read next, and the empty calls go on in a later turn.  The
+ * harness suspends at random: the piece is a heap copy, freed at the
+ * suspension, so ASan sees any use of it after lws_pmd_rx_keep.
+ *
+ * Checked: no "more" without output NO_PROGRESS_LIMIT times in a row (the
+ * host would close with 1011 after 64: a built-in extension must never get
+ * near that); every piece ends with a 0 byte (in[len] == 0, the classic
+ * promise: the input copy has it as the receive buffer has); the piece that
+ * ends a compressed message carries bytes when the message has any (the
+ * last byte is held back for it).  *msg_bytes counts the message's output.
+ * Returns -1 when the extension refused the data.
  */
 static int rx_piece(struct libwebsocket *wsi, void *user, int kind, const uint8_t *data,
-		    size_t len, struct sink *out)
+		    size_t len, int final, struct fuzz_rng *rng, struct sink *out,
+		    size_t *msg_bytes, int check_last)
 {
 	struct libwebsocket_extension *ext = ext_of(kind);
-	struct lws_tokens tok = {(char *)data, (int)len};
-	int idle = 0;
+	/* the receive buffer: the piece, a 0 after it */
+	uint8_t *piece = malloc(len + 1);
+	if (!piece)
+		abort();
+	memcpy(piece, data, len);
+	piece[len] = 0;
+	struct lws_tokens tok = {(char *)piece, (int)len};
+	int idle = 0, rc = 0;
 	for (int calls = 0;; calls++) {
+		wsi->rx_final = (uint8_t)final;
 		int n = ext->callback(wsi->context, ext, wsi, LWS_EXT_CALLBACK_PACKET_RX_PREPARSE,
 				      user, &tok, 0);
-		if (n < 0)
-			return -1;
+		if (n < 0) {
+			rc = -1;
+			break;
+		}
 		FUZZ_ASSERT(tok.token_len >= 0, "negative output length %d", tok.token_len);
+		FUZZ_ASSERT(!tok.token_len || tok.token, "%d bytes at NULL", tok.token_len);
 		if (tok.token_len > 0) {
+			FUZZ_ASSERT(tok.token[tok.token_len] == 0,
+				    "%s: a %d-byte piece without the 0 after it", ext->name,
+				    tok.token_len);
 			sink_put(out, tok.token, (size_t)tok.token_len);
+			*msg_bytes += (size_t)tok.token_len;
 			idle = 0;
-		} else {
+		} else if (n) {
 			idle++;
 		}
-		if (!n)
-			return 0;
+		if (!n) {
+			FUZZ_ASSERT(!(final && check_last && *msg_bytes && !tok.token_len),
+				    "%s: the message's last piece is empty after %zu bytes "
+				    "(the final flag on a piece without bytes)",
+				    ext->name, *msg_bytes);
+			break;
+		}
 		FUZZ_ASSERT(idle < NO_PROGRESS_LIMIT,
 			    "no progress: %s asked to be called again %d times without output "
 			    "(%d calls for a %zu-byte piece)",
 			    ext->name, idle, calls + 1, len);
-		if (out->len > MAX_OUT)
-			return -1; /* a bomb: the host would close with 1009 */
+		if (out->len > MAX_OUT) {
+			rc = -1; /* a bomb: the host would close with 1009 */
+			break;
+		}
 		tok.token = NULL;
 		tok.token_len = 0;
+		if (piece && (fuzz_rng_next(rng) & 7) == 0) {
+			/* suspended: the rest in a later turn, the piece's memory
+			 * reused meanwhile */
+			FUZZ_ASSERT(!lws_pmd_rx_keep(user), "%s: keep failed", ext->name);
+			memset(piece, 0xa5, len + 1);
+			free(piece);
+			piece = NULL;
+		}
 	}
+	free(piece);
+	return rc;
 }
 
 /* The peer's bytes for deflate-stream: held, then read until drained. */
@@ -107,8 +159,9 @@ static int ds_piece(struct libwebsocket *wsi, const uint8_t *data, size_t len, s
 		ssize_t n = lws_ds_read(wsi, buf, cap);
 		if (n == -3 || n == -1)
 			return -1;
-		FUZZ_ASSERT(n == -2 || (n > 0 && (size_t)n <= cap), "read answered %zd (cap %zu)",
-			    n, cap);
+		/* a byte of room is left after what is read, for the 0 after a piece */
+		FUZZ_ASSERT(n == -2 || (n > 0 && (size_t)n <= (cap > 1 ? cap - 1 : cap)),
+			    "read answered %zd (cap %zu)", n, cap);
 		if (n > 0) {
 			sink_put(out, buf, (size_t)n);
 			idle = 0;
@@ -197,21 +250,45 @@ static void set_rx_frame(struct libwebsocket *wsi, int first_frame, int compress
 	wsi->rx_final = (uint8_t)final;
 }
 
-/* Deliver one received frame's payload in pieces. */
+/* Deliver one received frame's payload in pieces.  *msg_bytes: the message's
+ * output so far (0 before its first frame); all_compressed: every frame of
+ * the message so far is compressed (then its last piece must carry bytes). */
 static int rx_frame(struct side *rx, int kind, const uint8_t *payload, size_t len,
 		    int first_frame, int compressed, int fin, struct fuzz_rng *rng,
-		    struct sink *out)
+		    struct sink *out, size_t *msg_bytes, int all_compressed)
 {
 	size_t pos = 0;
 	do {
 		size_t n = len - pos ? fuzz_rng_chunk(rng, len - pos) : 0;
 		int last = pos + n == len;
 		set_rx_frame(rx->wsi, first_frame, compressed, kind, len, pos + n, last && fin);
-		if (rx_piece(rx->wsi, rx->user, kind, payload + pos, n, out))
+		if (rx_piece(rx->wsi, rx->user, kind, payload + pos, n, last && fin, rng, out,
+			     msg_bytes, all_compressed))
 			return -1;
 		pos += n;
 	} while (pos < len);
 	return 0;
+}
+
+/* deflate-stream: a peer's send (a then b), flushed or batched; what a flush
+ * gives is received by rx in reads of random sizes. */
+static void ds_send(struct side *tx, struct side *rx, const uint8_t *a, size_t alen,
+		    const uint8_t *b, size_t blen, int flush, struct fuzz_rng *rng,
+		    struct sink *out)
+{
+	const uint8_t *z = NULL;
+	size_t zlen = 1;
+	FUZZ_ASSERT(!lws_ds_deflate(tx->wsi, a, alen, b, blen, flush, &z, &zlen),
+		    "deflate-stream could not compress");
+	FUZZ_ASSERT(flush || !zlen, "a batched send gave %zu bytes before its flush", zlen);
+	FUZZ_ASSERT(flush == !lws_ds_unflushed(tx->wsi), "unflushed flag %d after flush=%d",
+		    lws_ds_unflushed(tx->wsi), flush);
+	if (!zlen)
+		return;
+	uint8_t *copy = fuzz_dup(z, zlen);
+	int rc = ds_piece(rx->wsi, copy, zlen, 1 + (fuzz_rng_next(rng) & 0xffff), out);
+	free(copy);
+	FUZZ_ASSERT(rc == 0, "deflate-stream refused its own output");
 }
 
 /* The payload as compressed bytes from a peer: split into messages and frames. */
@@ -235,13 +312,15 @@ static void raw(int kind, unsigned pi, const uint8_t *data, size_t size, struct 
 		/* a message of 1..3 frames; a frame is compressed or not */
 		size_t msg = fuzz_rng_chunk(rng, size - pos);
 		int frames = 1 + (int)(fuzz_rng_next(rng) % 3), compressed = 1, failed = 0;
-		size_t mpos = 0;
+		int all_compressed = 1;
+		size_t mpos = 0, msg_bytes = 0;
 		for (int f = 0; f < frames && !failed; f++) {
 			size_t n = f == frames - 1 ? msg - mpos : (msg - mpos) / 2;
 			if (kind == FRAME || f == 0)
 				compressed = (fuzz_rng_next(rng) & 7) != 0;
+			all_compressed &= compressed;
 			failed = rx_frame(&rx, kind, data + pos + mpos, n, f == 0, compressed,
-					  f == frames - 1, rng, &out);
+					  f == frames - 1, rng, &out, &msg_bytes, all_compressed);
 			mpos += n;
 		}
 		if (failed)
@@ -269,26 +348,25 @@ static void round_trip(int kind, unsigned pi, const uint8_t *data, size_t size,
 	while (pos < size) {
 		size_t msg = fuzz_rng_chunk(rng, size - pos);
 		int frames = 1 + (int)(fuzz_rng_next(rng) % 3);
-		size_t mpos = 0;
-		int msg_compressed = 0;
+		size_t mpos = 0, msg_bytes = 0;
+		int msg_compressed = 0, all_compressed = 1;
 		for (int f = 0; f < frames; f++) {
 			size_t n = f == frames - 1 ? msg - mpos : (msg - mpos) / 2;
 			const uint8_t *chunk = data + pos + mpos;
 			int fin = f == frames - 1;
 			sink_put(&want, chunk, n);
 			if (kind == STREAM) {
-				const uint8_t *z;
-				size_t zlen;
-				/* a frame header and the payload, as output.c sends them */
-				uint8_t hdr[2] = {0x82, 0};
-				FUZZ_ASSERT(!lws_ds_deflate(tx.wsi, hdr, 0, chunk, n, &z, &zlen),
-					    "deflate-stream could not compress");
-				uint8_t *copy = fuzz_dup(z, zlen);
-				int rc = ds_piece(rx.wsi, copy, zlen,
-						  1 + (fuzz_rng_next(rng) & 0xffff), &out);
-				free(copy);
-				FUZZ_ASSERT(rc == 0, "deflate-stream refused its own output");
-				(void)hdr;
+				/* a frame header and the payload, as output.c sends
+				 * them: flushed at once, or batched (sends while a
+				 * connection's input is dispatched) and flushed later;
+				 * the last send is always flushed */
+				uint8_t hdr[2] = {0x82, (uint8_t)f};
+				want.len -= n; /* the header goes before it */
+				sink_put(&want, hdr, sizeof hdr);
+				sink_put(&want, chunk, n);
+				int last = pos + msg == size && fin;
+				ds_send(&tx, &rx, hdr, sizeof hdr, chunk, n,
+					last || (fuzz_rng_next(rng) & 3) != 0, rng, &out);
 			} else {
 				struct libwebsocket_extension *ext = ext_of(kind);
 				uint8_t *plain = fuzz_dup(chunk, n);
@@ -303,9 +381,11 @@ static void round_trip(int kind, unsigned pi, const uint8_t *data, size_t size,
 					msg_compressed = c > 0;
 				uint8_t *wire = fuzz_dup((const uint8_t *)tok.token,
 							 (size_t)tok.token_len);
+				int compressed = kind == FRAME ? c > 0 : msg_compressed;
+				all_compressed &= compressed;
 				int rc = rx_frame(&rx, kind, wire, (size_t)tok.token_len, f == 0,
-						  kind == FRAME ? c > 0 : msg_compressed, fin, rng,
-						  &out);
+						  compressed, fin, rng, &out, &msg_bytes,
+						  all_compressed);
 				free(wire);
 				free(plain);
 				FUZZ_ASSERT(rc == 0, "%s refused its own output", ext->name);

@@ -8,6 +8,8 @@
 #                                         (-ignore_crashes/-ignore_timeouts), to
 #                                         count them; the run still fails
 #   FUZZ_TIMEOUT=10                       seconds one input may take (-timeout=)
+#   FUZZ_OUT=dir                          build, logs and findings there (default
+#                                         fuzz/out): two runs side by side
 #
 # Each fuzzer starts from its committed seeds (fuzz/corpus/NAME) and issue
 # reproducers (fuzz/regressions/NAME), copied to a temporary directory so the
@@ -19,7 +21,8 @@ set -uo pipefail
 # runs (a long FUZZ_SECONDS) cannot change what the running copy does
 main() {
 here=$(cd "$(dirname "$0")" && pwd)
-out=$here/out
+out=${FUZZ_OUT:-$here/out}
+export FUZZ_OUT=$out # build.sh builds there too
 seconds=${FUZZ_SECONDS:-30}
 timeout_s=${FUZZ_TIMEOUT:-10}
 
@@ -102,7 +105,7 @@ done
 echo
 printf '%-22s %-5s %12s %8s %6s %7s %8s\n' fuzzer result execs exec/s cov ft findings
 for r in "${rows[@]}"; do echo "$r"; done
-echo "(${seconds}s each; logs in fuzz/out/logs/, findings in fuzz/out/artifacts/)"
+echo "(${seconds}s each; logs in $out/logs/, findings in $out/artifacts/)"
 return $status
 }
 main "$@"

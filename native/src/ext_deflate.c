@@ -336,8 +336,10 @@ int lws_pmd_rx_keep(void *user)
 		plain_len = 0;
 	if (!in_len && !plain_len)
 		return 0;
-	/* both cannot be pending at once: a plain frame follows a unit all in */
-	if (lws_zbuf_room(&pmd->rx_keep, in_len + plain_len))
+	/* both cannot be pending at once: a plain frame follows a unit all in.
+	 * One byte more: the plain piece is handed on as it is, and every piece
+	 * ends with a 0 (in[len] == 0; the host delivers our output as it is) */
+	if (lws_zbuf_room(&pmd->rx_keep, in_len + plain_len + 1))
 		return -1;
 	keep = pmd->rx_keep.buf;
 	if (in_len) {
@@ -346,6 +348,7 @@ int lws_pmd_rx_keep(void *user)
 	}
 	if (plain_len) {
 		memmove(keep + in_len, pmd->rx_plain, plain_len);
+		keep[in_len + plain_len] = 0;
 		pmd->rx_plain = (const char *)keep + in_len;
 	}
 	return 0;
