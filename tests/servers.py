@@ -47,33 +47,36 @@ def meson_command() -> list[str]:
     return [exe] if exe else [sys.executable, "-m", "mesonbuild.mesonmain"]
 
 
-def asan_build() -> Path:
-    """Configure (once) and compile the sanitizer build; return its folder."""
-    if not (ASAN_BUILD / "build.ninja").exists():
+def meson_build(folder: Path, *options: str) -> Path:
+    """Configure ``folder`` (once, with ``options``) and compile it; return it."""
+    if not (folder / "build.ninja").exists():
         subprocess.run(
-            meson_command()
-            + [
-                "setup",
-                str(ASAN_BUILD),
-                "--buildtype=debug",
-                "-Db_sanitize=address,undefined",
-                "-Db_lundef=false",
-                "-Dpython=false",
-                "-Dinstall_c_library=false",
-            ],
+            meson_command() + ["setup", str(folder), *options],
             cwd=ROOT,
             check=True,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
         )
     subprocess.run(
-        meson_command() + ["compile", "-C", str(ASAN_BUILD)],
+        meson_command() + ["compile", "-C", str(folder)],
         cwd=ROOT,
         check=True,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
-    return ASAN_BUILD
+    return folder
+
+
+def asan_build() -> Path:
+    """Configure (once) and compile the sanitizer build; return its folder."""
+    return meson_build(
+        ASAN_BUILD,
+        "--buildtype=debug",
+        "-Db_sanitize=address,undefined",
+        "-Db_lundef=false",
+        "-Dpython=false",
+        "-Dinstall_c_library=false",
+    )
 
 
 INSTALL_BUILD = ROOT / "build-classic-install"

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from servers import ROOT, SANITIZER_MARKERS, asan_build, meson_command
+from servers import ROOT, SANITIZER_MARKERS, asan_build, meson_build
 from support.net import free_port
 
 RELEASE_BUILD = ROOT / "build-release"
@@ -38,29 +38,11 @@ _release: list[Path] = []
 def release_build() -> Path:
     """The release (-O2, no sanitizer) build of the examples: defect 2 crashed it."""
     if not _release:
-        if not (RELEASE_BUILD / "build.ninja").exists():
-            subprocess.run(
-                meson_command()
-                + [
-                    "setup",
-                    str(RELEASE_BUILD),
-                    "--buildtype=release",
-                    "-Dpython=false",
-                    "-Dinstall_c_library=false",
-                ],
-                cwd=ROOT,
-                check=True,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
+        _release.append(
+            meson_build(
+                RELEASE_BUILD, "--buildtype=release", "-Dpython=false", "-Dinstall_c_library=false"
             )
-        subprocess.run(
-            meson_command() + ["compile", "-C", str(RELEASE_BUILD)],
-            cwd=ROOT,
-            check=True,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
         )
-        _release.append(RELEASE_BUILD)
     return _release[0]
 
 
