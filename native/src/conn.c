@@ -174,6 +174,7 @@ void lws_conn_free(struct libwebsocket *wsi)
 	free(wsi->rx_stash);
 	free(wsi->head_buf);
 	free(wsi->out.buf);
+	free(wsi->ext_rx_parser);
 	free(wsi);
 }
 

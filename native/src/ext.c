@@ -462,14 +462,16 @@ static int rx_through(struct libwebsocket *wsi, int i, struct lws_tokens tok, in
 		if (outer && suspendable(wsi, i) && (wsi->rx_paused || budget_spent(wsi))) {
 			/* the rest in a later turn: other connections go first,
 			 * and a paused connection gets nothing more */
-			if (lws_pmd_rx_keep(wsi->ext[i].user)) {
+			if (!wsi->ext_rx_parser)
+				wsi->ext_rx_parser = malloc(sizeof *wsi->ext_rx_parser);
+			if (!wsi->ext_rx_parser || lws_pmd_rx_keep(wsi->ext[i].user)) {
 				lws_conn_close(wsi, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION,
 					       "out of memory");
 				return 1;
 			}
 			wsi->ext_rx_pending = 1;
 			wsi->ext_rx_final = (uint8_t)final;
-			wsi->ext_rx_parser = wsi->parser;
+			*wsi->ext_rx_parser = wsi->parser;
 			if (!wsi->rx_paused) {
 				wsi->context->rx_resumes++;
 				lws_timer_update(wsi->context);
@@ -510,7 +512,7 @@ int lws_ext_rx_resume(struct libwebsocket *wsi)
 	/* the extension and the user see the frame the output belongs to (the
 	 * parser has moved past its end); the parser's own state comes back after */
 	struct lws_frame_parser now = wsi->parser;
-	wsi->parser = wsi->ext_rx_parser;
+	wsi->parser = *wsi->ext_rx_parser;
 	wsi->ext_rx_pending = 0;
 	struct lws_tokens tok = {NULL, 0};
 	int rc = rx_through(wsi, wsi->num_ext - 1, tok, wsi->ext_rx_final, 1);

@@ -157,12 +157,14 @@ struct libwebsocket {
 	uint64_t ext_msg_size;      /* transformed bytes of the message so far */
 	/* received payload an extension still has output for, suspended
 	 * (budget spent, or reception paused) and resumed by lws_ext_rx_resume;
-	 * the frame parser's state as the extension saw it */
+	 * the frame parser's state as the extension saw it (allocated at the
+	 * connection's first suspension: most connections never have one, and a
+	 * parser is a quarter of a connection's size) */
 	uint8_t ext_rx_pending;
 	uint8_t ext_rx_final;
 	uint64_t ext_rx_turn;       /* the service turn ext_rx_used counts for */
 	size_t ext_rx_used;         /* transformed bytes delivered in that turn */
-	struct lws_frame_parser ext_rx_parser;
+	struct lws_frame_parser *ext_rx_parser;
 
 	/* client connections until established (client.c) */
 	struct lws_client *client;
