@@ -71,6 +71,26 @@ static inline size_t fuzz_rng_chunk(struct fuzz_rng *r, size_t max)
 }
 
 /* An exact-size heap copy, so ASan sees any read past its end. */
+/* The input's head, shared by the harnesses that need one: a mode byte, then a
+ * count (0..31) of bytes that seed the random chunking; the rest is the
+ * peer's data.  0 when the input is too short or longer than max. */
+static inline int fuzz_split(const uint8_t **data, size_t *size, size_t max, unsigned *mode,
+			     struct fuzz_rng *rng)
+{
+	if (*size < 2 || *size > max)
+		return 0;
+	*mode = (*data)[0];
+	size_t rng_len = (*data)[1] % 32;
+	*data += 2;
+	*size -= 2;
+	if (rng_len > *size)
+		rng_len = *size;
+	fuzz_rng_init(rng, *data, rng_len);
+	*data += rng_len;
+	*size -= rng_len;
+	return 1;
+}
+
 static inline uint8_t *fuzz_dup(const uint8_t *p, size_t len)
 {
 	uint8_t *c = malloc(len ? len : 1);

@@ -115,20 +115,12 @@ static int read_request(int peer, char key[64])
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	if (size < 2 || size > 1 << 20)
+	unsigned mode;
+	struct fuzz_rng rng;
+	if (!fuzz_split(&data, &size, 1 << 20, &mode, &rng))
 		return 0;
 	if (!ctx)
 		setup();
-	unsigned mode = data[0];
-	size_t rng_len = data[1] % 32;
-	data += 2;
-	size -= 2;
-	if (rng_len > size)
-		rng_len = size;
-	struct fuzz_rng rng;
-	fuzz_rng_init(&rng, data, rng_len);
-	data += rng_len;
-	size -= rng_len;
 
 	struct libwebsocket *wsi = libwebsocket_client_connect(
 		ctx, "127.0.0.1", port, 0, "/fuzz", "localhost", "http://localhost", "fuzz", -1);

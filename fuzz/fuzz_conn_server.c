@@ -103,18 +103,10 @@ static const char *const offers[] = {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	if (size < 2 || size > 1 << 20)
-		return 0;
-	unsigned mode = data[0];
-	size_t rng_len = data[1] % 32;
-	data += 2;
-	size -= 2;
-	if (rng_len > size)
-		rng_len = size;
+	unsigned mode;
 	struct fuzz_rng rng;
-	fuzz_rng_init(&rng, data, rng_len);
-	data += rng_len;
-	size -= rng_len;
+	if (!fuzz_split(&data, &size, 1 << 20, &mode, &rng))
+		return 0;
 
 	struct libwebsocket_context *ctx = context();
 	int sv[2];

@@ -405,18 +405,10 @@ static void round_trip(int kind, unsigned pi, const uint8_t *data, size_t size,
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	if (size < 2 || size > 1 << 16)
-		return 0;
-	unsigned mode = data[0];
-	size_t rng_len = data[1] % 32;
-	data += 2;
-	size -= 2;
-	if (rng_len > size)
-		rng_len = size;
+	unsigned mode;
 	struct fuzz_rng rng;
-	fuzz_rng_init(&rng, data, rng_len);
-	data += rng_len;
-	size -= rng_len;
+	if (!fuzz_split(&data, &size, 1 << 16, &mode, &rng))
+		return 0;
 	int kind = (mode & 3) == 3 ? PMD : (int)(mode & 3);
 	if (mode & 4)
 		round_trip(kind, mode >> 3, data, size, &rng);
