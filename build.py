@@ -295,6 +295,7 @@ int libwebsocket_is_final_fragment(struct libwebsocket *wsi);
 unsigned char libwebsocket_get_reserved_bits(struct libwebsocket *wsi);
 int lws_frame_is_binary(struct libwebsocket *wsi);
 size_t libwebsockets_remaining_packet_payload(struct libwebsocket *wsi);
+int lws_set_whole_messages(struct libwebsocket *wsi, int on);
 
 /* ---- utilities ---- */
 int libwebsockets_get_random(struct libwebsocket_context *context, void *buf, int len);

@@ -37,6 +37,7 @@ from .connection import (
     lws_frame_is_binary,
     lws_request_head,
     lws_send_pipe_choked,
+    lws_set_whole_messages,
     payload,
 )
 from .constants import *  # noqa: F403
@@ -132,6 +133,7 @@ __all__ = [
     "lws_b64_decode_string",
     "lws_b64_encode_string",
     "lws_frame_is_binary",
+    "lws_set_whole_messages",
     "lws_request_head",
     "lws_send_pipe_choked",
     "lws_context_get_limit",

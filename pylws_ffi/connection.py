@@ -185,6 +185,20 @@ def lws_frame_is_binary(wsi: Any) -> int:
     return lib.lws_frame_is_binary(wsi)
 
 
+def lws_set_whole_messages(wsi: Any, on: int | bool) -> int:
+    """From now on (call it in ESTABLISHED, or between messages), wsi's
+    RECEIVE callback gets every message whole in one call, ``in_``/``len_``
+    being all of it (``libwebsocket_is_final_fragment`` is 1,
+    ``lws_frame_is_binary`` its type): the library gathers the fragments, a
+    message that came in one piece is not copied.  ``lws.payload(in_, len_)``
+    makes bytes of it, ``ffi.buffer(in_, len_)`` a zero-copy view valid
+    during the callback.  A message over the message size limit closes with
+    1009.  False goes back to pieces from the next message.
+    Returns 0.  Raises ValueError when ``wsi`` is NULL."""
+    check_wsi(wsi, "lws_set_whole_messages")
+    return lib.lws_set_whole_messages(wsi, 1 if on else 0)
+
+
 def libwebsockets_remaining_packet_payload(wsi: Any) -> int:
     """In a RECEIVE callback: bytes of the current frame still to come.
     Raises ValueError when ``wsi`` is NULL."""

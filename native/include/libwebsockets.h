@@ -495,6 +495,19 @@ LWS_EXTERN int lws_frame_is_binary(struct libwebsocket *wsi);
 
 LWS_EXTERN size_t libwebsockets_remaining_packet_payload(struct libwebsocket *wsi);
 
+/*
+ * pylws addition: with on != 0, wsi's RECEIVE callback gets every message
+ * whole, in one call (in[len] == 0 after it, libwebsocket_is_final_fragment()
+ * 1, lws_frame_is_binary() its type), gathered from its fragments (after
+ * permessage-deflate or deflate-frame) by the library; a message that came as
+ * one piece is not copied.  A message over the message size limit
+ * (lws_set_max_message_size; 64 MiB when that is 0) closes with 1009.  Call it
+ * in ESTABLISHED (or CLIENT_ESTABLISHED), or between messages; on == 0 goes
+ * back to pieces from the next message.  Returns 0, or -1 (errno EINVAL) for a
+ * NULL wsi.
+ */
+LWS_EXTERN int lws_set_whole_messages(struct libwebsocket *wsi, int on);
+
 /* ---- utilities ---- */
 
 LWS_EXTERN void lws_set_log_level(int level, void (*log_emit_function)(const char *line));

@@ -172,6 +172,7 @@ void lws_conn_free(struct libwebsocket *wsi)
 	lws_client_free(wsi);
 	free_user_space(wsi);
 	free(wsi->rx_stash);
+	lws_msg_release(wsi);
 	free(wsi->head_buf);
 	free(wsi->out.buf);
 	free(wsi->ext_rx_parser);
@@ -308,6 +309,13 @@ void lws_conn_timed_out(struct libwebsocket *wsi)
 /* ---- receiving WebSocket frames ---- */
 
 int lws_conn_deliver(struct libwebsocket *wsi, uint8_t *data, size_t len, int final)
+{
+	if (wsi->whole_msgs || wsi->msg) /* lws_set_whole_messages: message.c */
+		return lws_msg_deliver(wsi, data, len, final);
+	return lws_conn_deliver_piece(wsi, data, len, final);
+}
+
+int lws_conn_deliver_piece(struct libwebsocket *wsi, uint8_t *data, size_t len, int final)
 {
 	wsi->rx_final = (uint8_t)final;
 	if (lws_call(wsi->context, wsi->protocol, wsi,

@@ -144,6 +144,10 @@ struct libwebsocket {
 	uint8_t *rx_stash;
 	size_t rx_stash_len;
 
+	/* lws_set_whole_messages: pieces of the message being gathered (message.c) */
+	struct lws_msg *msg;
+	uint8_t whole_msgs;
+
 	/* libwebsockets_serve_http_file in progress: file_fd >= 0 */
 	int file_fd;
 	long long file_off, file_left;
@@ -478,6 +482,21 @@ void lws_conn_tls_step(struct libwebsocket *wsi);
 /* A piece of a received message for the user's callback; nonzero = stop. */
 int lws_conn_deliver(struct libwebsocket *wsi, uint8_t *data, size_t len, int final);
 int lws_conn_deliver_cstr(struct libwebsocket *wsi, uint8_t *data, size_t len, int final);
+/* lws_conn_deliver without whole-message gathering: the RECEIVE call itself */
+int lws_conn_deliver_piece(struct libwebsocket *wsi, uint8_t *data, size_t len, int final);
+
+/* ---- message.c: whole-message delivery (lws_set_whole_messages) ---- */
+enum { LWS_MSG_KEEP, LWS_MSG_WHOLE, LWS_MSG_TOO_BIG, LWS_MSG_NO_MEMORY };
+/* Take a piece: KEEP (gathered, more to come), WHOLE (*data/*len is the whole
+ * message, data[len] == 0 when gathered), TOO_BIG (over max), NO_MEMORY. */
+int lws_msg_gather(struct libwebsocket *wsi, uint8_t **data, size_t *len, int final,
+		   size_t max);
+/* Free what was gathered (after the whole message was delivered, or at close). */
+void lws_msg_release(struct libwebsocket *wsi);
+/* The largest message gathered: the message size limit, or the default. */
+size_t lws_msg_limit(const struct libwebsocket *wsi);
+/* lws_conn_deliver for a connection that gets whole messages; nonzero = stop. */
+int lws_msg_deliver(struct libwebsocket *wsi, uint8_t *data, size_t len, int final);
 
 /* ---- handshake.c ---- */
 /* A complete request head is in head[0..len); handle it.  Returns 0 to go on
