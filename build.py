@@ -375,6 +375,10 @@ int lws_context_redis_state(struct libwebsocket_context *context);
 /* C programs; Python: pylws_ffi.start_workers (os.fork keeps the interpreter sane) */
 int lws_start_workers(int n);
 
+/* ---- internal, for the asyncio layer (native/src/gather.c; not in the C API) ---- */
+void lws_gather_writes(struct libwebsocket *wsi);
+void lws_gather_flush(struct libwebsocket_context *context);
+
 /* ---- trampolines: C calls these, they call Python (pylws_ffi/dispatch.py, log.py) ---- */
 extern "Python" int _pylws_protocol_callback(struct libwebsocket_context *,
                                              struct libwebsocket *,
@@ -398,6 +402,9 @@ SOURCE = """\
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include "libwebsockets.h"
+/* internal (native/src/gather.c): the asyncio layer's gathered writes */
+void lws_gather_writes(struct libwebsocket *wsi);
+void lws_gather_flush(struct libwebsocket_context *context);
 """
 ffibuilder.set_source("pylws_ffi._pylws_cffi", SOURCE)
 

@@ -485,6 +485,12 @@ int lws_conn_deliver_cstr(struct libwebsocket *wsi, uint8_t *data, size_t len, i
 /* lws_conn_deliver without whole-message gathering: the RECEIVE call itself */
 int lws_conn_deliver_piece(struct libwebsocket *wsi, uint8_t *data, size_t len, int final);
 
+/* ---- gather.c: writes outside a dispatch, gathered (the asyncio layer) ---- */
+/* Cork wsi's writes (what another connection gathered is sent first). */
+void lws_gather_writes(struct libwebsocket *wsi);
+/* Send what was gathered; every service call begins with it. */
+void lws_gather_flush(struct libwebsocket_context *context);
+
 /* ---- message.c: whole-message delivery (lws_set_whole_messages) ---- */
 enum { LWS_MSG_KEEP, LWS_MSG_WHOLE, LWS_MSG_TOO_BIG, LWS_MSG_NO_MEMORY };
 /* Take a piece: KEEP (gathered, more to come), WHOLE (*data/*len is the whole
