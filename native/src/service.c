@@ -198,6 +198,7 @@ int libwebsocket_service(struct libwebsocket_context *context, int timeout_ms)
 	struct epoll_event events[LWS_MAX_EVENTS];
 
 	atomic_store(&context->loop_thread, (uintptr_t)pthread_self());
+	lws_gather_flush(context); /* gather.c */
 	/* deferred work and timeouts wake us through the context's timerfd */
 	int n = epoll_wait(context->epfd, events, LWS_MAX_EVENTS, timeout_ms);
 	if (n < 0) {
@@ -216,6 +217,7 @@ int libwebsocket_service(struct libwebsocket_context *context, int timeout_ms)
 int libwebsocket_service_fd(struct libwebsocket_context *context, struct pollfd *pollfd)
 {
 	atomic_store(&context->loop_thread, (uintptr_t)pthread_self());
+	lws_gather_flush(context); /* gather.c: no dispatch finds others' bytes corked */
 	int rc = 0;
 	if (pollfd && pollfd->revents) {
 		void *owner = lws_poll_owner(context, pollfd->fd);
