@@ -60,6 +60,8 @@ _is_binary = lib.lws_frame_is_binary
 _on_writable = lib.libwebsocket_callback_on_writable
 _flow = lib.libwebsocket_rx_flow_control
 _from_buffer = ffi.from_buffer
+_buffer = ffi.buffer
+_whole_messages = lib.lws_set_whole_messages
 
 
 def _new_size() -> Any:
@@ -200,6 +202,12 @@ class Connection:
         #: round trip of the last ping answered, in seconds (as websockets)
         self.latency = 0.0
         self._keepalive_task: asyncio.Task[None] | None = None
+        # the core gathers each message (lws_set_whole_messages) up to the
+        # message size limit, which is max_size; without a limit, pieces are
+        # joined here (the core's bound would be 64 MiB)
+        self._whole = self.max_size != sys.maxsize
+        if self._whole:
+            _whole_messages(wsi, 1)
 
     # ---- state ----
 
@@ -276,40 +284,56 @@ class Connection:
             waiter.set_result(None)
 
     def _on_receive(self, wsi: Any, in_: Any, len_: int) -> int:
-        parts = self._parts
-        if parts is None and _is_final(wsi):
-            # the whole message in one piece: the usual case
-            data = _unpack(_cast(_char_p, in_), len_) if len_ else b""
+        if self._whole:
+            # the whole message, checked against max_size by the core
+            if _is_binary(wsi):
+                message: Data = _unpack(_cast(_char_p, in_), len_) if len_ else b""
+            else:
+                try:  # one copy: straight from the core's buffer to str
+                    message = str(_buffer(in_, len_), "utf-8") if len_ else ""
+                except UnicodeDecodeError:  # the core checks UTF-8; never trust twice
+                    return self._bad_text(wsi)
         else:
-            if parts is None:
-                parts = self._parts = bytearray()
-            if len(parts) + len_ > self.max_size:
+            parts = self._parts
+            if parts is None and _is_final(wsi):
+                # the whole message in one piece: the usual case
+                data = _unpack(_cast(_char_p, in_), len_) if len_ else b""
+            else:
+                if parts is None:
+                    parts = self._parts = bytearray()
+                if len(parts) + len_ > self.max_size:
+                    return self._too_large(wsi)
+                if len_:
+                    parts += _buffer(in_, len_)
+                if not _is_final(wsi):
+                    return 0
+                data = bytes(parts)
+                self._parts = None
+            if len(data) > self.max_size:
                 return self._too_large(wsi)
-            if len_:
-                parts += ffi.buffer(in_, len_)
-            if not _is_final(wsi):
-                return 0
-            data = bytes(parts)
-            self._parts = None
-        if len(data) > self.max_size:
-            return self._too_large(wsi)
-        if _is_binary(wsi):
-            message: Data = data
-        else:
-            try:
-                message = data.decode()
-            except UnicodeDecodeError:  # the core checks UTF-8; never trust twice
-                self._sent_code = lib.LWS_CLOSE_STATUS_INVALID_PAYLOAD
-                lib.libwebsocket_close_and_free_session(
-                    self._aio.context, wsi, lib.LWS_CLOSE_STATUS_INVALID_PAYLOAD
-                )
-                return -1
-        self._messages.append(message)
-        if len(self._messages) >= self.max_queue and not self._paused:
+            if _is_binary(wsi):
+                message = data
+            else:
+                try:
+                    message = data.decode()
+                except UnicodeDecodeError:  # the core checks UTF-8; never trust twice
+                    return self._bad_text(wsi)
+        messages = self._messages
+        messages.append(message)
+        if len(messages) >= self.max_queue and not self._paused:
             self._paused = True
             _flow(wsi, 0)
-        self._wake_reader()
+        waiter = self._recv_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
         return 0
+
+    def _bad_text(self, wsi: Any) -> int:
+        self._sent_code = lib.LWS_CLOSE_STATUS_INVALID_PAYLOAD
+        lib.libwebsocket_close_and_free_session(
+            self._aio.context, wsi, lib.LWS_CLOSE_STATUS_INVALID_PAYLOAD
+        )
+        return -1
 
     def _too_large(self, wsi: Any) -> int:
         self._parts = None
@@ -350,7 +374,19 @@ class Connection:
             raise TypeError(f"data must be str or bytes-like, not {type(data).__name__}")
         wsi = self.wsi
         if wsi is not None and not self._send_lock.locked() and not _choked(wsi):
-            self._write(wsi, payload, kind)  # the fast path: nobody waits, room now
+            # the fast path: nobody waits, room now.  While more received
+            # messages wait, the handler is likely to answer them too: the
+            # core gathers the writes and sends them together, after the last
+            # one (or at the next loop iteration at the latest).
+            aio = self._aio
+            if self._messages:
+                if aio.gathering is not wsi:
+                    aio.gather(wsi)
+                self._write(wsi, payload, kind)
+            else:
+                self._write(wsi, payload, kind)
+                if aio.gathering is wsi:
+                    aio.flush()
             return
         async with self._send_lock:
             while self.wsi is not None and _choked(self.wsi):

@@ -29,6 +29,8 @@ _CLEAR = lib.LWS_CALLBACK_CLEAR_MODE_POLL_FD
 _POLL_REASONS = frozenset((_ADD, _DEL, _SET, _CLEAR))
 
 _service_fd = lib.libwebsocket_service_fd
+_gather_writes = lib.lws_gather_writes
+_gather_flush = lib.lws_gather_flush
 _NULL = ffi.NULL
 _intptr = ffi.typeof("intptr_t")
 _cast = ffi.cast
@@ -57,6 +59,8 @@ class AioContext:
         self._due_scheduled = False
         self._closing = False
         self._on_close: list[Callable[[], Any]] = []
+        #: the wsi whose writes the core gathers (lws_gather_writes), or None
+        self.gathering: Any = None
 
     # ---- the poll callbacks ----
 
@@ -118,10 +122,31 @@ class AioContext:
     def _writable(self, fd: int) -> None:
         self._service(fd, _POLLOUT)
 
+    # ---- gathered writes ----
+
+    def gather(self, wsi: Any) -> None:
+        """Let the core gather wsi's writes (and send what another connection
+        had gathered): the handler of a connection with more messages to
+        answer sends them with one system call.  :meth:`flush` sends them; it
+        runs at the next loop iteration at the latest, and before every
+        service call."""
+        if self.gathering is None:
+            self.loop.call_soon(self.flush)
+        _gather_writes(wsi)
+        self.gathering = wsi
+
+    def flush(self) -> None:
+        """Send what the core gathered (a no-op when nothing is)."""
+        if self.gathering is not None:
+            self.gathering = None
+            if self.context is not None:
+                _gather_flush(self.context)
+
     def _service(self, fd: int, revents: int) -> None:
         context = self.context
         if context is None:
             return
+        self.gathering = None  # the service call sends it first
         pollfd = self._pollfd
         pollfd.fd = fd
         pollfd.revents = revents
@@ -150,6 +175,7 @@ class AioContext:
         context = self.context
         if context is None:
             return
+        self.gathering = None  # the service call sends it first
         self._depth += 1
         try:
             _service_fd(context, _NULL)
@@ -162,6 +188,7 @@ class AioContext:
         """libwebsocket_close_and_free_session from outside the service
         calls: CLOSED runs inside it, and a callback that closes this context
         then must wait until the library has returned."""
+        self.flush()
         self._depth += 1
         try:
             lib.libwebsocket_close_and_free_session(self.context, wsi, code)
@@ -197,6 +224,7 @@ class AioContext:
         context = self.context
         if context is None:
             return
+        self.flush()
         self._closing = True
         try:
             if registry.addr(context) in registry.contexts:  # not destroyed behind our back
