@@ -150,6 +150,39 @@ def _peer_address(wsi: Any) -> Any:
         return None
 
 
+class _Messages:
+    """``async for message in conn``: recv() until the connection closes
+    (ConnectionClosedOK ends the loop, ConnectionClosedError is raised), in
+    one coroutine per message (no async generator around recv())."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def __aiter__(self) -> _Messages:
+        return self
+
+    async def __anext__(self) -> Data:
+        conn = self._conn
+        messages = conn._messages
+        while not messages:
+            if conn.wsi is None:
+                exc = conn._exc()
+                if isinstance(exc, ConnectionClosedOK):
+                    raise StopAsyncIteration
+                raise exc
+            waiter = conn._recv_waiter = conn._loop.create_future()
+            try:
+                await waiter
+            finally:
+                conn._recv_waiter = None
+        message = messages.popleft()
+        if conn._paused:
+            conn._resume()
+        return message
+
+
 class Connection:
     """One WebSocket connection, server or client side.
 
@@ -254,7 +287,8 @@ class Connection:
         Raises :class:`ConnectionClosed` once the connection has closed and
         every message received before has been returned.
         """
-        while not self._messages:
+        messages = self._messages
+        while not messages:
             if self.wsi is None:
                 raise self._exc()
             waiter = self._recv_waiter = self._loop.create_future()
@@ -262,21 +296,18 @@ class Connection:
                 await waiter
             finally:
                 self._recv_waiter = None
-        message = self._messages.popleft()
-        if self._paused and len(self._messages) <= self.max_queue // 2 and self.wsi is not None:
-            self._paused = False
-            _flow(self.wsi, 1)  # what is stashed is parsed by deferred work
+        message = messages.popleft()
+        if self._paused:
+            self._resume()
         return message
 
-    def __aiter__(self) -> AsyncIterator[Data]:
-        return self._iterate()
+    def _resume(self) -> None:
+        if len(self._messages) <= self.max_queue // 2 and self.wsi is not None:
+            self._paused = False
+            _flow(self.wsi, 1)  # what is stashed is parsed by deferred work
 
-    async def _iterate(self) -> AsyncIterator[Data]:
-        while True:
-            try:
-                yield await self.recv()
-            except ConnectionClosedOK:
-                return
+    def __aiter__(self) -> AsyncIterator[Data]:
+        return _Messages(self)
 
     def _wake_reader(self) -> None:
         waiter = self._recv_waiter
@@ -373,20 +404,28 @@ class Connection:
         else:
             raise TypeError(f"data must be str or bytes-like, not {type(data).__name__}")
         wsi = self.wsi
-        if wsi is not None and not self._send_lock.locked() and not _choked(wsi):
+        if (
+            wsi is not None
+            and self._sent_code is None
+            and not self._send_lock.locked()
+            and not _choked(wsi)
+        ):
             # the fast path: nobody waits, room now.  While more received
             # messages wait, the handler is likely to answer them too: the
             # core gathers the writes and sends them together, after the last
             # one (or at the next loop iteration at the latest).
+            buf = payload if type(payload) is bytes else _from_buffer(payload)
             aio = self._aio
             if self._messages:
                 if aio.gathering is not wsi:
                     aio.gather(wsi)
-                self._write(wsi, payload, kind)
+                rc = _write_unpadded(wsi, buf, len(buf), kind)
             else:
-                self._write(wsi, payload, kind)
+                rc = _write_unpadded(wsi, buf, len(buf), kind)
                 if aio.gathering is wsi:
                     aio.flush()
+            if rc < 0:
+                raise self._exc()
             return
         async with self._send_lock:
             while self.wsi is not None and _choked(self.wsi):
@@ -398,7 +437,7 @@ class Connection:
     def _write(self, wsi: Any, payload: Any, kind: int) -> None:
         if self._sent_code is not None:
             raise _closed_exc(self._sent_code, self._sent_code, self._sent_code, self._sent_reason)
-        buf = _from_buffer(payload)
+        buf = payload if type(payload) is bytes else _from_buffer(payload)
         if _write_unpadded(wsi, buf, len(buf), kind) < 0:
             raise self._exc()
 
@@ -602,7 +641,7 @@ class _Endpoint:
         cert, key, ca = tls
         self.aio = create_context(
             port, interf, protocols, None, cert, key, ca, -1, -1, options, loop=loop,
-            limits=limits,
+            limits=limits, _receivers=self.conns,
         )  # fmt: skip
         self.subprotocols = names
         # the core enforces it too, before a piece of a larger one is delivered
