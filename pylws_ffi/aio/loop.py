@@ -32,6 +32,7 @@ _RECEIVES = frozenset((lib.LWS_CALLBACK_RECEIVE, lib.LWS_CALLBACK_CLIENT_RECEIVE
 _service_fd = lib.libwebsocket_service_fd
 _gather_writes = lib.lws_gather_writes
 _gather_flush = lib.lws_gather_flush
+_pending = registry.pending  # exceptions to re-raise after a service call (one list)
 _NULL = ffi.NULL
 _intptr = ffi.typeof("intptr_t")
 _cast = ffi.cast
@@ -143,7 +144,23 @@ class AioContext:
     # ---- servicing ----
 
     def _readable(self, fd: int) -> None:
-        self._service(fd, _POLLIN)
+        # _service(fd, POLLIN), inlined: it runs once per wake-up of every fd
+        context = self.context
+        if context is None:
+            return
+        self.gathering = None  # the service call sends it first
+        pollfd = self._pollfd
+        pollfd.fd = fd
+        pollfd.revents = _POLLIN
+        self._depth += 1
+        try:
+            n = _service_fd(context, pollfd)
+        finally:
+            self._depth -= 1
+        if _pending:
+            registry.reraise_pending()
+        if n < 0:
+            log.error("libwebsocket_service_fd failed (%d) for fd %d", n, fd)
 
     def _writable(self, fd: int) -> None:
         self._service(fd, _POLLOUT)
@@ -181,7 +198,7 @@ class AioContext:
             n = _service_fd(context, pollfd)
         finally:
             self._depth -= 1
-        if registry.pending:
+        if _pending:
             registry.reraise_pending()
         if n < 0:
             log.error("libwebsocket_service_fd failed (%d) for fd %d", n, fd)
