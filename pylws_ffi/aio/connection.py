@@ -189,9 +189,10 @@ class Connection:
     ``async for message in conn`` yields whole messages (``str`` for text,
     ``bytes`` for binary) until the connection closes; ``await conn.recv()``
     returns the next one; ``await conn.send(data)``; ``await conn.close()``.
-    Messages are reassembled from the pieces the library delivers; one larger
-    than ``max_size`` closes the connection with 1009.  When ``max_queue``
-    messages wait unread, reading from the socket pauses
+    The library gathers each message from its fragments
+    (lws_set_whole_messages; with ``max_size=None`` the pieces are joined
+    here); one larger than ``max_size`` closes the connection with 1009.
+    When ``max_queue`` messages wait unread, reading from the socket pauses
     (libwebsocket_rx_flow_control) until the handler catches up.
     """
 
@@ -385,7 +386,9 @@ class Connection:
         one message in fragments, as websockets does.
 
         Returns once the library has taken it (it may still be queued for the
-        socket).  While the connection's output is choked
+        socket, or, while more received messages wait to be read, gathered
+        with the answers to them and sent together at the latest at the next
+        loop iteration).  While the connection's output is choked
         (``lws_send_pipe_choked``), waits for its WRITEABLE callback first;
         concurrent sends go out in the order they were called.  Raises
         :class:`ConnectionClosed` when the connection is closed or closing.
