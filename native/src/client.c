@@ -52,21 +52,6 @@ struct lws_lookup {
 	struct lws_lookup *next;
 };
 
-/* ---- masks ---- */
-
-void lws_client_mask(struct libwebsocket_context *context, uint8_t mask[4])
-{
-	if (context->random_left < 4) {
-		if (lws_os_random(context->random_pool, sizeof context->random_pool)) {
-			lwsl_err("no randomness from the OS for frame masks\n");
-			abort(); /* a predictable mask would be a security hole */
-		}
-		context->random_left = sizeof context->random_pool;
-	}
-	context->random_left -= 4;
-	memcpy(mask, context->random_pool + context->random_left, 4);
-}
-
 /* ---- failure ---- */
 
 void lws_client_free(struct libwebsocket *wsi)

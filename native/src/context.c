@@ -21,26 +21,6 @@
 #include "private.h"
 #include "util.h"
 
-int lws_call(struct libwebsocket_context *context,
-	     const struct libwebsocket_protocols *protocol,
-	     struct libwebsocket *wsi, enum libwebsocket_callback_reasons reason,
-	     void *user, void *in, size_t len)
-{
-	/* remembered so a binding can tell which protocol entry is called */
-	const struct libwebsocket_protocols *outer = context->calling_protocol;
-	context->calling_protocol = protocol;
-	int n = protocol->callback(context, wsi, reason, user, in, len);
-	context->calling_protocol = outer;
-	return n;
-}
-
-int64_t lws_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int count_protocols(struct libwebsocket_context *context,
 			   struct libwebsocket_protocols *protocols)
 {
@@ -384,12 +364,6 @@ void lws_set_max_message_size(struct libwebsocket_context *context, size_t bytes
 void lws_set_handshake_timeout(struct libwebsocket_context *context, int secs)
 {
 	context->handshake_timeout = secs > 0 ? secs : LWS_DEFAULT_HANDSHAKE_TIMEOUT;
-}
-
-const struct libwebsocket_protocols *
-lws_calling_protocol(struct libwebsocket_context *context)
-{
-	return context->calling_protocol;
 }
 
 int lws_context_listen_port(struct libwebsocket_context *context)

@@ -275,7 +275,7 @@ struct libwebsocket_context {
 	size_t random_left;
 };
 
-/* ---- context.c ---- */
+/* ---- call.c: the bottom (calls no other file of the core) ---- */
 int lws_call(struct libwebsocket_context *context,
 	     const struct libwebsocket_protocols *protocol,
 	     struct libwebsocket *wsi, enum libwebsocket_callback_reasons reason,
@@ -284,6 +284,10 @@ int lws_call(struct libwebsocket_context *context,
 int64_t lws_now_ms(void);
 /* timeouts are checked this often while any is pending */
 #define LWS_TIMEOUT_CHECK_MS 250
+
+/* ---- mask.c: client frame masks, beside the write path ---- */
+/* 4 fresh mask bytes from the context's random pool (LWS_RANDOM_POOL) */
+void lws_mask_key(struct libwebsocket_context *context, uint8_t mask[4]);
 
 /* ---- limits.c ---- */
 void lws_limits_init(struct libwebsocket_context *context);
@@ -330,8 +334,6 @@ void lws_client_free(struct libwebsocket *wsi);
 void lws_client_context_destroy(struct libwebsocket_context *context);
 /* TCP (and TLS) are up: send the opening handshake. */
 void lws_client_send_request(struct libwebsocket *wsi);
-/* 4 fresh mask bytes from the context's random pool */
-void lws_client_mask(struct libwebsocket_context *context, uint8_t mask[4]);
 
 /* ---- ext.c: the extension host ---- */
 int lws_ext_context_init(struct libwebsocket_context *context);
