@@ -178,14 +178,18 @@ static void *lookup_thread(void *arg)
 	return NULL;
 }
 
+static void lookups_done(struct libwebsocket_context *context, struct lws_watch *w,
+			 uint32_t events);
+
 static int resolver_fd(struct libwebsocket_context *context)
 {
-	if (context->resolver.kind)
+	if (context->resolver.watch.kind)
 		return context->resolver.fd;
 	int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (fd < 0)
 		return -1;
-	context->resolver.kind = LWS_FD_RESOLVER;
+	context->resolver.watch.kind = LWS_FD_RESOLVER;
+	context->resolver.watch.ready = lookups_done;
 	context->resolver.fd = fd;
 	return lws_poll_add(context, fd, &context->resolver, EPOLLIN) ? -1 : fd;
 }
@@ -211,8 +215,12 @@ static int start_lookup(struct libwebsocket *wsi)
 	return 0;
 }
 
-void lws_client_lookups_done(struct libwebsocket_context *context)
+/* a name lookup thread finished (the resolver eventfd is readable) */
+static void lookups_done(struct libwebsocket_context *context, struct lws_watch *w,
+			 uint32_t events)
 {
+	(void)w;
+	(void)events;
 	uint64_t count;
 	ssize_t n = read(context->resolver.fd, &count, sizeof count);
 	(void)n;
@@ -253,7 +261,7 @@ void lws_client_context_destroy(struct libwebsocket_context *context)
 			freeaddrinfo(l->result);
 		free(l);
 	}
-	if (context->resolver.kind) {
+	if (context->resolver.watch.kind) {
 		lws_poll_del(context, context->resolver.fd, &context->resolver);
 		close(context->resolver.fd);
 	}
@@ -601,7 +609,7 @@ libwebsocket_client_connect_extended(struct libwebsocket_context *context,
 		return NULL;
 	}
 
-	struct libwebsocket *wsi = calloc(1, sizeof *wsi);
+	struct libwebsocket *wsi = lws_conn_alloc(context, -1, LWS_STATE_CLIENT_RESOLVING);
 	if (!wsi) {
 		errno = ENOMEM;
 		return NULL;
@@ -618,14 +626,8 @@ libwebsocket_client_connect_extended(struct libwebsocket_context *context,
 		errno = ENOMEM;
 		return NULL;
 	}
-	wsi->kind = LWS_FD_CONN;
-	wsi->fd = -1;
-	wsi->file_fd = -1;
-	wsi->context = context;
-	wsi->serial = atomic_fetch_add(&context->next_serial, 1);
 	wsi->is_client = 1;
 	wsi->ietf_version = (uint8_t)version;
-	wsi->state = LWS_STATE_CLIENT_RESOLVING;
 	wsi->protocol = first_asked_protocol(context, wsi->client->protocols);
 	if (userdata) {
 		wsi->user_space = userdata;
@@ -638,10 +640,7 @@ libwebsocket_client_connect_extended(struct libwebsocket_context *context,
 		return NULL;
 	}
 
-	wsi->next = context->conns;
-	if (context->conns)
-		context->conns->prev = wsi;
-	context->conns = wsi;
+	lws_conn_link(wsi);
 	lws_conn_set_timeout(wsi, PENDING_TIMEOUT_AWAITING_CONNECT_RESPONSE,
 			     context->handshake_timeout);
 

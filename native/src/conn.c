@@ -17,18 +17,40 @@
 
 /* ---- lifecycle ---- */
 
-struct libwebsocket *lws_conn_new(struct libwebsocket_context *context, int fd)
+static void conn_ready(struct libwebsocket_context *context, struct lws_watch *w,
+		       uint32_t events);
+
+struct libwebsocket *lws_conn_alloc(struct libwebsocket_context *context, int fd,
+				    enum lws_conn_state state)
 {
 	struct libwebsocket *wsi = calloc(1, sizeof *wsi);
 	if (!wsi)
 		return NULL;
-	wsi->kind = LWS_FD_CONN;
+	wsi->watch.kind = LWS_FD_CONN;
+	wsi->watch.ready = conn_ready;
 	wsi->fd = fd;
+	wsi->file_fd = -1;
 	wsi->context = context;
 	wsi->serial = atomic_fetch_add(&context->next_serial, 1);
-	wsi->state = LWS_STATE_HTTP_HEAD;
+	wsi->state = state;
 	wsi->protocol = &context->protocols[0];
-	wsi->file_fd = -1;
+	return wsi;
+}
+
+void lws_conn_link(struct libwebsocket *wsi)
+{
+	struct libwebsocket_context *context = wsi->context;
+	wsi->next = context->conns;
+	if (context->conns)
+		context->conns->prev = wsi;
+	context->conns = wsi;
+}
+
+struct libwebsocket *lws_conn_new(struct libwebsocket_context *context, int fd)
+{
+	struct libwebsocket *wsi = lws_conn_alloc(context, fd, LWS_STATE_HTTP_HEAD);
+	if (!wsi)
+		return NULL;
 
 	int one = 1;
 	/* small frames go out at once; we batch writes ourselves */
@@ -40,10 +62,7 @@ struct libwebsocket *lws_conn_new(struct libwebsocket_context *context, int fd)
 		return NULL;
 	}
 
-	wsi->next = context->conns;
-	if (context->conns)
-		context->conns->prev = wsi;
-	context->conns = wsi;
+	lws_conn_link(wsi);
 	context->accepted++; /* LWS_LIMIT_MAX_CONNECTIONS */
 
 	lws_conn_set_timeout(wsi, PENDING_TIMEOUT_AWAITING_SERVER_RESPONSE,
@@ -121,6 +140,16 @@ static void free_user_space(struct libwebsocket *wsi)
 	wsi->user_space = NULL;
 }
 
+/* A descriptor was closed: listeners waiting for one (accept.c backing off
+ * after EMFILE) are watched again after this turn. */
+static void fd_freed(struct libwebsocket_context *context)
+{
+	if (context->accept_resume_at > 1) {
+		context->accept_resume_at = 1;
+		lws_timer_update(context);
+	}
+}
+
 void lws_conn_kill(struct libwebsocket *wsi)
 {
 	struct libwebsocket_context *context = wsi->context;
@@ -149,7 +178,7 @@ void lws_conn_kill(struct libwebsocket *wsi)
 		lws_poll_del(context, wsi->fd, wsi);
 		close(wsi->fd);
 		wsi->fd = -1;
-		lws_accept_fd_freed(context);
+		fd_freed(context);
 	}
 
 	/* off the live list, onto the list freed at the end of service: a
@@ -885,6 +914,24 @@ void lws_conn_writable(struct libwebsocket *wsi)
 }
 
 /* ---- public accessors ---- */
+
+/* A connection's descriptor is ready (its struct lws_watch's handler). */
+static void conn_ready(struct libwebsocket_context *context, struct lws_watch *w,
+		       uint32_t events)
+{
+	(void)context;
+	struct libwebsocket *wsi = (struct libwebsocket *)w;
+	if (wsi->state == LWS_STATE_DEAD)
+		return; /* closed earlier in this batch */
+	/* readable, unless reading was turned off earlier in this batch (e.g.
+	 * the context's output limit was reached): the event is stale */
+	int stale = !(events & (EPOLLHUP | EPOLLERR)) && !(wsi->epoll_events & EPOLLIN) &&
+		    !wsi->tls_handshaking && wsi->state >= LWS_STATE_HTTP_HEAD;
+	if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !stale)
+		lws_conn_readable(wsi);
+	if (wsi->state != LWS_STATE_DEAD && (events & EPOLLOUT))
+		lws_conn_writable(wsi);
+}
 
 int libwebsocket_callback_on_writable(struct libwebsocket_context *context,
 				      struct libwebsocket *wsi)

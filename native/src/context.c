@@ -182,7 +182,8 @@ static int listen_on(struct libwebsocket_context *context, int port, const char 
 						     : ((struct sockaddr_in *)&bound)->sin_port);
 
 	struct lws_listener *l = &context->listeners[context->num_listeners++];
-	l->kind = LWS_FD_LISTENER;
+	l->watch.kind = LWS_FD_LISTENER;
+	l->watch.ready = lws_accept_ready;
 	l->fd = fd;
 	return lws_poll_add(context, fd, l, EPOLLIN);
 }
@@ -321,8 +322,8 @@ void libwebsocket_context_destroy(struct libwebsocket_context *context)
 	lws_tls_context_destroy(context);
 	lws_wake_destroy(context);
 	/* closed below: lws_timer_update must not arm it any more */
-	int had_timer = context->timer.kind != 0;
-	context->timer.kind = 0;
+	int had_timer = context->timer.watch.kind != 0;
+	context->timer.watch.kind = 0;
 
 	for (int n = 0; n < context->num_listeners; n++) {
 		lws_poll_del(context, context->listeners[n].fd, &context->listeners[n]);
@@ -332,7 +333,7 @@ void libwebsocket_context_destroy(struct libwebsocket_context *context)
 		lws_poll_del(context, context->timer.fd, &context->timer);
 		close(context->timer.fd);
 	}
-	if (context->wake.kind) {
+	if (context->wake.watch.kind) {
 		lws_poll_del(context, context->wake.fd, &context->wake);
 		close(context->wake.fd);
 	}

@@ -48,7 +48,10 @@
 /* Random bytes fetched from the OS at once for client frame masks. */
 #define LWS_RANDOM_POOL 4096
 
-/* What an epoll event's data.ptr points at: each starts with this tag. */
+/* What an epoll event's data.ptr points at: each starts with a struct
+ * lws_watch, whose ready handler the loop calls (service.c names no
+ * subsystem); kind tells connections (LWS_FD_CONN) from the others and 0
+ * means "not set up". */
 enum lws_fd_kind {
 	LWS_FD_LISTENER = 1,
 	LWS_FD_CONN,
@@ -57,6 +60,15 @@ enum lws_fd_kind {
 	LWS_FD_TIMER,     /* timeouts or deferred work are due */
 	LWS_FD_WAKE,      /* another thread queued a request */
 	LWS_FD_REDIS,     /* a Redis backplane connection (redis.c) */
+};
+
+struct lws_watch;
+/* The descriptor is ready: events are epoll's (or poll's: the same bits). */
+typedef void (*lws_ready_fn)(struct libwebsocket_context *context, struct lws_watch *w,
+			     uint32_t events);
+struct lws_watch {
+	enum lws_fd_kind kind;
+	lws_ready_fn ready;
 };
 
 /* What another thread may ask the loop to do (wake.c). */
@@ -69,7 +81,7 @@ enum lws_request_kind {
 };
 
 struct lws_listener {
-	enum lws_fd_kind kind;
+	struct lws_watch watch; /* first: see struct lws_watch */
 	int fd;
 	int protocol_index; /* LWS_FD_BROADCAST: whose broadcasts arrive here */
 };
@@ -102,7 +114,7 @@ struct lws_ext_active {
 };
 
 struct libwebsocket {
-	enum lws_fd_kind kind; /* LWS_FD_CONN; first, see enum lws_fd_kind */
+	struct lws_watch watch; /* LWS_FD_CONN; first, see struct lws_watch */
 	int fd;
 	struct libwebsocket_context *context;
 	struct libwebsocket *prev, *next; /* context's list of connections */
@@ -304,6 +316,14 @@ int lws_limits_need_tick(const struct libwebsocket_context *context);
 void lws_limits_tick(struct libwebsocket_context *context, int64_t now);
 
 /* ---- conn.c ---- */
+/* The one connection allocator (server and client): zeroed, with its ready
+ * handler, fd, serial, state and protocols[0]; not yet on the context's list. */
+struct libwebsocket *lws_conn_alloc(struct libwebsocket_context *context, int fd,
+				    enum lws_conn_state state);
+/* Onto the context's list of live connections. */
+void lws_conn_link(struct libwebsocket *wsi);
+/* An accepted socket: allocated, watched, linked, TLS started when the
+ * context has it.  NULL: the caller closes fd. */
 struct libwebsocket *lws_conn_new(struct libwebsocket_context *context, int fd);
 void lws_conn_readable(struct libwebsocket *wsi);
 void lws_conn_writable(struct libwebsocket *wsi);
@@ -328,7 +348,6 @@ void lws_client_readable(struct libwebsocket *wsi, uint8_t *buf, size_t len);
 void lws_client_connected(struct libwebsocket *wsi);
 /* Report CLIENT_CONNECTION_ERROR (once) and drop the connection. */
 void lws_client_fail(struct libwebsocket *wsi, const char *why);
-void lws_client_lookups_done(struct libwebsocket_context *context);
 void lws_client_report_failures(struct libwebsocket_context *context);
 void lws_client_free(struct libwebsocket *wsi);
 void lws_client_context_destroy(struct libwebsocket_context *context);
@@ -409,7 +428,6 @@ void lws_poll_del(struct libwebsocket_context *context, int fd, void *owner);
 void *lws_poll_owner(struct libwebsocket_context *context, int fd);
 int lws_timer_init(struct libwebsocket_context *context);
 void lws_timer_update(struct libwebsocket_context *context);
-void lws_timer_fired(struct libwebsocket_context *context);
 
 /* ---- wake.c ---- */
 int lws_wake_init(struct libwebsocket_context *context);
@@ -418,7 +436,6 @@ int lws_request_from_thread(struct libwebsocket_context *context,
 			    enum lws_request_kind kind, struct libwebsocket *wsi,
 			    const struct libwebsocket_protocols *protocol, int arg,
 			    const unsigned char *data, size_t len);
-void lws_wake_requests(struct libwebsocket_context *context);
 void lws_wake_destroy(struct libwebsocket_context *context);
 
 /* ---- tls.c ---- */
@@ -444,8 +461,6 @@ void lws_http_file_abort(struct libwebsocket *wsi);
 
 /* ---- broadcast.c ---- */
 int lws_broadcast_init(struct libwebsocket_context *context);
-void lws_broadcast_readable(struct libwebsocket_context *context,
-			    struct lws_listener *l);
 void lws_broadcast_destroy(struct libwebsocket_context *context);
 /* LWS_CALLBACK_BROADCAST to the protocol's connections here (nothing else) */
 void lws_broadcast_dispatch(struct libwebsocket_context *context,
@@ -459,15 +474,18 @@ int lws_redis_check_size(struct libwebsocket_context *context, size_t len);
 void lws_redis_publish(struct libwebsocket_context *context,
 		       const struct libwebsocket_protocols *protocol,
 		       const unsigned char *buf, size_t len);
-void lws_redis_ready(struct libwebsocket_context *context, void *owner, uint32_t events);
 /* monotonic ms the backplane's timer is due, 0 = none; tick runs what is due */
 int64_t lws_redis_due(struct libwebsocket_context *context);
 void lws_redis_tick(struct libwebsocket_context *context, int64_t now);
 void lws_redis_destroy(struct libwebsocket_context *context);
 
-/* ---- service.c ---- */
-/* A descriptor was closed: listeners waiting for one are watched again. */
-void lws_accept_fd_freed(struct libwebsocket_context *context);
+/* ---- accept.c: the listeners ---- */
+/* A listener is readable (its struct lws_watch's ready handler). */
+void lws_accept_ready(struct libwebsocket_context *context, struct lws_watch *w,
+		      uint32_t events);
+/* The back-off after running out of descriptors is over: watch them again
+ * (the loop calls it when accept_resume_at is due). */
+void lws_accept_resume(struct libwebsocket_context *context);
 
 /* ---- net.c ---- */
 void lws_canonical_hostname_init(struct libwebsocket_context *context);

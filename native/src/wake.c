@@ -30,6 +30,9 @@ struct lws_request {
 	unsigned char data[]; /* broadcast payload, after pre-padding */
 };
 
+static void wake_requests(struct libwebsocket_context *context, struct lws_watch *w,
+			  uint32_t events);
+
 int lws_wake_init(struct libwebsocket_context *context)
 {
 	pthread_mutex_init(&context->requests_lock, NULL);
@@ -38,7 +41,8 @@ int lws_wake_init(struct libwebsocket_context *context)
 	int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (fd < 0)
 		return -1;
-	context->wake.kind = LWS_FD_WAKE;
+	context->wake.watch.kind = LWS_FD_WAKE;
+	context->wake.watch.ready = wake_requests;
 	context->wake.fd = fd;
 	return lws_poll_add(context, fd, &context->wake, EPOLLIN);
 }
@@ -121,8 +125,12 @@ static void carry_out(struct libwebsocket_context *context, struct lws_request *
 	}
 }
 
-void lws_wake_requests(struct libwebsocket_context *context)
+/* the wake eventfd is readable: carry out what other threads queued */
+static void wake_requests(struct libwebsocket_context *context, struct lws_watch *w,
+			  uint32_t events)
 {
+	(void)w;
+	(void)events;
 	uint64_t count;
 	ssize_t n = read(context->wake.fd, &count, sizeof count);
 	(void)n;
