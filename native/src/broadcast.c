@@ -64,22 +64,6 @@ int lws_broadcast_init(struct libwebsocket_context *context)
 	return 0;
 }
 
-void lws_broadcast_dispatch(struct libwebsocket_context *context,
-			    const struct libwebsocket_protocols *protocol,
-			    unsigned char *buf, size_t len)
-{
-	struct libwebsocket *wsi = context->conns, *next;
-	for (; wsi; wsi = next) {
-		/* a callback may close any connection: closed ones move to the
-		 * zombie list but stay allocated, so the walk stays valid */
-		next = wsi->next;
-		if (wsi->protocol != protocol || wsi->state != LWS_STATE_WS)
-			continue;
-		if (lws_call(context, protocol, wsi, LWS_CALLBACK_BROADCAST, wsi->user_space, buf, len))
-			lws_conn_close(wsi, LWS_CLOSE_STATUS_NOSTATUS, NULL);
-	}
-}
-
 /* A broadcast made in this context's processes: here, and through Redis if attached. */
 static void dispatch_broadcast(struct libwebsocket_context *context,
 			       const struct libwebsocket_protocols *protocol,

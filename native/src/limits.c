@@ -151,12 +151,6 @@ int lws_limits_refuse_accept(struct libwebsocket_context *context, int fd, int t
 	return 1;
 }
 
-int lws_limits_need_tick(const struct libwebsocket_context *context)
-{
-	return (context->limits[LWS_LIMIT_KEEPALIVE_IDLE_SECS] && context->conns) ||
-	       (context->limits[LWS_LIMIT_OUTPUT_STALL_SECS] && context->out_conns);
-}
-
 /* The peer took none of the queued output for too long: cut it. */
 static void stalled(struct libwebsocket *wsi, int64_t now)
 {

@@ -139,7 +139,7 @@ static int64_t timer_due(struct libwebsocket_context *context)
 		int64_t tick = context->next_limits_tick > 1 ? context->next_limits_tick : 1;
 		due = due && due < tick ? due : tick;
 	}
-	int64_t redis = lws_redis_due(context);
+	int64_t redis = context->backplane_due ? context->backplane_due(context) : 0;
 	if (redis)
 		due = due && due < redis ? due : redis;
 	return due;

@@ -263,6 +263,9 @@ struct libwebsocket_context {
 	int service_pid;               /* the process that runs the service loop */
 	int forked_child;              /* libwebsockets_fork_service_loop's child */
 	struct lws_redis *redis;       /* the Redis backplane, if attached (redis.c) */
+	/* when the backplane's timer is due (monotonic ms, 0 = none); set by
+	 * redis.c while attached, so poll.c's timer need not name it */
+	int64_t (*backplane_due)(struct libwebsocket_context *context);
 	char canonical_hostname[256];
 
 	/* TLS (tls.c) */
@@ -297,6 +300,24 @@ int64_t lws_now_ms(void);
 /* timeouts are checked this often while any is pending */
 #define LWS_TIMEOUT_CHECK_MS 250
 
+/* ---- thread.c: asking the loop from another thread ---- */
+/* A request queued by lws_request_from_thread, carried out by wake.c. */
+struct lws_request {
+	enum lws_request_kind kind;
+	struct libwebsocket *wsi;
+	const struct libwebsocket_protocols *protocol;
+	int arg;
+	uint64_t made_before; /* connections with a lower serial existed when it was asked */
+	size_t len;
+	struct lws_request *next;
+	unsigned char data[]; /* broadcast payload, after pre-padding */
+};
+int lws_on_loop_thread(struct libwebsocket_context *context);
+int lws_request_from_thread(struct libwebsocket_context *context,
+			    enum lws_request_kind kind, struct libwebsocket *wsi,
+			    const struct libwebsocket_protocols *protocol, int arg,
+			    const unsigned char *data, size_t len);
+
 /* ---- mask.c: client frame masks, beside the write path ---- */
 /* 4 fresh mask bytes from the context's random pool (LWS_RANDOM_POOL) */
 void lws_mask_key(struct libwebsocket_context *context, uint8_t mask[4]);
@@ -311,8 +332,9 @@ const char *lws_limits_output_refused(struct libwebsocket *wsi, size_t len);
 int lws_limits_choked(const struct libwebsocket *wsi, size_t queued);
 /* Accept one more connection?  No: answered (503) and closed here. */
 int lws_limits_refuse_accept(struct libwebsocket_context *context, int fd, int tls);
-/* Keepalive and stalled output, once a second while either may apply. */
-int lws_limits_need_tick(const struct libwebsocket_context *context);
+/* Keepalive and stalled output, once a second while either may apply (inline:
+ * poll.c's timer asks it and limits.c is above poll.c). */
+static inline int lws_limits_need_tick(const struct libwebsocket_context *context);
 void lws_limits_tick(struct libwebsocket_context *context, int64_t now);
 
 /* ---- conn.c ---- */
@@ -429,13 +451,8 @@ void *lws_poll_owner(struct libwebsocket_context *context, int fd);
 int lws_timer_init(struct libwebsocket_context *context);
 void lws_timer_update(struct libwebsocket_context *context);
 
-/* ---- wake.c ---- */
+/* ---- wake.c: the loop's side of requests from other threads ---- */
 int lws_wake_init(struct libwebsocket_context *context);
-int lws_on_loop_thread(struct libwebsocket_context *context);
-int lws_request_from_thread(struct libwebsocket_context *context,
-			    enum lws_request_kind kind, struct libwebsocket *wsi,
-			    const struct libwebsocket_protocols *protocol, int arg,
-			    const unsigned char *data, size_t len);
 void lws_wake_destroy(struct libwebsocket_context *context);
 
 /* ---- tls.c ---- */
@@ -462,6 +479,7 @@ void lws_http_file_abort(struct libwebsocket *wsi);
 /* ---- broadcast.c ---- */
 int lws_broadcast_init(struct libwebsocket_context *context);
 void lws_broadcast_destroy(struct libwebsocket_context *context);
+/* ---- fanout.c ---- */
 /* LWS_CALLBACK_BROADCAST to the protocol's connections here (nothing else) */
 void lws_broadcast_dispatch(struct libwebsocket_context *context,
 			    const struct libwebsocket_protocols *protocol,
@@ -530,5 +548,12 @@ void lws_conn_ws_input(struct libwebsocket *wsi, uint8_t *buf, size_t len);
 /* Bytes from the socket, through TLS when the connection has it: as recv(),
  * but -2 = nothing now (sets wsi->rx_more when OpenSSL holds more). */
 ssize_t lws_conn_read_raw(struct libwebsocket *wsi, uint8_t *buf, size_t cap);
+
+/* ---- limits.c (inline) ---- */
+static inline int lws_limits_need_tick(const struct libwebsocket_context *context)
+{
+	return (context->limits[LWS_LIMIT_KEEPALIVE_IDLE_SECS] && context->conns) ||
+	       (context->limits[LWS_LIMIT_OUTPUT_STALL_SECS] && context->out_conns);
+}
 
 #endif /* PYLWS_PRIVATE_H */

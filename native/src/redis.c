@@ -846,6 +846,7 @@ int lws_context_attach_redis(struct libwebsocket_context *context, const char *u
 		links[i]->backoff_ms = (int)r->backoff_min;
 	}
 	context->redis = r;
+	context->backplane_due = lws_redis_due; /* poll.c's timer asks it */
 	link_connect(&r->writer);
 	link_connect(&r->reader);
 	lws_timer_update(context);
@@ -913,5 +914,6 @@ void lws_redis_destroy(struct libwebsocket_context *context)
 		lwsl_warn("redis: %zu broadcasts not published: the context is destroyed\n",
 			  unsent);
 	context->redis = NULL;
+	context->backplane_due = NULL;
 	redis_free(r);
 }
