@@ -74,65 +74,6 @@ struct libwebsocket *lws_conn_new(struct libwebsocket_context *context, int fd)
 	return wsi;
 }
 
-void lws_conn_set_timeout(struct libwebsocket *wsi, enum pending_timeout reason, int secs)
-{
-	struct libwebsocket_context *context = wsi->context;
-	int was_armed = wsi->timeout_at != 0;
-
-	if (reason == NO_PENDING_TIMEOUT || secs <= 0) {
-		wsi->timeout_at = 0;
-		wsi->timeout_reason = NO_PENDING_TIMEOUT;
-	} else {
-		wsi->timeout_at = lws_now_ms() + (int64_t)secs * 1000;
-		wsi->timeout_reason = reason;
-	}
-	context->timeouts_armed += (wsi->timeout_at != 0) - was_armed;
-	lws_timer_update(context); /* an external poll loop must be woken for it */
-}
-
-void libwebsocket_set_timeout(struct libwebsocket *wsi, enum pending_timeout reason,
-			      int secs)
-{
-	if (wsi->state >= LWS_STATE_DRAINING)
-		return; /* closing has its own timeout */
-	lws_conn_set_timeout(wsi, reason, secs);
-}
-
-/* What epoll should watch on wsi now. */
-static uint32_t wanted_events(const struct libwebsocket *wsi)
-{
-	if (wsi->state == LWS_STATE_CLIENT_CONNECTING)
-		return EPOLLOUT;
-	if (wsi->tls_handshaking)
-		return wsi->tls_want_write ? EPOLLOUT : EPOLLIN;
-
-	size_t queued = wsi->out.len - wsi->out.off;
-	int sending_file = wsi->file_fd >= 0;
-	/* a server stops reading a peer that sends without reading our answers
-	 * (limits.c) */
-	int choked = lws_limits_choked(wsi, queued);
-	uint32_t want = 0;
-	/* not reading either while the user paused us, a file goes out (the
-	 * next request waits for it) or bytes already read wait to be parsed */
-	if (!choked && !wsi->rx_paused && !sending_file && !wsi->rx_stash)
-		want |= EPOLLIN;
-	if (queued || wsi->want_writable || sending_file || wsi->tls_want_write)
-		want |= EPOLLOUT;
-	return want;
-}
-
-void lws_conn_update_events(struct libwebsocket *wsi)
-{
-	if (wsi->state == LWS_STATE_DEAD || wsi->fd < 0)
-		return;
-	uint32_t want = wanted_events(wsi);
-	if (want == wsi->epoll_events)
-		return;
-	uint32_t was = wsi->epoll_events;
-	wsi->epoll_events = want;
-	lws_poll_change(wsi->context, wsi->fd, wsi, was, want);
-}
-
 static void free_user_space(struct libwebsocket *wsi)
 {
 	if (!wsi->user_space_external)
@@ -233,14 +174,6 @@ static void send_close_frame(struct libwebsocket *wsi, int status, const char *r
 	}
 	lws_send_control(wsi, LWS_OP_CLOSE, payload, len);
 	wsi->close_sent = 1;
-}
-
-/* Our last byte is out: TLS close_notify first, then the TCP FIN. */
-void lws_conn_shut_write(struct libwebsocket *wsi)
-{
-	if (wsi->ssl)
-		lws_tls_close_notify(wsi);
-	shutdown(wsi->fd, SHUT_WR);
 }
 
 /* No more callbacks: flush what is queued, send FIN, wait briefly for the
@@ -561,11 +494,12 @@ int libwebsocket_callback_on_writable_all_protocol(const struct libwebsocket_pro
 
 void lws_conn_ws_input(struct libwebsocket *wsi, uint8_t *buf, size_t len)
 {
-	if (!lws_ds_active(wsi)) {
+	int held = wsi->rx_layer && wsi->rx_layer->hold ? wsi->rx_layer->hold(wsi, buf, len) : 1;
+	if (held > 0) {
 		lws_conn_ws_receive(wsi, buf, len);
 		return;
 	}
-	if (lws_ds_hold(wsi, buf, len)) {
+	if (held < 0) {
 		lws_conn_close(wsi, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
 		return;
 	}
@@ -783,14 +717,6 @@ static void peer_closed(struct libwebsocket *wsi)
 		lws_conn_close(wsi, -1, NULL);
 }
 
-ssize_t lws_conn_read_raw(struct libwebsocket *wsi, uint8_t *buf, size_t cap)
-{
-	if (wsi->ssl)
-		return lws_tls_read(wsi, buf, cap);
-	ssize_t n = recv(wsi->fd, buf, cap, 0);
-	return n < 0 && (errno == EAGAIN || errno == EINTR) ? -2 : n;
-}
-
 void lws_conn_readable(struct libwebsocket *wsi)
 {
 	struct libwebsocket_context *context = wsi->context;
@@ -804,13 +730,15 @@ void lws_conn_readable(struct libwebsocket *wsi)
 		lws_conn_tls_step(wsi);
 		return;
 	}
-	ssize_t n = lws_ds_active(wsi) ? lws_ds_read(wsi, buf, LWS_RX_BUFFER_SIZE)
-					: lws_conn_read_raw(wsi, buf, LWS_RX_BUFFER_SIZE);
+	/* through the connection's read layer (deflate-stream), else the
+	 * socket (through TLS when the connection has it) */
+	ssize_t n = wsi->rx_layer ? wsi->rx_layer->read(wsi, buf, LWS_RX_BUFFER_SIZE)
+				  : lws_read_socket(wsi, buf, LWS_RX_BUFFER_SIZE);
 	if (wsi->rx_more)
 		context->rx_resumes++; /* the read layer holds more: read again soon */
-	if (n == -2)
+	if (n == LWS_READ_AGAIN)
 		return;
-	if (n == -3) {
+	if (n == LWS_READ_BAD_DATA) {
 		lws_conn_close(wsi, LWS_CLOSE_STATUS_INVALID_PAYLOAD,
 			       "deflate-stream: bad compressed data");
 		return;
@@ -948,44 +876,4 @@ int libwebsocket_callback_on_writable(struct libwebsocket_context *context,
 	wsi->want_writable = 1;
 	lws_conn_update_events(wsi);
 	return 1;
-}
-
-int libwebsocket_get_socket_fd(struct libwebsocket *wsi)
-{
-	return wsi->fd;
-}
-
-const struct libwebsocket_protocols *libwebsockets_get_protocol(struct libwebsocket *wsi)
-{
-	return wsi->protocol;
-}
-
-void *libwebsocket_ensure_user_space(struct libwebsocket *wsi)
-{
-	if (!wsi->user_space && wsi->protocol->per_session_data_size) {
-		wsi->user_space = calloc(1, wsi->protocol->per_session_data_size);
-		wsi->user_space_external = 0;
-	}
-	return wsi->user_space;
-}
-
-int libwebsocket_is_final_fragment(struct libwebsocket *wsi)
-{
-	return wsi->rx_final;
-}
-
-unsigned char libwebsocket_get_reserved_bits(struct libwebsocket *wsi)
-{
-	/* in place, as the classic library kept them: RSV1 = 0x40, RSV2 = 0x20, RSV3 = 0x10 */
-	return wsi->parser.rsv;
-}
-
-int lws_frame_is_binary(struct libwebsocket *wsi)
-{
-	return wsi->parser.msg_opcode == LWS_OP_BINARY;
-}
-
-size_t libwebsockets_remaining_packet_payload(struct libwebsocket *wsi)
-{
-	return (size_t)(wsi->parser.payload_len - wsi->parser.payload_done);
 }

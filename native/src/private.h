@@ -113,6 +113,24 @@ struct lws_ext_active {
 	void *user;
 };
 
+/* What a read layer returns when it has no bytes (> 0) to give. */
+enum lws_read_result {
+	LWS_READ_EOF = 0,       /* the peer closed (FIN, TLS close_notify) */
+	LWS_READ_ERROR = -1,    /* socket or TLS error (errno set for the socket) */
+	LWS_READ_AGAIN = -2,    /* nothing to parse now: wait for readiness */
+	LWS_READ_BAD_DATA = -3, /* the layer's input is invalid (deflate-stream) */
+};
+
+/* A read layer between the socket and the parsers (deflate-stream), set on
+ * the connection (wsi->rx_layer) by the extension that brings it. */
+struct lws_read_layer {
+	/* like recv() into buf: bytes (> 0) or an enum lws_read_result */
+	ssize_t (*read)(struct libwebsocket *wsi, uint8_t *buf, size_t cap);
+	/* bytes that came with the handshake: 0 kept for the next read, -1 out
+	 * of memory, 1 the layer does not apply yet (parse them now) */
+	int (*hold)(struct libwebsocket *wsi, const uint8_t *data, size_t len);
+};
+
 struct libwebsocket {
 	struct lws_watch watch; /* LWS_FD_CONN; first, see struct lws_watch */
 	int fd;
@@ -166,6 +184,7 @@ struct libwebsocket {
 	uint8_t tx_opcode, tx_fin;  /* the frame extensions are asked to transform */
 	uint32_t ext_utf8;          /* UTF-8 state of transformed text */
 	struct lws_ds *ds;          /* deflate-stream's state, when negotiated */
+	const struct lws_read_layer *rx_layer; /* NULL: lws_read_socket */
 	uint64_t ext_msg_size;      /* transformed bytes of the message so far */
 	/* received payload an extension still has output for, suspended
 	 * (budget spent, or reception paused) and resumed by lws_ext_rx_resume;
@@ -318,6 +337,14 @@ int lws_request_from_thread(struct libwebsocket_context *context,
 			    const struct libwebsocket_protocols *protocol, int arg,
 			    const unsigned char *data, size_t len);
 
+/* ---- wsi.c: a connection's basics (below every layer of the connection) ---- */
+/* What epoll watches on wsi follows its state, queue and pause. */
+void lws_conn_update_events(struct libwebsocket *wsi);
+void lws_conn_set_timeout(struct libwebsocket *wsi, enum pending_timeout reason,
+			  int secs);
+/* Server side: stop reading wsi, it has this much output queued? */
+int lws_limits_choked(const struct libwebsocket *wsi, size_t queued);
+
 /* ---- mask.c: client frame masks, beside the write path ---- */
 /* 4 fresh mask bytes from the context's random pool (LWS_RANDOM_POOL) */
 void lws_mask_key(struct libwebsocket_context *context, uint8_t mask[4]);
@@ -328,13 +355,12 @@ void lws_limits_init(struct libwebsocket_context *context);
 void lws_limits_output(struct libwebsocket *wsi, size_t before);
 /* May wsi's queue grow by len?  0 yes, else the reason it may not. */
 const char *lws_limits_output_refused(struct libwebsocket *wsi, size_t len);
-/* Server side: stop reading wsi, it has this much output queued? */
-int lws_limits_choked(const struct libwebsocket *wsi, size_t queued);
 /* Accept one more connection?  No: answered (503) and closed here. */
 int lws_limits_refuse_accept(struct libwebsocket_context *context, int fd, int tls);
 /* Keepalive and stalled output, once a second while either may apply (inline:
  * poll.c's timer asks it and limits.c is above poll.c). */
 static inline int lws_limits_need_tick(const struct libwebsocket_context *context);
+/* ---- keepalive.c: that tick (stalled output cut, keepalive pings) ---- */
 void lws_limits_tick(struct libwebsocket_context *context, int64_t now);
 
 /* ---- conn.c ---- */
@@ -356,13 +382,8 @@ void lws_conn_close(struct libwebsocket *wsi, int status, const char *reason);
 /* Drop the socket now; the struct is freed at the end of service. */
 void lws_conn_kill(struct libwebsocket *wsi);
 void lws_conn_free(struct libwebsocket *wsi);
-/* TLS close_notify (if TLS) and the TCP FIN: nothing more will be sent. */
-void lws_conn_shut_write(struct libwebsocket *wsi);
 /* The handshake succeeded: frames from now on. */
 void lws_conn_start_ws(struct libwebsocket *wsi);
-void lws_conn_update_events(struct libwebsocket *wsi);
-void lws_conn_set_timeout(struct libwebsocket *wsi, enum pending_timeout reason,
-			  int secs);
 
 /* ---- client.c ---- */
 /* Socket event on a client connection that is not established yet. */
@@ -428,10 +449,6 @@ static inline int lws_ds_active(const struct libwebsocket *wsi)
 int lws_ds_callback(struct libwebsocket_context *context, struct libwebsocket_extension *ext,
 		    struct libwebsocket *wsi, enum libwebsocket_extension_callback_reasons reason,
 		    void *user, void *in, size_t len);
-/* Read and inflate: like recv(), but -2 = nothing to parse yet, -3 = bad data. */
-ssize_t lws_ds_read(struct libwebsocket *wsi, uint8_t *buf, size_t cap);
-/* Bytes of the stream that came with the handshake: inflated on the next read. */
-int lws_ds_hold(struct libwebsocket *wsi, const uint8_t *data, size_t len);
 /* Deflate a then b (one frame).  flush: sync-flush, and *out, *out_len are all
  * the output since the last flush (the state's buffer); else the output
  * waits for a flush (*out_len 0): writes made while a connection's input is
@@ -462,8 +479,13 @@ int lws_tls_accept_start(struct libwebsocket *wsi);
 int lws_tls_client_start(struct libwebsocket *wsi, int ssl_connection, const char *host);
 /* 1 done, 0 under way, -1 failed (why filled in) */
 int lws_tls_handshake(struct libwebsocket *wsi, char *why, size_t why_size);
-/* bytes read, 0 at the end, -1 on error, -2 when nothing is there yet */
+/* bytes read, or LWS_READ_EOF (close_notify), _ERROR, _AGAIN */
 ssize_t lws_tls_read(struct libwebsocket *wsi, uint8_t *buf, size_t len);
+/* The bottom read layer: bytes from the socket, through TLS when the
+ * connection has it (sets wsi->rx_more when OpenSSL holds more). */
+ssize_t lws_read_socket(struct libwebsocket *wsi, uint8_t *buf, size_t cap);
+/* TLS close_notify (if TLS) and the TCP FIN: nothing more will be sent. */
+void lws_conn_shut_write(struct libwebsocket *wsi);
 /* bytes written, 0 when it would block, -1 on error */
 ssize_t lws_tls_write(struct libwebsocket *wsi, const uint8_t *buf, size_t len);
 void lws_tls_free(struct libwebsocket *wsi);
@@ -545,9 +567,6 @@ void lws_conn_ws_receive(struct libwebsocket *wsi, uint8_t *buf, size_t len);
 /* Bytes that came in with the handshake: parsed now, or (deflate-stream)
  * inflated with the next read. */
 void lws_conn_ws_input(struct libwebsocket *wsi, uint8_t *buf, size_t len);
-/* Bytes from the socket, through TLS when the connection has it: as recv(),
- * but -2 = nothing now (sets wsi->rx_more when OpenSSL holds more). */
-ssize_t lws_conn_read_raw(struct libwebsocket *wsi, uint8_t *buf, size_t cap);
 
 /* ---- limits.c (inline) ---- */
 static inline int lws_limits_need_tick(const struct libwebsocket_context *context)
