@@ -2,7 +2,7 @@
  * client.c - outgoing connections: name lookup, non-blocking connect, the
  * client side of the RFC 6455 opening handshake (section 4.1) and its checks.
  * Once established a client connection is served by the same frame engine
- * and write path as a server connection (conn.c, output.c).
+ * and write path as a server connection (input.c, output.c).
  *
  * Host names are looked up on a short-lived thread (getaddrinfo blocks), which
  * signals the loop through an eventfd; numeric addresses need no lookup.
@@ -578,6 +578,16 @@ static struct addrinfo *numeric_address(const char *address, int port)
 	return getaddrinfo(address, service, &hints, &res) ? NULL : res;
 }
 
+/* What the layers below (input.c, conn.c, close.c) call for a client
+ * connection: they cannot name this file, which calls them. */
+static const struct lws_client_ops client_ops = {
+	.connected = lws_client_connected,
+	.readable = lws_client_readable,
+	.send_request = lws_client_send_request,
+	.fail = lws_client_fail,
+	.free = lws_client_free,
+};
+
 struct libwebsocket *
 libwebsocket_client_connect_extended(struct libwebsocket_context *context,
 				     const char *address, int port, int ssl_connection,
@@ -609,6 +619,7 @@ libwebsocket_client_connect_extended(struct libwebsocket_context *context,
 		return NULL;
 	}
 
+	context->client_ops = &client_ops; /* the layers below call us through it */
 	struct libwebsocket *wsi = lws_conn_alloc(context, -1, LWS_STATE_CLIENT_RESOLVING);
 	if (!wsi) {
 		errno = ENOMEM;

@@ -3,7 +3,7 @@
  * hybi drafts before frames could carry RSV bits): after the handshake every
  * byte each way is one raw DEFLATE stream.  It sits below the frame layer:
  * it is the connection's read layer (wsi->rx_layer, set when it is
- * negotiated: conn.c reads through it instead of the socket), and output.c passes
+ * negotiated: input.c reads through it instead of the socket), and output.c passes
  * everything it sends through lws_ds_deflate().  What is sent is
  * sync-flushed, so the peer can always inflate all that was sent: a send on
  * its own at once, the sends made while one connection's input is dispatched

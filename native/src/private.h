@@ -268,7 +268,9 @@ struct libwebsocket_context {
 
 	uint8_t *rx; /* LWS_SEND_BUFFER_PRE_PADDING + LWS_RX_BUFFER_SIZE */
 
-	/* client side (client.c) */
+	/* client side (client.c); client_ops is how the layers below reach it,
+	 * set at the first client connection */
+	const struct lws_client_ops *client_ops;
 	struct lws_listener resolver;  /* eventfd: a name lookup finished */
 	struct lws_lookup *lookups;    /* name lookups in progress */
 	int client_failures;           /* connections with a failure to report */
@@ -342,6 +344,10 @@ int lws_request_from_thread(struct libwebsocket_context *context,
 void lws_conn_update_events(struct libwebsocket *wsi);
 void lws_conn_set_timeout(struct libwebsocket *wsi, enum pending_timeout reason,
 			  int secs);
+/* The handshake succeeded: frames from now on. */
+void lws_conn_start_ws(struct libwebsocket *wsi);
+/* Stop sending a file (libwebsockets_serve_http_file); nothing if none. */
+void lws_http_file_abort(struct libwebsocket *wsi);
 /* Server side: stop reading wsi, it has this much output queued? */
 int lws_limits_choked(const struct libwebsocket *wsi, size_t queued);
 
@@ -373,19 +379,54 @@ void lws_conn_link(struct libwebsocket *wsi);
 /* An accepted socket: allocated, watched, linked, TLS started when the
  * context has it.  NULL: the caller closes fd. */
 struct libwebsocket *lws_conn_new(struct libwebsocket_context *context, int fd);
-void lws_conn_readable(struct libwebsocket *wsi);
+/* The socket can take more (from the connection's ready handler). */
 void lws_conn_writable(struct libwebsocket *wsi);
+/* wsi->timeout_at passed (service.c checks them). */
 void lws_conn_timed_out(struct libwebsocket *wsi);
+
+/* ---- close.c: every way a connection ends ---- */
 /* Close: send a close frame with 'status' (and reason) where the protocol
  * allows, call CLOSED once, then flush and shut down. status < 0: no frame. */
 void lws_conn_close(struct libwebsocket *wsi, int status, const char *reason);
 /* Drop the socket now; the struct is freed at the end of service. */
 void lws_conn_kill(struct libwebsocket *wsi);
 void lws_conn_free(struct libwebsocket *wsi);
-/* The handshake succeeded: frames from now on. */
-void lws_conn_start_ws(struct libwebsocket *wsi);
+
+/* ---- deliver.c: received message pieces to the user ---- */
+/* A piece of a received message for the user's callback (RECEIVE or
+ * CLIENT_RECEIVE); nonzero = stop (closed, or no longer established). */
+int lws_conn_deliver(struct libwebsocket *wsi, uint8_t *data, size_t len, int final);
+/* The same with a 0 byte at data[len] during the callback (data[len] must be
+ * writable; the byte there is put back). */
+int lws_conn_deliver_cstr(struct libwebsocket *wsi, uint8_t *data, size_t len, int final);
+
+/* ---- input.c: the read path ---- */
+/* The socket is readable (or the read layer holds more). */
+void lws_conn_readable(struct libwebsocket *wsi);
+/* EOF or a read error: the peer is gone; close (or fail the client). */
+void lws_conn_peer_closed(struct libwebsocket *wsi);
+/* Parse what was stashed, for the connections whose reception resumed. */
+void lws_conn_resume_rx(struct libwebsocket_context *context);
+/* The next pipelined HTTP request, once the answer to the last went out. */
+void lws_conn_http_continue(struct libwebsocket *wsi);
+/* Advance a TLS handshake on wsi. */
+void lws_conn_tls_step(struct libwebsocket *wsi);
+/* Frames arrived on an established connection (buf has pre-padding room). */
+void lws_conn_ws_receive(struct libwebsocket *wsi, uint8_t *buf, size_t len);
+/* Bytes that came in with the handshake: parsed now, or held by the read
+ * layer (deflate-stream) for the next read. */
+void lws_conn_ws_input(struct libwebsocket *wsi, uint8_t *buf, size_t len);
 
 /* ---- client.c ---- */
+/* What input.c, conn.c and close.c need of client.c for client connections
+ * (context->client_ops): they sit below it, so they cannot call it by name. */
+struct lws_client_ops {
+	void (*connected)(struct libwebsocket *wsi);
+	void (*readable)(struct libwebsocket *wsi, uint8_t *buf, size_t len);
+	void (*send_request)(struct libwebsocket *wsi);
+	void (*fail)(struct libwebsocket *wsi, const char *why);
+	void (*free)(struct libwebsocket *wsi);
+};
 /* Socket event on a client connection that is not established yet. */
 void lws_client_readable(struct libwebsocket *wsi, uint8_t *buf, size_t len);
 void lws_client_connected(struct libwebsocket *wsi);
@@ -496,7 +537,6 @@ void lws_tls_context_destroy(struct libwebsocket_context *context);
 /* ---- http_file.c ---- */
 /* The socket can take more and a file is being sent: send the next part. */
 void lws_http_file_continue(struct libwebsocket *wsi);
-void lws_http_file_abort(struct libwebsocket *wsi);
 
 /* ---- broadcast.c ---- */
 int lws_broadcast_init(struct libwebsocket_context *context);
@@ -530,15 +570,6 @@ void lws_accept_resume(struct libwebsocket_context *context);
 /* ---- net.c ---- */
 void lws_canonical_hostname_init(struct libwebsocket_context *context);
 
-/* ---- conn.c: flow control ---- */
-void lws_conn_resume_rx(struct libwebsocket_context *context);
-void lws_conn_http_continue(struct libwebsocket *wsi);
-/* Advance a TLS handshake on wsi. */
-void lws_conn_tls_step(struct libwebsocket *wsi);
-/* A piece of a received message for the user's callback; nonzero = stop. */
-int lws_conn_deliver(struct libwebsocket *wsi, uint8_t *data, size_t len, int final);
-int lws_conn_deliver_cstr(struct libwebsocket *wsi, uint8_t *data, size_t len, int final);
-
 /* ---- handshake.c ---- */
 /* A complete request head is in head[0..len); handle it.  Returns 0 to go on
  * reading, -1 when the connection has been closed or refused. */
@@ -561,18 +592,30 @@ void lws_out_discard(struct libwebsocket *wsi);
 int lws_send_control(struct libwebsocket *wsi, int opcode, const uint8_t *payload,
 		     size_t len);
 
-/* ---- conn.c: receiving ---- */
-/* Frames arrived on an established connection (buf has pre-padding room). */
-void lws_conn_ws_receive(struct libwebsocket *wsi, uint8_t *buf, size_t len);
-/* Bytes that came in with the handshake: parsed now, or (deflate-stream)
- * inflated with the next read. */
-void lws_conn_ws_input(struct libwebsocket *wsi, uint8_t *buf, size_t len);
-
 /* ---- limits.c (inline) ---- */
 static inline int lws_limits_need_tick(const struct libwebsocket_context *context)
 {
 	return (context->limits[LWS_LIMIT_KEEPALIVE_IDLE_SECS] && context->conns) ||
 	       (context->limits[LWS_LIMIT_OUTPUT_STALL_SECS] && context->out_conns);
+}
+
+/* ---- ext.c, ext_rx.c (inline: both call them) ---- */
+/* Call the connection's i-th active extension. */
+static inline int lws_ext_call(struct libwebsocket *wsi, int i,
+			       enum libwebsocket_extension_callback_reasons reason, void *in,
+			       size_t len)
+{
+	struct lws_ext_active *a = &wsi->ext[i];
+	return a->ext->callback(wsi->context, a->ext, wsi, reason, a->user, in, len);
+}
+
+/* Is a per-message extension (permessage-deflate) active on wsi? */
+static inline int lws_ext_per_message(const struct libwebsocket *wsi)
+{
+	for (int i = 0; i < wsi->num_ext; i++)
+		if (lws_ext_builtin_flags(wsi->ext[i].ext) & LWS_EXTF_PER_MESSAGE)
+			return 1;
+	return 0;
 }
 
 #endif /* PYLWS_PRIVATE_H */

@@ -118,3 +118,27 @@ size_t libwebsockets_remaining_packet_payload(struct libwebsocket *wsi)
 {
 	return (size_t)(wsi->parser.payload_len - wsi->parser.payload_done);
 }
+
+/* The handshake succeeded: frames from now on. */
+void lws_conn_start_ws(struct libwebsocket *wsi)
+{
+	struct libwebsocket_context *context = wsi->context;
+	struct lws_frame_parser *p = &wsi->parser;
+
+	lws_frame_parser_reset(p);
+	p->max_message_size = context->max_message_size;
+	p->expect_masked = 1;
+	p->allow_unmasked = !!(context->options & LWS_SERVER_OPTION_DEFEAT_CLIENT_MASK);
+	p->rsv_allowed = 0;
+	wsi->state = LWS_STATE_WS;
+	lws_conn_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+}
+
+/* Stop sending a file (libwebsockets_serve_http_file): close it. */
+void lws_http_file_abort(struct libwebsocket *wsi)
+{
+	if (wsi->file_fd >= 0)
+		close(wsi->file_fd);
+	wsi->file_fd = -1;
+	wsi->file_left = 0;
+}
