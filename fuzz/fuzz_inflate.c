@@ -135,7 +135,7 @@ static int rx_piece(struct libwebsocket *wsi, void *user, int kind, const uint8_
 		if (piece && (fuzz_rng_next(rng) & 7) == 0) {
 			/* suspended: the rest in a later turn, the piece's memory
 			 * reused meanwhile */
-			FUZZ_ASSERT(!lws_pmd_rx_keep(user), "%s: keep failed", ext->name);
+			FUZZ_ASSERT(!lws_ext_desc_of(ext)->rx_keep(user), "%s: keep failed", ext->name);
 			memset(piece, 0xa5, len + 1);
 			free(piece);
 			piece = NULL;

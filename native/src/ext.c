@@ -154,11 +154,13 @@ static int activate(struct libwebsocket *wsi, struct libwebsocket_extension *ext
 		a->user = NULL;
 		return -1;
 	}
+	const struct lws_ext_desc *desc = lws_ext_desc_of(ext);
+	unsigned flags = desc ? desc->flags : 0;
+	wsi->ext_flags[wsi->num_ext] = (uint8_t)flags;
 	if (!wsi->num_ext++) {
 		wsi->context->ext_conns++;
 		lws_timer_update(wsi->context); /* LWS_EXT_CALLBACK_1HZ from now on */
 	}
-	unsigned flags = lws_ext_builtin_flags(ext);
 	if (flags & LWS_EXTF_RSV1) {
 		wsi->parser.rsv_allowed |= LWS_RSV1;
 		/* frame by frame: a message mixes transformed and plain frames */
@@ -226,10 +228,11 @@ find_extension(struct libwebsocket_context *context, const char *name, size_t le
 /* Is ext, or another compression extension (they exclude each other), active? */
 static int is_active(struct libwebsocket *wsi, const struct libwebsocket_extension *ext)
 {
-	unsigned compression = lws_ext_builtin_flags(ext) & LWS_EXTF_COMPRESSION;
+	const struct lws_ext_desc *desc = lws_ext_desc_of(ext);
+	unsigned compression = desc ? desc->flags & LWS_EXTF_COMPRESSION : 0;
 	for (int i = 0; i < wsi->num_ext; i++)
 		if (wsi->ext[i].ext == ext ||
-		    (compression & lws_ext_builtin_flags(wsi->ext[i].ext)))
+		    (compression & wsi->ext_flags[i]))
 			return 1;
 	return 0;
 }
@@ -360,7 +363,7 @@ int lws_ext_tx(struct libwebsocket *wsi, int opcode, int fin, uint8_t **buf, siz
 		int n = lws_ext_call(wsi, i, LWS_EXT_CALLBACK_PACKET_TX_PRESEND, &t, 0);
 		if (n < 0)
 			return -1;
-		unsigned f = lws_ext_builtin_flags(wsi->ext[i].ext);
+		unsigned f = wsi->ext_flags[i];
 		int per_frame = (f & LWS_EXTF_RSV1) && !(f & LWS_EXTF_PER_MESSAGE);
 		if (n > 0 && (opcode != LWS_OP_CONTINUATION || per_frame))
 			*rsv |= LWS_RSV1;

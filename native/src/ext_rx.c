@@ -45,7 +45,7 @@ static int deliver(struct libwebsocket *wsi, uint8_t *data, size_t len, int fina
 	 * its output (the Python binding leaves LWS_SEND_BUFFER_POST_PADDING);
 	 * the built-in compression extensions end their own output with it. */
 	for (int i = 0; i < wsi->num_ext; i++)
-		if (lws_ext_builtin_flags(wsi->ext[i].ext) & LWS_EXTF_COMPRESSION)
+		if (wsi->ext_flags[i] & LWS_EXTF_COMPRESSION)
 			return lws_conn_deliver(wsi, data, len, final);
 	return lws_conn_deliver_cstr(wsi, data, len, final);
 }
@@ -53,7 +53,7 @@ static int deliver(struct libwebsocket *wsi, uint8_t *data, size_t len, int fina
 /* May the output of extension i be suspended (its unused input kept)? */
 static int suspendable(struct libwebsocket *wsi, int i)
 {
-	return (lws_ext_builtin_flags(wsi->ext[i].ext) & LWS_EXTF_RSV1) != 0;
+	return (wsi->ext_flags[i] & LWS_EXTF_RSV1) != 0;
 }
 
 /* Has wsi had its share of transformed bytes in this turn of the loop? */
@@ -109,7 +109,7 @@ static int rx_through(struct libwebsocket *wsi, int i, struct lws_tokens tok, in
 			 * and a paused connection gets nothing more */
 			if (!wsi->ext_rx_parser)
 				wsi->ext_rx_parser = malloc(sizeof *wsi->ext_rx_parser);
-			if (!wsi->ext_rx_parser || lws_pmd_rx_keep(wsi->ext[i].user)) {
+			if (!wsi->ext_rx_parser || lws_ext_desc_of(wsi->ext[i].ext)->rx_keep(wsi->ext[i].user)) {
 				lws_conn_close(wsi, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION,
 					       "out of memory");
 				return 1;

@@ -133,12 +133,12 @@ struct lws_read_layer {
 
 struct libwebsocket {
 	struct lws_watch watch; /* LWS_FD_CONN; first, see struct lws_watch */
-	int fd;
 	struct libwebsocket_context *context;
 	struct libwebsocket *prev, *next; /* context's list of connections */
 	uint64_t serial;                  /* order of creation in the context (wake.c) */
 
 	enum lws_conn_state state;
+	int fd;
 	const struct libwebsocket_protocols *protocol;
 	void *user_space;
 	uint8_t user_space_external; /* user_space not ours to free */
@@ -156,6 +156,7 @@ struct libwebsocket {
 	uint8_t http_replied;   /* the HTTP callback wrote something */
 	uint8_t ietf_version;
 	uint8_t is_client;      /* we connected out: we mask, the peer must not */
+	uint8_t rx_frame;       /* limits.c: a frame (or part of one) arrived since the last tick */
 
 	/* TLS (tls.c): all bytes go through ssl when it is set */
 	struct ssl_st *ssl;
@@ -176,6 +177,7 @@ struct libwebsocket {
 
 	/* libwebsockets_serve_http_file in progress: file_fd >= 0 */
 	int file_fd;
+	enum pending_timeout timeout_reason; /* of timeout_at */
 	long long file_off, file_left;
 
 	/* extensions negotiated on this connection (ext.c) */
@@ -193,6 +195,7 @@ struct libwebsocket {
 	 * parser is a quarter of a connection's size) */
 	uint8_t ext_rx_pending;
 	uint8_t ext_rx_final;
+	uint8_t ext_flags[LWS_MAX_ACTIVE_EXT]; /* each one's LWS_EXTF_* (its description) */
 	uint64_t ext_rx_turn;       /* the service turn ext_rx_used counts for */
 	size_t ext_rx_used;         /* transformed bytes delivered in that turn */
 	struct lws_frame_parser *ext_rx_parser;
@@ -212,14 +215,12 @@ struct libwebsocket {
 	struct lws_outq out;
 
 	int64_t timeout_at; /* monotonic ms, 0 = none */
-	enum pending_timeout timeout_reason;
 
 	/* limits.c: since when queued output waits (ms, set while out is not
 	 * empty, renewed when the peer takes some); keepalive */
 	int64_t out_since;
 	int64_t quiet_since;   /* no frame received since (ms, 0 = not yet seen) */
 	int64_t ping_at;       /* keepalive ping sent at (ms), 0 = none outstanding */
-	uint8_t rx_frame;      /* a frame (or part of one) arrived since the last tick */
 };
 
 struct libwebsocket_context {
@@ -468,13 +469,22 @@ void lws_ext_closing(struct libwebsocket *wsi);
 void lws_ext_tick(struct libwebsocket_context *context, int64_t now);
 
 /* ---- ext_deflate.c, ext_deflate_stream.c: the built-in extensions ---- */
-/* What the host must know of a built-in extension (0 for users' ones). */
+/* What the host must know of an extension beyond the public struct (whose
+ * layout the classic API fixes): each built-in extension describes itself
+ * with one of these, beside its entry in libwebsocket_internal_extensions. */
 #define LWS_EXTF_RSV1 0x01        /* it sets RSV1 on the frames it transforms */
 #define LWS_EXTF_PER_MESSAGE 0x02 /* ... and only on a message's first frame */
 #define LWS_EXTF_COMPRESSION 0x04 /* one compression extension per connection */
-unsigned lws_ext_builtin_flags(const struct libwebsocket_extension *ext);
-/* permessage-deflate / deflate-frame (LWS_EXTF_RSV1) about to be suspended:
- * copy the input it has not used yet into its own memory.  0, or -1. */
+struct lws_ext_desc {
+	extension_callback_function *callback; /* the extension it describes */
+	unsigned flags;                        /* LWS_EXTF_* */
+	/* (LWS_EXTF_RSV1) its received output is about to be suspended: copy the
+	 * input it has not used yet into its own memory.  0, or -1. */
+	int (*rx_keep)(void *user);
+};
+/* ext's description; NULL for a user's extension (no flags). */
+const struct lws_ext_desc *lws_ext_desc_of(const struct libwebsocket_extension *ext);
+/* permessage-deflate's and deflate-frame's rx_keep */
 int lws_pmd_rx_keep(void *user);
 
 /*
@@ -613,7 +623,7 @@ static inline int lws_ext_call(struct libwebsocket *wsi, int i,
 static inline int lws_ext_per_message(const struct libwebsocket *wsi)
 {
 	for (int i = 0; i < wsi->num_ext; i++)
-		if (lws_ext_builtin_flags(wsi->ext[i].ext) & LWS_EXTF_PER_MESSAGE)
+		if (wsi->ext_flags[i] & LWS_EXTF_PER_MESSAGE)
 			return 1;
 	return 0;
 }

@@ -40,7 +40,7 @@ static void free_zombies(struct libwebsocket_context *context)
 }
 
 /* One ready descriptor: owner is what poll.c registered it with, a record
- * that starts with its ready handler (struct lws_watch). */
+ * whose first member is a struct lws_watch holding its ready handler. */
 static void dispatch(struct libwebsocket_context *context, void *owner, uint32_t events)
 {
 	struct lws_watch *w = owner;
