@@ -26,7 +26,7 @@
  * answers "more" without output 64 times in a row (ext.c): a guard against
  * a livelock that must never fire for the built-in extensions, so it is a
  * finding here (issue 10 defect 1 would end there now instead of spinning).
- * Calls inside conn.c itself are not wrapped (they never carry that reason).
+ * Calls inside close.c itself are not wrapped (they never carry that reason).
  *
  * FUZZ_LDFLAGS: -Wl,--wrap=lws_conn_close
  */

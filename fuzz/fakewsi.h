@@ -42,7 +42,7 @@ static inline struct libwebsocket *fuzz_wsi(int is_client)
 	struct libwebsocket *wsi = calloc(1, sizeof *wsi);
 	if (!wsi)
 		abort();
-	wsi->kind = LWS_FD_CONN;
+	wsi->watch.kind = LWS_FD_CONN;
 	wsi->fd = -1;
 	wsi->context = fuzz_context();
 	wsi->protocol = &fuzz_protocols[0];

@@ -2,7 +2,7 @@
  * fuzz_frame.c - the RFC 6455 frame parser (native/src/frame.c), differential:
  * the whole input parsed in one call must give the same events as the same
  * bytes fed in chunks whose sizes come from the input, with callbacks that
- * stop the parser at input-chosen points (the rest is fed again, as conn.c
+ * stop the parser at input-chosen points (the rest is fed again, as input.c
  * does after flow control).
  *
  * Input: [cfg][maxsz][rng_len][rng bytes...][stream...]

@@ -135,7 +135,7 @@ static int rx_piece(struct libwebsocket *wsi, void *user, int kind, const uint8_
 		if (piece && (fuzz_rng_next(rng) & 7) == 0) {
 			/* suspended: the rest in a later turn, the piece's memory
 			 * reused meanwhile */
-			FUZZ_ASSERT(!lws_pmd_rx_keep(user), "%s: keep failed", ext->name);
+			FUZZ_ASSERT(!lws_ext_desc_of(ext)->rx_keep(user), "%s: keep failed", ext->name);
 			memset(piece, 0xa5, len + 1);
 			free(piece);
 			piece = NULL;
@@ -152,15 +152,17 @@ static int ds_piece(struct libwebsocket *wsi, const uint8_t *data, size_t len, s
 	static uint8_t buf[65536];
 	if (cap > sizeof buf)
 		cap = sizeof buf;
-	if (lws_ds_hold(wsi, data, len))
+	/* deflate-stream's read layer, set on wsi when it was constructed */
+	FUZZ_ASSERT(wsi->rx_layer, "deflate-stream set no read layer");
+	if (wsi->rx_layer->hold(wsi, data, len))
 		return -1;
 	int idle = 0;
 	do {
-		ssize_t n = lws_ds_read(wsi, buf, cap);
-		if (n == -3 || n == -1)
+		ssize_t n = wsi->rx_layer->read(wsi, buf, cap);
+		if (n == LWS_READ_BAD_DATA || n == LWS_READ_ERROR)
 			return -1;
 		/* a byte of room is left after what is read, for the 0 after a piece */
-		FUZZ_ASSERT(n == -2 || (n > 0 && (size_t)n <= (cap > 1 ? cap - 1 : cap)),
+		FUZZ_ASSERT(n == LWS_READ_AGAIN || (n > 0 && (size_t)n <= (cap > 1 ? cap - 1 : cap)),
 			    "read answered %zd (cap %zu)", n, cap);
 		if (n > 0) {
 			sink_put(out, buf, (size_t)n);

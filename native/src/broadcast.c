@@ -1,5 +1,6 @@
 /*
- * broadcast.c - libwebsockets_broadcast and libwebsockets_fork_service_loop.
+ * broadcast.c - libwebsockets_broadcast (libwebsockets_fork_service_loop is in
+ * service.c).
  *
  * Called in the process that runs the service loop, a broadcast calls the
  * protocol's callback with LWS_CALLBACK_BROADCAST for each of its connections
@@ -32,6 +33,9 @@
 /* well inside a UNIX datagram socket's default send buffer */
 #define BROADCAST_INLINE_MAX (64 * 1024)
 
+static void broadcast_ready(struct libwebsocket_context *context, struct lws_watch *w,
+			    uint32_t events);
+
 int lws_broadcast_init(struct libwebsocket_context *context)
 {
 	context->service_pid = (int)getpid();
@@ -47,7 +51,8 @@ int lws_broadcast_init(struct libwebsocket_context *context)
 			return -1;
 		/* the loop's end never blocks; writers may wait for room */
 		fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
-		l->kind = LWS_FD_BROADCAST;
+		l->watch.kind = LWS_FD_BROADCAST;
+		l->watch.ready = broadcast_ready;
 		l->fd = sv[0];
 		l->protocol_index = i;
 		context->protocols[i].broadcast_socket_user_fd = sv[1];
@@ -57,22 +62,6 @@ int lws_broadcast_init(struct libwebsocket_context *context)
 			return -1;
 	}
 	return 0;
-}
-
-void lws_broadcast_dispatch(struct libwebsocket_context *context,
-			    const struct libwebsocket_protocols *protocol,
-			    unsigned char *buf, size_t len)
-{
-	struct libwebsocket *wsi = context->conns, *next;
-	for (; wsi; wsi = next) {
-		/* a callback may close any connection: closed ones move to the
-		 * zombie list but stay allocated, so the walk stays valid */
-		next = wsi->next;
-		if (wsi->protocol != protocol || wsi->state != LWS_STATE_WS)
-			continue;
-		if (lws_call(context, protocol, wsi, LWS_CALLBACK_BROADCAST, wsi->user_space, buf, len))
-			lws_conn_close(wsi, LWS_CLOSE_STATUS_NOSTATUS, NULL);
-	}
 }
 
 /* A broadcast made in this context's processes: here, and through Redis if attached. */
@@ -200,8 +189,12 @@ int libwebsockets_broadcast(const struct libwebsocket_protocols *protocol,
 	return rc;
 }
 
-void lws_broadcast_readable(struct libwebsocket_context *context, struct lws_listener *l)
+/* the loop's end of a protocol's broadcast socket is readable */
+static void broadcast_ready(struct libwebsocket_context *context, struct lws_watch *w,
+			    uint32_t events)
 {
+	(void)events;
+	struct lws_listener *l = (struct lws_listener *)w;
 	unsigned char *buf = context->rx + LWS_SEND_BUFFER_PRE_PADDING;
 	/* a few messages per wakeup, so broadcasts cannot starve connections */
 	const struct libwebsocket_protocols *protocol = &context->protocols[l->protocol_index];
@@ -248,27 +241,4 @@ void lws_broadcast_destroy(struct libwebsocket_context *context)
 	}
 	free(context->broadcast);
 	context->broadcast = NULL;
-}
-
-int libwebsockets_fork_service_loop(struct libwebsocket_context *context)
-{
-	pid_t pid = fork();
-	if (pid < 0) {
-		lwsl_err("fork_service_loop: fork: %s\n", strerror(errno));
-		return -1;
-	}
-	if (pid > 0) {
-		/* the caller goes on; it may broadcast, the child serves */
-		context->forked_child = (int)pid;
-		context->service_pid = (int)pid;
-		return 0;
-	}
-
-	context->service_pid = (int)getpid();
-	prctl(PR_SET_PDEATHSIG, SIGTERM); /* die with the parent */
-	if (getppid() == 1)
-		_exit(0);
-	while (libwebsocket_service(context, 1000) >= 0)
-		;
-	_exit(0);
 }

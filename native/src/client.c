@@ -2,7 +2,7 @@
  * client.c - outgoing connections: name lookup, non-blocking connect, the
  * client side of the RFC 6455 opening handshake (section 4.1) and its checks.
  * Once established a client connection is served by the same frame engine
- * and write path as a server connection (conn.c, output.c).
+ * and write path as a server connection (input.c, output.c).
  *
  * Host names are looked up on a short-lived thread (getaddrinfo blocks), which
  * signals the loop through an eventfd; numeric addresses need no lookup.
@@ -51,21 +51,6 @@ struct lws_lookup {
 	struct libwebsocket *wsi; /* NULL once the connection gave up on it */
 	struct lws_lookup *next;
 };
-
-/* ---- masks ---- */
-
-void lws_client_mask(struct libwebsocket_context *context, uint8_t mask[4])
-{
-	if (context->random_left < 4) {
-		if (lws_os_random(context->random_pool, sizeof context->random_pool)) {
-			lwsl_err("no randomness from the OS for frame masks\n");
-			abort(); /* a predictable mask would be a security hole */
-		}
-		context->random_left = sizeof context->random_pool;
-	}
-	context->random_left -= 4;
-	memcpy(mask, context->random_pool + context->random_left, 4);
-}
 
 /* ---- failure ---- */
 
@@ -193,14 +178,18 @@ static void *lookup_thread(void *arg)
 	return NULL;
 }
 
+static void lookups_done(struct libwebsocket_context *context, struct lws_watch *w,
+			 uint32_t events);
+
 static int resolver_fd(struct libwebsocket_context *context)
 {
-	if (context->resolver.kind)
+	if (context->resolver.watch.kind)
 		return context->resolver.fd;
 	int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (fd < 0)
 		return -1;
-	context->resolver.kind = LWS_FD_RESOLVER;
+	context->resolver.watch.kind = LWS_FD_RESOLVER;
+	context->resolver.watch.ready = lookups_done;
 	context->resolver.fd = fd;
 	return lws_poll_add(context, fd, &context->resolver, EPOLLIN) ? -1 : fd;
 }
@@ -226,8 +215,12 @@ static int start_lookup(struct libwebsocket *wsi)
 	return 0;
 }
 
-void lws_client_lookups_done(struct libwebsocket_context *context)
+/* a name lookup thread finished (the resolver eventfd is readable) */
+static void lookups_done(struct libwebsocket_context *context, struct lws_watch *w,
+			 uint32_t events)
 {
+	(void)w;
+	(void)events;
 	uint64_t count;
 	ssize_t n = read(context->resolver.fd, &count, sizeof count);
 	(void)n;
@@ -268,7 +261,7 @@ void lws_client_context_destroy(struct libwebsocket_context *context)
 			freeaddrinfo(l->result);
 		free(l);
 	}
-	if (context->resolver.kind) {
+	if (context->resolver.watch.kind) {
 		lws_poll_del(context, context->resolver.fd, &context->resolver);
 		close(context->resolver.fd);
 	}
@@ -585,6 +578,16 @@ static struct addrinfo *numeric_address(const char *address, int port)
 	return getaddrinfo(address, service, &hints, &res) ? NULL : res;
 }
 
+/* What the layers below (input.c, conn.c, close.c) call for a client
+ * connection: they cannot name this file, which calls them. */
+static const struct lws_client_ops client_ops = {
+	.connected = lws_client_connected,
+	.readable = lws_client_readable,
+	.send_request = lws_client_send_request,
+	.fail = lws_client_fail,
+	.free = lws_client_free,
+};
+
 struct libwebsocket *
 libwebsocket_client_connect_extended(struct libwebsocket_context *context,
 				     const char *address, int port, int ssl_connection,
@@ -616,7 +619,8 @@ libwebsocket_client_connect_extended(struct libwebsocket_context *context,
 		return NULL;
 	}
 
-	struct libwebsocket *wsi = calloc(1, sizeof *wsi);
+	context->client_ops = &client_ops; /* the layers below call us through it */
+	struct libwebsocket *wsi = lws_conn_alloc(context, -1, LWS_STATE_CLIENT_RESOLVING);
 	if (!wsi) {
 		errno = ENOMEM;
 		return NULL;
@@ -633,14 +637,8 @@ libwebsocket_client_connect_extended(struct libwebsocket_context *context,
 		errno = ENOMEM;
 		return NULL;
 	}
-	wsi->kind = LWS_FD_CONN;
-	wsi->fd = -1;
-	wsi->file_fd = -1;
-	wsi->context = context;
-	wsi->serial = atomic_fetch_add(&context->next_serial, 1);
 	wsi->is_client = 1;
 	wsi->ietf_version = (uint8_t)version;
-	wsi->state = LWS_STATE_CLIENT_RESOLVING;
 	wsi->protocol = first_asked_protocol(context, wsi->client->protocols);
 	if (userdata) {
 		wsi->user_space = userdata;
@@ -653,10 +651,7 @@ libwebsocket_client_connect_extended(struct libwebsocket_context *context,
 		return NULL;
 	}
 
-	wsi->next = context->conns;
-	if (context->conns)
-		context->conns->prev = wsi;
-	context->conns = wsi;
+	lws_conn_link(wsi);
 	lws_conn_set_timeout(wsi, PENDING_TIMEOUT_AWAITING_CONNECT_RESPONSE,
 			     context->handshake_timeout);
 

@@ -21,26 +21,6 @@
 #include "private.h"
 #include "util.h"
 
-int lws_call(struct libwebsocket_context *context,
-	     const struct libwebsocket_protocols *protocol,
-	     struct libwebsocket *wsi, enum libwebsocket_callback_reasons reason,
-	     void *user, void *in, size_t len)
-{
-	/* remembered so a binding can tell which protocol entry is called */
-	const struct libwebsocket_protocols *outer = context->calling_protocol;
-	context->calling_protocol = protocol;
-	int n = protocol->callback(context, wsi, reason, user, in, len);
-	context->calling_protocol = outer;
-	return n;
-}
-
-int64_t lws_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int count_protocols(struct libwebsocket_context *context,
 			   struct libwebsocket_protocols *protocols)
 {
@@ -202,7 +182,8 @@ static int listen_on(struct libwebsocket_context *context, int port, const char 
 						     : ((struct sockaddr_in *)&bound)->sin_port);
 
 	struct lws_listener *l = &context->listeners[context->num_listeners++];
-	l->kind = LWS_FD_LISTENER;
+	l->watch.kind = LWS_FD_LISTENER;
+	l->watch.ready = lws_accept_ready;
 	l->fd = fd;
 	return lws_poll_add(context, fd, l, EPOLLIN);
 }
@@ -341,8 +322,8 @@ void libwebsocket_context_destroy(struct libwebsocket_context *context)
 	lws_tls_context_destroy(context);
 	lws_wake_destroy(context);
 	/* closed below: lws_timer_update must not arm it any more */
-	int had_timer = context->timer.kind != 0;
-	context->timer.kind = 0;
+	int had_timer = context->timer.watch.kind != 0;
+	context->timer.watch.kind = 0;
 
 	for (int n = 0; n < context->num_listeners; n++) {
 		lws_poll_del(context, context->listeners[n].fd, &context->listeners[n]);
@@ -352,7 +333,7 @@ void libwebsocket_context_destroy(struct libwebsocket_context *context)
 		lws_poll_del(context, context->timer.fd, &context->timer);
 		close(context->timer.fd);
 	}
-	if (context->wake.kind) {
+	if (context->wake.watch.kind) {
 		lws_poll_del(context, context->wake.fd, &context->wake);
 		close(context->wake.fd);
 	}
@@ -384,12 +365,6 @@ void lws_set_max_message_size(struct libwebsocket_context *context, size_t bytes
 void lws_set_handshake_timeout(struct libwebsocket_context *context, int secs)
 {
 	context->handshake_timeout = secs > 0 ? secs : LWS_DEFAULT_HANDSHAKE_TIMEOUT;
-}
-
-const struct libwebsocket_protocols *
-lws_calling_protocol(struct libwebsocket_context *context)
-{
-	return context->calling_protocol;
 }
 
 int lws_context_listen_port(struct libwebsocket_context *context)

@@ -561,13 +561,18 @@ struct libwebsocket_extension libwebsocket_internal_extensions[] = {
 	{NULL, NULL, 0, NULL},
 };
 
-unsigned lws_ext_builtin_flags(const struct libwebsocket_extension *ext)
+/* Their descriptions (struct lws_ext_desc): the host's view of them. */
+static const struct lws_ext_desc descriptions[] = {
+	{pmd_callback, LWS_EXTF_RSV1 | LWS_EXTF_PER_MESSAGE | LWS_EXTF_COMPRESSION,
+	 lws_pmd_rx_keep},
+	{frame_callback, LWS_EXTF_RSV1 | LWS_EXTF_COMPRESSION, lws_pmd_rx_keep},
+	{lws_ds_callback, LWS_EXTF_COMPRESSION, NULL},
+};
+
+const struct lws_ext_desc *lws_ext_desc_of(const struct libwebsocket_extension *ext)
 {
-	if (ext->callback == pmd_callback)
-		return LWS_EXTF_RSV1 | LWS_EXTF_PER_MESSAGE | LWS_EXTF_COMPRESSION;
-	if (ext->callback == frame_callback)
-		return LWS_EXTF_RSV1 | LWS_EXTF_COMPRESSION;
-	if (ext->callback == lws_ds_callback)
-		return LWS_EXTF_COMPRESSION;
-	return 0;
+	for (size_t i = 0; i < sizeof descriptions / sizeof descriptions[0]; i++)
+		if (ext->callback == descriptions[i].callback)
+			return &descriptions[i];
+	return NULL;
 }

@@ -2,7 +2,8 @@
  * ext_deflate_stream.c - deflate-stream, the oldest built-in extension (the
  * hybi drafts before frames could carry RSV bits): after the handshake every
  * byte each way is one raw DEFLATE stream.  It sits below the frame layer:
- * conn.c reads through lws_ds_read() instead of recv(), and output.c passes
+ * it is the connection's read layer (wsi->rx_layer, set when it is
+ * negotiated: input.c reads through it instead of the socket), and output.c passes
  * everything it sends through lws_ds_deflate().  What is sent is
  * sync-flushed, so the peer can always inflate all that was sent: a send on
  * its own at once, the sends made while one connection's input is dispatched
@@ -49,6 +50,10 @@ static void ds_free(struct lws_ds *ds)
 	free(ds);
 }
 
+static int ds_hold(struct libwebsocket *wsi, const uint8_t *data, size_t len);
+static ssize_t ds_read(struct libwebsocket *wsi, uint8_t *buf, size_t cap);
+static const struct lws_read_layer ds_layer = {ds_read, ds_hold};
+
 int lws_ds_callback(struct libwebsocket_context *context, struct libwebsocket_extension *ext,
 		    struct libwebsocket *wsi, enum libwebsocket_extension_callback_reasons reason,
 		    void *user, void *in, size_t len)
@@ -63,19 +68,27 @@ int lws_ds_callback(struct libwebsocket_context *context, struct libwebsocket_ex
 		if (len || wsi->ds)
 			return -1; /* it has no parameters */
 		wsi->ds = calloc(1, sizeof *wsi->ds);
-		return wsi->ds ? 0 : -1;
+		if (!wsi->ds)
+			return -1;
+		wsi->rx_layer = &ds_layer;
+		return 0;
 	case LWS_EXT_CALLBACK_DESTROY:
 		if (wsi->ds)
 			ds_free(wsi->ds);
 		wsi->ds = NULL;
+		wsi->rx_layer = NULL;
 		return 0;
 	default:
 		return 0;
 	}
 }
 
-int lws_ds_hold(struct libwebsocket *wsi, const uint8_t *data, size_t len)
+/* Bytes of the stream that came with the handshake: inflated on the next read.
+ * 1 when the stream does not apply yet (the caller parses them), 0, or -1. */
+static int ds_hold(struct libwebsocket *wsi, const uint8_t *data, size_t len)
 {
+	if (!lws_ds_active(wsi))
+		return 1;
 	struct lws_ds *ds = wsi->ds;
 	size_t have = ds->in_len - ds->in_off;
 	if (lws_zbuf_room(&ds->in, have + len > DS_IN_SIZE ? have + len : DS_IN_SIZE))
@@ -87,22 +100,25 @@ int lws_ds_hold(struct libwebsocket *wsi, const uint8_t *data, size_t len)
 	return 0;
 }
 
-/* Compressed bytes from the socket (or TLS) into ds->in: as lws_conn_read_raw(). */
+/* Compressed bytes from the socket (or TLS) into ds->in: as lws_read_socket(). */
 static ssize_t read_compressed(struct libwebsocket *wsi, struct lws_ds *ds)
 {
 	if (lws_zbuf_room(&ds->in, DS_IN_SIZE))
 		return -1;
 	ds->in_off = ds->in_len = 0;
 	wsi->rx_more = 0;
-	ssize_t n = lws_conn_read_raw(wsi, ds->in.buf, ds->in.cap);
+	ssize_t n = lws_read_socket(wsi, ds->in.buf, ds->in.cap);
 	ds->tls_more = wsi->rx_more;
 	if (n > 0)
 		ds->in_len = (size_t)n;
 	return n;
 }
 
-ssize_t lws_ds_read(struct libwebsocket *wsi, uint8_t *buf, size_t cap)
+/* Read and inflate: bytes, or an enum lws_read_result. */
+static ssize_t ds_read(struct libwebsocket *wsi, uint8_t *buf, size_t cap)
 {
+	if (!lws_ds_active(wsi))
+		return lws_read_socket(wsi, buf, cap); /* the handshake is plain */
 	struct lws_ds *ds = wsi->ds;
 	if (ds->in_off == ds->in_len && !ds->rx_out_full) {
 		ssize_t n = read_compressed(wsi, ds);
@@ -129,18 +145,18 @@ ssize_t lws_ds_read(struct libwebsocket *wsi, uint8_t *buf, size_t cap)
 			/* a block with BFINAL set ended the peer's stream: what
 			 * follows (if anything) is a new one */
 			if (inflateReset(z) != Z_OK)
-				return -3;
+				return LWS_READ_BAD_DATA;
 			if (z->avail_in && z->avail_out)
 				continue;
 			break;
 		}
 		if (rc != Z_OK && rc != Z_BUF_ERROR)
-			return -3;
+			return LWS_READ_BAD_DATA;
 		/* never loop without progress: input left that inflate()
 		 * neither takes nor turns into output is bad data */
 		if (z->avail_in && z->avail_out && z->avail_in == in_before &&
 		    z->avail_out == out_before)
-			return -3;
+			return LWS_READ_BAD_DATA;
 		break;
 	}
 	ds->in_off = ds->in_len - z->avail_in;
@@ -148,7 +164,7 @@ ssize_t lws_ds_read(struct libwebsocket *wsi, uint8_t *buf, size_t cap)
 	ds->rx_out_full = !z->avail_out;
 	/* input left, output that did not fit, or TLS records: read again soon */
 	wsi->rx_more = ds->in_off < ds->in_len || ds->rx_out_full || ds->tls_more;
-	return got ? (ssize_t)got : -2;
+	return got ? (ssize_t)got : LWS_READ_AGAIN;
 }
 
 int lws_ds_unflushed(const struct libwebsocket *wsi)

@@ -63,14 +63,6 @@ int libwebsockets_serve_http_file(struct libwebsocket_context *context,
 	return 0;
 }
 
-void lws_http_file_abort(struct libwebsocket *wsi)
-{
-	if (wsi->file_fd >= 0)
-		close(wsi->file_fd);
-	wsi->file_fd = -1;
-	wsi->file_left = 0;
-}
-
 /*
  * sendfile() has no MSG_NOSIGNAL: SIGPIPE is held back in this thread while
  * it runs, and one it raised is taken before the old mask returns, so a peer

@@ -1,7 +1,9 @@
 /*
  * limits.c - what bounds a context as a whole (enum lws_limit): connections
  * accepted at once, output queued on all connections, output a peer leaves
- * unread, and the optional keepalive of quiet connections.
+ * unread, and the optional keepalive of quiet connections.  The once-a-second
+ * tick that acts on stalled and quiet connections (closing them, pinging)
+ * is keepalive.c, above the write path that calls the accounting here.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -112,16 +114,6 @@ const char *lws_limits_output_refused(struct libwebsocket *wsi, size_t len)
 	return NULL;
 }
 
-int lws_limits_choked(const struct libwebsocket *wsi, size_t queued_bytes)
-{
-	const struct libwebsocket_context *context = wsi->context;
-	size_t pause = (size_t)context->limits[LWS_LIMIT_OUTPUT_PAUSE];
-	if (wsi->is_client || !queued_bytes)
-		return 0;
-	/* a client is never paused: two of ours could deadlock on a big message */
-	return (pause && queued_bytes >= pause) || context->out_over;
-}
-
 int lws_limits_refuse_accept(struct libwebsocket_context *context, int fd, int tls)
 {
 	static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\n"
@@ -149,71 +141,6 @@ int lws_limits_refuse_accept(struct libwebsocket_context *context, int fd, int t
 	}
 	close(fd);
 	return 1;
-}
-
-int lws_limits_need_tick(const struct libwebsocket_context *context)
-{
-	return (context->limits[LWS_LIMIT_KEEPALIVE_IDLE_SECS] && context->conns) ||
-	       (context->limits[LWS_LIMIT_OUTPUT_STALL_SECS] && context->out_conns);
-}
-
-/* The peer took none of the queued output for too long: cut it. */
-static void stalled(struct libwebsocket *wsi, int64_t now)
-{
-	lwsl_warn("fd %d: the peer took none of %zu queued bytes for %lld s "
-		  "(LWS_LIMIT_OUTPUT_STALL_SECS): closing\n",
-		  wsi->fd, queued(wsi), (long long)((now - wsi->out_since) / 1000));
-	wsi->peer_gone = 1; /* no close frame: it would wait behind the rest */
-	shutdown(wsi->fd, SHUT_RDWR);
-	if (wsi->state < LWS_STATE_DRAINING)
-		lws_conn_close(wsi, -1, NULL);
-	else
-		lws_conn_kill(wsi);
-}
-
-static void keepalive(struct libwebsocket *wsi, int64_t now, int64_t idle_ms, int64_t pong_ms)
-{
-	static const uint8_t payload[] = "keepalive";
-	/* not read meanwhile (the user paused it, or its output is choked):
-	 * the peer's silence tells nothing */
-	int not_reading = wsi->rx_paused || wsi->rx_stash || !(wsi->epoll_events & EPOLLIN);
-	if (wsi->rx_frame || !wsi->quiet_since || not_reading) {
-		wsi->rx_frame = 0;
-		wsi->quiet_since = now;
-		wsi->ping_at = 0;
-		return;
-	}
-	if (wsi->ping_at) {
-		if (now - wsi->ping_at < pong_ms)
-			return;
-		lwsl_info("fd %d: no answer to the keepalive ping: closing\n", wsi->fd);
-		lws_conn_close(wsi, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "keepalive timeout");
-		if (wsi->state == LWS_STATE_DRAINING)
-			lws_conn_kill(wsi); /* the peer does not answer: no lingering */
-		return;
-	}
-	if (now - wsi->quiet_since >= idle_ms) {
-		wsi->ping_at = now;
-		lws_send_control(wsi, LWS_OP_PING, payload, sizeof payload - 1);
-	}
-}
-
-void lws_limits_tick(struct libwebsocket_context *context, int64_t now)
-{
-	int64_t stall_ms = (int64_t)context->limits[LWS_LIMIT_OUTPUT_STALL_SECS] * 1000;
-	int64_t idle_ms = (int64_t)context->limits[LWS_LIMIT_KEEPALIVE_IDLE_SECS] * 1000;
-	int64_t pong_ms = (int64_t)context->limits[LWS_LIMIT_KEEPALIVE_PONG_SECS] * 1000;
-	struct libwebsocket *wsi = context->conns, *next;
-	for (; wsi; wsi = next) {
-		next = wsi->next;
-		if (stall_ms && queued(wsi) && wsi->out_since && now - wsi->out_since >= stall_ms &&
-		    !wsi->peer_gone) {
-			stalled(wsi, now);
-			continue;
-		}
-		if (idle_ms && wsi->state == LWS_STATE_WS && !wsi->closing)
-			keepalive(wsi, now, idle_ms, pong_ms);
-	}
 }
 
 int lws_context_set_limit(struct libwebsocket_context *context, enum lws_limit limit,

@@ -75,25 +75,6 @@ void lws_msg_release(struct libwebsocket *wsi)
 	wsi->msg = NULL;
 }
 
-int lws_msg_deliver(struct libwebsocket *wsi, uint8_t *data, size_t len, int final)
-{
-	switch (lws_msg_gather(wsi, &data, &len, final, lws_msg_limit(wsi))) {
-	case LWS_MSG_KEEP:
-		return 0;
-	case LWS_MSG_TOO_BIG:
-		lws_msg_release(wsi);
-		lws_conn_close(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too big");
-		return 1;
-	case LWS_MSG_NO_MEMORY:
-		lws_msg_release(wsi);
-		lws_conn_close(wsi, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
-		return 1;
-	}
-	int rc = lws_conn_deliver_piece(wsi, data, len, 1);
-	lws_msg_release(wsi); /* the callback is done with it */
-	return rc;
-}
-
 int lws_set_whole_messages(struct libwebsocket *wsi, int on)
 {
 	if (!wsi) {

@@ -282,7 +282,7 @@ int lws_send_control(struct libwebsocket *wsi, int opcode, const uint8_t *payloa
 	if (!wsi->is_client)
 		return lws_out_send(wsi, hdr, lws_frame_header(hdr, opcode, 1, 0, len, NULL),
 				    payload, len);
-	lws_client_mask(wsi->context, mask);
+	lws_mask_key(wsi->context, mask);
 	size_t hlen = lws_frame_header(hdr, opcode, 1, 0, len, mask);
 	return send_masked(wsi, hdr, hlen, payload, len, mask);
 }
@@ -391,7 +391,7 @@ static int write_frame(struct libwebsocket *wsi, uint8_t *buf, size_t len,
 	uint8_t mask[4];
 	int masked = wsi->is_client && !(protocol & LWS_WRITE_CLIENT_IGNORE_XOR_MASK);
 	if (masked)
-		lws_client_mask(wsi->context, mask);
+		lws_mask_key(wsi->context, mask);
 
 	int rc;
 	if (in_place) {

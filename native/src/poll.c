@@ -25,7 +25,7 @@ _Static_assert(EPOLLIN == POLLIN && EPOLLOUT == POLLOUT, "epoll/poll bits differ
 
 static struct libwebsocket *owner_wsi(void *owner)
 {
-	return *(enum lws_fd_kind *)owner == LWS_FD_CONN ? owner : NULL;
+	return ((struct lws_watch *)owner)->kind == LWS_FD_CONN ? owner : NULL;
 }
 
 static void announce(struct libwebsocket_context *context, void *owner,
@@ -97,12 +97,25 @@ void lws_poll_del(struct libwebsocket_context *context, int fd, void *owner)
 
 /* ---- the timer ---- */
 
+/* the timerfd expired: the loop runs its due work after this batch */
+static void timer_fired(struct libwebsocket_context *context, struct lws_watch *w,
+			uint32_t events)
+{
+	(void)w;
+	(void)events;
+	uint64_t expirations;
+	ssize_t n = read(context->timer.fd, &expirations, sizeof expirations);
+	(void)n;
+	context->timer_due = 0; /* one-shot: it needs arming again */
+}
+
 int lws_timer_init(struct libwebsocket_context *context)
 {
 	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	if (fd < 0)
 		return -1;
-	context->timer.kind = LWS_FD_TIMER;
+	context->timer.watch.kind = LWS_FD_TIMER;
+	context->timer.watch.ready = timer_fired;
 	context->timer.fd = fd;
 	return lws_poll_add(context, fd, &context->timer, EPOLLIN);
 }
@@ -126,7 +139,7 @@ static int64_t timer_due(struct libwebsocket_context *context)
 		int64_t tick = context->next_limits_tick > 1 ? context->next_limits_tick : 1;
 		due = due && due < tick ? due : tick;
 	}
-	int64_t redis = lws_redis_due(context);
+	int64_t redis = context->backplane_due ? context->backplane_due(context) : 0;
 	if (redis)
 		due = due && due < redis ? due : redis;
 	return due;
@@ -134,7 +147,7 @@ static int64_t timer_due(struct libwebsocket_context *context)
 
 void lws_timer_update(struct libwebsocket_context *context)
 {
-	if (!context->timer.kind)
+	if (!context->timer.watch.kind)
 		return; /* not created yet, or already gone */
 	int64_t due = timer_due(context);
 	if (due == context->timer_due)
@@ -146,12 +159,4 @@ void lws_timer_update(struct libwebsocket_context *context)
 	if (timerfd_settime(context->timer.fd, TFD_TIMER_ABSTIME, &its, NULL))
 		lwsl_err("timerfd_settime: %s\n", strerror(errno));
 	context->timer_due = due;
-}
-
-void lws_timer_fired(struct libwebsocket_context *context)
-{
-	uint64_t expirations;
-	ssize_t n = read(context->timer.fd, &expirations, sizeof expirations);
-	(void)n;
-	context->timer_due = 0; /* one-shot: it needs arming again */
 }

@@ -48,7 +48,10 @@
 /* Random bytes fetched from the OS at once for client frame masks. */
 #define LWS_RANDOM_POOL 4096
 
-/* What an epoll event's data.ptr points at: each starts with this tag. */
+/* What an epoll event's data.ptr points at: each starts with a struct
+ * lws_watch, whose ready handler the loop calls (service.c names no
+ * subsystem); kind tells connections (LWS_FD_CONN) from the others and 0
+ * means "not set up". */
 enum lws_fd_kind {
 	LWS_FD_LISTENER = 1,
 	LWS_FD_CONN,
@@ -57,6 +60,15 @@ enum lws_fd_kind {
 	LWS_FD_TIMER,     /* timeouts or deferred work are due */
 	LWS_FD_WAKE,      /* another thread queued a request */
 	LWS_FD_REDIS,     /* a Redis backplane connection (redis.c) */
+};
+
+struct lws_watch;
+/* The descriptor is ready: events are epoll's (or poll's: the same bits). */
+typedef void (*lws_ready_fn)(struct libwebsocket_context *context, struct lws_watch *w,
+			     uint32_t events);
+struct lws_watch {
+	enum lws_fd_kind kind;
+	lws_ready_fn ready;
 };
 
 /* What another thread may ask the loop to do (wake.c). */
@@ -69,7 +81,7 @@ enum lws_request_kind {
 };
 
 struct lws_listener {
-	enum lws_fd_kind kind;
+	struct lws_watch watch; /* first: see struct lws_watch */
 	int fd;
 	int protocol_index; /* LWS_FD_BROADCAST: whose broadcasts arrive here */
 };
@@ -101,14 +113,32 @@ struct lws_ext_active {
 	void *user;
 };
 
+/* What a read layer returns when it has no bytes (> 0) to give. */
+enum lws_read_result {
+	LWS_READ_EOF = 0,       /* the peer closed (FIN, TLS close_notify) */
+	LWS_READ_ERROR = -1,    /* socket or TLS error (errno set for the socket) */
+	LWS_READ_AGAIN = -2,    /* nothing to parse now: wait for readiness */
+	LWS_READ_BAD_DATA = -3, /* the layer's input is invalid (deflate-stream) */
+};
+
+/* A read layer between the socket and the parsers (deflate-stream), set on
+ * the connection (wsi->rx_layer) by the extension that brings it. */
+struct lws_read_layer {
+	/* like recv() into buf: bytes (> 0) or an enum lws_read_result */
+	ssize_t (*read)(struct libwebsocket *wsi, uint8_t *buf, size_t cap);
+	/* bytes that came with the handshake: 0 kept for the next read, -1 out
+	 * of memory, 1 the layer does not apply yet (parse them now) */
+	int (*hold)(struct libwebsocket *wsi, const uint8_t *data, size_t len);
+};
+
 struct libwebsocket {
-	enum lws_fd_kind kind; /* LWS_FD_CONN; first, see enum lws_fd_kind */
-	int fd;
+	struct lws_watch watch; /* LWS_FD_CONN; first, see struct lws_watch */
 	struct libwebsocket_context *context;
 	struct libwebsocket *prev, *next; /* context's list of connections */
 	uint64_t serial;                  /* order of creation in the context (wake.c) */
 
 	enum lws_conn_state state;
+	int fd;
 	const struct libwebsocket_protocols *protocol;
 	void *user_space;
 	uint8_t user_space_external; /* user_space not ours to free */
@@ -126,6 +156,7 @@ struct libwebsocket {
 	uint8_t http_replied;   /* the HTTP callback wrote something */
 	uint8_t ietf_version;
 	uint8_t is_client;      /* we connected out: we mask, the peer must not */
+	uint8_t rx_frame;       /* limits.c: a frame (or part of one) arrived since the last tick */
 
 	/* TLS (tls.c): all bytes go through ssl when it is set */
 	struct ssl_st *ssl;
@@ -150,6 +181,7 @@ struct libwebsocket {
 
 	/* libwebsockets_serve_http_file in progress: file_fd >= 0 */
 	int file_fd;
+	enum pending_timeout timeout_reason; /* of timeout_at */
 	long long file_off, file_left;
 
 	/* extensions negotiated on this connection (ext.c) */
@@ -158,6 +190,7 @@ struct libwebsocket {
 	uint8_t tx_opcode, tx_fin;  /* the frame extensions are asked to transform */
 	uint32_t ext_utf8;          /* UTF-8 state of transformed text */
 	struct lws_ds *ds;          /* deflate-stream's state, when negotiated */
+	const struct lws_read_layer *rx_layer; /* NULL: lws_read_socket */
 	uint64_t ext_msg_size;      /* transformed bytes of the message so far */
 	/* received payload an extension still has output for, suspended
 	 * (budget spent, or reception paused) and resumed by lws_ext_rx_resume;
@@ -166,6 +199,7 @@ struct libwebsocket {
 	 * parser is a quarter of a connection's size) */
 	uint8_t ext_rx_pending;
 	uint8_t ext_rx_final;
+	uint8_t ext_flags[LWS_MAX_ACTIVE_EXT]; /* each one's LWS_EXTF_* (its description) */
 	uint64_t ext_rx_turn;       /* the service turn ext_rx_used counts for */
 	size_t ext_rx_used;         /* transformed bytes delivered in that turn */
 	struct lws_frame_parser *ext_rx_parser;
@@ -185,14 +219,12 @@ struct libwebsocket {
 	struct lws_outq out;
 
 	int64_t timeout_at; /* monotonic ms, 0 = none */
-	enum pending_timeout timeout_reason;
 
 	/* limits.c: since when queued output waits (ms, set while out is not
 	 * empty, renewed when the peer takes some); keepalive */
 	int64_t out_since;
 	int64_t quiet_since;   /* no frame received since (ms, 0 = not yet seen) */
 	int64_t ping_at;       /* keepalive ping sent at (ms), 0 = none outstanding */
-	uint8_t rx_frame;      /* a frame (or part of one) arrived since the last tick */
 };
 
 struct libwebsocket_context {
@@ -241,7 +273,9 @@ struct libwebsocket_context {
 
 	uint8_t *rx; /* LWS_SEND_BUFFER_PRE_PADDING + LWS_RX_BUFFER_SIZE */
 
-	/* client side (client.c) */
+	/* client side (client.c); client_ops is how the layers below reach it,
+	 * set at the first client connection */
+	const struct lws_client_ops *client_ops;
 	struct lws_listener resolver;  /* eventfd: a name lookup finished */
 	struct lws_lookup *lookups;    /* name lookups in progress */
 	int client_failures;           /* connections with a failure to report */
@@ -255,6 +289,9 @@ struct libwebsocket_context {
 	int service_pid;               /* the process that runs the service loop */
 	int forked_child;              /* libwebsockets_fork_service_loop's child */
 	struct lws_redis *redis;       /* the Redis backplane, if attached (redis.c) */
+	/* when the backplane's timer is due (monotonic ms, 0 = none); set by
+	 * redis.c while attached, so poll.c's timer need not name it */
+	int64_t (*backplane_due)(struct libwebsocket_context *context);
 	char canonical_hostname[256];
 
 	/* TLS (tls.c) */
@@ -279,7 +316,7 @@ struct libwebsocket_context {
 	size_t random_left;
 };
 
-/* ---- context.c ---- */
+/* ---- call.c: the bottom (calls no other file of the core) ---- */
 int lws_call(struct libwebsocket_context *context,
 	     const struct libwebsocket_protocols *protocol,
 	     struct libwebsocket *wsi, enum libwebsocket_callback_reasons reason,
@@ -289,53 +326,122 @@ int64_t lws_now_ms(void);
 /* timeouts are checked this often while any is pending */
 #define LWS_TIMEOUT_CHECK_MS 250
 
+/* ---- thread.c: asking the loop from another thread ---- */
+/* A request queued by lws_request_from_thread, carried out by wake.c. */
+struct lws_request {
+	enum lws_request_kind kind;
+	struct libwebsocket *wsi;
+	const struct libwebsocket_protocols *protocol;
+	int arg;
+	uint64_t made_before; /* connections with a lower serial existed when it was asked */
+	size_t len;
+	struct lws_request *next;
+	unsigned char data[]; /* broadcast payload, after pre-padding */
+};
+int lws_on_loop_thread(struct libwebsocket_context *context);
+int lws_request_from_thread(struct libwebsocket_context *context,
+			    enum lws_request_kind kind, struct libwebsocket *wsi,
+			    const struct libwebsocket_protocols *protocol, int arg,
+			    const unsigned char *data, size_t len);
+
+/* ---- wsi.c: a connection's basics (below every layer of the connection) ---- */
+/* What epoll watches on wsi follows its state, queue and pause. */
+void lws_conn_update_events(struct libwebsocket *wsi);
+void lws_conn_set_timeout(struct libwebsocket *wsi, enum pending_timeout reason,
+			  int secs);
+/* The handshake succeeded: frames from now on. */
+void lws_conn_start_ws(struct libwebsocket *wsi);
+/* Stop sending a file (libwebsockets_serve_http_file); nothing if none. */
+void lws_http_file_abort(struct libwebsocket *wsi);
+/* Server side: stop reading wsi, it has this much output queued? */
+int lws_limits_choked(const struct libwebsocket *wsi, size_t queued);
+
+/* ---- mask.c: client frame masks, beside the write path ---- */
+/* 4 fresh mask bytes from the context's random pool (LWS_RANDOM_POOL) */
+void lws_mask_key(struct libwebsocket_context *context, uint8_t mask[4]);
+
 /* ---- limits.c ---- */
 void lws_limits_init(struct libwebsocket_context *context);
 /* A connection's queue went from 'before' bytes to what it holds now. */
 void lws_limits_output(struct libwebsocket *wsi, size_t before);
 /* May wsi's queue grow by len?  0 yes, else the reason it may not. */
 const char *lws_limits_output_refused(struct libwebsocket *wsi, size_t len);
-/* Server side: stop reading wsi, it has this much output queued? */
-int lws_limits_choked(const struct libwebsocket *wsi, size_t queued);
 /* Accept one more connection?  No: answered (503) and closed here. */
 int lws_limits_refuse_accept(struct libwebsocket_context *context, int fd, int tls);
-/* Keepalive and stalled output, once a second while either may apply. */
-int lws_limits_need_tick(const struct libwebsocket_context *context);
+/* Keepalive and stalled output, once a second while either may apply (inline:
+ * poll.c's timer asks it and limits.c is above poll.c). */
+static inline int lws_limits_need_tick(const struct libwebsocket_context *context);
+/* ---- keepalive.c: that tick (stalled output cut, keepalive pings) ---- */
 void lws_limits_tick(struct libwebsocket_context *context, int64_t now);
 
 /* ---- conn.c ---- */
+/* The one connection allocator (server and client): zeroed, with its ready
+ * handler, fd, serial, state and protocols[0]; not yet on the context's list. */
+struct libwebsocket *lws_conn_alloc(struct libwebsocket_context *context, int fd,
+				    enum lws_conn_state state);
+/* Onto the context's list of live connections. */
+void lws_conn_link(struct libwebsocket *wsi);
+/* An accepted socket: allocated, watched, linked, TLS started when the
+ * context has it.  NULL: the caller closes fd. */
 struct libwebsocket *lws_conn_new(struct libwebsocket_context *context, int fd);
-void lws_conn_readable(struct libwebsocket *wsi);
+/* The socket can take more (from the connection's ready handler). */
 void lws_conn_writable(struct libwebsocket *wsi);
+/* wsi->timeout_at passed (service.c checks them). */
 void lws_conn_timed_out(struct libwebsocket *wsi);
+
+/* ---- close.c: every way a connection ends ---- */
 /* Close: send a close frame with 'status' (and reason) where the protocol
  * allows, call CLOSED once, then flush and shut down. status < 0: no frame. */
 void lws_conn_close(struct libwebsocket *wsi, int status, const char *reason);
 /* Drop the socket now; the struct is freed at the end of service. */
 void lws_conn_kill(struct libwebsocket *wsi);
 void lws_conn_free(struct libwebsocket *wsi);
-/* TLS close_notify (if TLS) and the TCP FIN: nothing more will be sent. */
-void lws_conn_shut_write(struct libwebsocket *wsi);
-/* The handshake succeeded: frames from now on. */
-void lws_conn_start_ws(struct libwebsocket *wsi);
-void lws_conn_update_events(struct libwebsocket *wsi);
-void lws_conn_set_timeout(struct libwebsocket *wsi, enum pending_timeout reason,
-			  int secs);
+
+/* ---- deliver.c: received message pieces to the user ---- */
+/* A piece of a received message for the user's callback (RECEIVE or
+ * CLIENT_RECEIVE); nonzero = stop (closed, or no longer established). */
+int lws_conn_deliver(struct libwebsocket *wsi, uint8_t *data, size_t len, int final);
+/* The same with a 0 byte at data[len] during the callback (data[len] must be
+ * writable; the byte there is put back). */
+int lws_conn_deliver_cstr(struct libwebsocket *wsi, uint8_t *data, size_t len, int final);
+
+/* ---- input.c: the read path ---- */
+/* The socket is readable (or the read layer holds more). */
+void lws_conn_readable(struct libwebsocket *wsi);
+/* EOF or a read error: the peer is gone; close (or fail the client). */
+void lws_conn_peer_closed(struct libwebsocket *wsi);
+/* Parse what was stashed, for the connections whose reception resumed. */
+void lws_conn_resume_rx(struct libwebsocket_context *context);
+/* The next pipelined HTTP request, once the answer to the last went out. */
+void lws_conn_http_continue(struct libwebsocket *wsi);
+/* Advance a TLS handshake on wsi. */
+void lws_conn_tls_step(struct libwebsocket *wsi);
+/* Frames arrived on an established connection (buf has pre-padding room). */
+void lws_conn_ws_receive(struct libwebsocket *wsi, uint8_t *buf, size_t len);
+/* Bytes that came in with the handshake: parsed now, or held by the read
+ * layer (deflate-stream) for the next read. */
+void lws_conn_ws_input(struct libwebsocket *wsi, uint8_t *buf, size_t len);
 
 /* ---- client.c ---- */
+/* What input.c, conn.c and close.c need of client.c for client connections
+ * (context->client_ops): they sit below it, so they cannot call it by name. */
+struct lws_client_ops {
+	void (*connected)(struct libwebsocket *wsi);
+	void (*readable)(struct libwebsocket *wsi, uint8_t *buf, size_t len);
+	void (*send_request)(struct libwebsocket *wsi);
+	void (*fail)(struct libwebsocket *wsi, const char *why);
+	void (*free)(struct libwebsocket *wsi);
+};
 /* Socket event on a client connection that is not established yet. */
 void lws_client_readable(struct libwebsocket *wsi, uint8_t *buf, size_t len);
 void lws_client_connected(struct libwebsocket *wsi);
 /* Report CLIENT_CONNECTION_ERROR (once) and drop the connection. */
 void lws_client_fail(struct libwebsocket *wsi, const char *why);
-void lws_client_lookups_done(struct libwebsocket_context *context);
 void lws_client_report_failures(struct libwebsocket_context *context);
 void lws_client_free(struct libwebsocket *wsi);
 void lws_client_context_destroy(struct libwebsocket_context *context);
 /* TCP (and TLS) are up: send the opening handshake. */
 void lws_client_send_request(struct libwebsocket *wsi);
-/* 4 fresh mask bytes from the context's random pool */
-void lws_client_mask(struct libwebsocket_context *context, uint8_t mask[4]);
 
 /* ---- ext.c: the extension host ---- */
 int lws_ext_context_init(struct libwebsocket_context *context);
@@ -367,13 +473,22 @@ void lws_ext_closing(struct libwebsocket *wsi);
 void lws_ext_tick(struct libwebsocket_context *context, int64_t now);
 
 /* ---- ext_deflate.c, ext_deflate_stream.c: the built-in extensions ---- */
-/* What the host must know of a built-in extension (0 for users' ones). */
+/* What the host must know of an extension beyond the public struct (whose
+ * layout the classic API fixes): each built-in extension describes itself
+ * with one of these, beside its entry in libwebsocket_internal_extensions. */
 #define LWS_EXTF_RSV1 0x01        /* it sets RSV1 on the frames it transforms */
 #define LWS_EXTF_PER_MESSAGE 0x02 /* ... and only on a message's first frame */
 #define LWS_EXTF_COMPRESSION 0x04 /* one compression extension per connection */
-unsigned lws_ext_builtin_flags(const struct libwebsocket_extension *ext);
-/* permessage-deflate / deflate-frame (LWS_EXTF_RSV1) about to be suspended:
- * copy the input it has not used yet into its own memory.  0, or -1. */
+struct lws_ext_desc {
+	extension_callback_function *callback; /* the extension it describes */
+	unsigned flags;                        /* LWS_EXTF_* */
+	/* (LWS_EXTF_RSV1) its received output is about to be suspended: copy the
+	 * input it has not used yet into its own memory.  0, or -1. */
+	int (*rx_keep)(void *user);
+};
+/* ext's description; NULL for a user's extension (no flags). */
+const struct lws_ext_desc *lws_ext_desc_of(const struct libwebsocket_extension *ext);
+/* permessage-deflate's and deflate-frame's rx_keep */
 int lws_pmd_rx_keep(void *user);
 
 /*
@@ -389,10 +504,6 @@ static inline int lws_ds_active(const struct libwebsocket *wsi)
 int lws_ds_callback(struct libwebsocket_context *context, struct libwebsocket_extension *ext,
 		    struct libwebsocket *wsi, enum libwebsocket_extension_callback_reasons reason,
 		    void *user, void *in, size_t len);
-/* Read and inflate: like recv(), but -2 = nothing to parse yet, -3 = bad data. */
-ssize_t lws_ds_read(struct libwebsocket *wsi, uint8_t *buf, size_t cap);
-/* Bytes of the stream that came with the handshake: inflated on the next read. */
-int lws_ds_hold(struct libwebsocket *wsi, const uint8_t *data, size_t len);
 /* Deflate a then b (one frame).  flush: sync-flush, and *out, *out_len are all
  * the output since the last flush (the state's buffer); else the output
  * waits for a flush (*out_len 0): writes made while a connection's input is
@@ -411,16 +522,9 @@ void lws_poll_del(struct libwebsocket_context *context, int fd, void *owner);
 void *lws_poll_owner(struct libwebsocket_context *context, int fd);
 int lws_timer_init(struct libwebsocket_context *context);
 void lws_timer_update(struct libwebsocket_context *context);
-void lws_timer_fired(struct libwebsocket_context *context);
 
-/* ---- wake.c ---- */
+/* ---- wake.c: the loop's side of requests from other threads ---- */
 int lws_wake_init(struct libwebsocket_context *context);
-int lws_on_loop_thread(struct libwebsocket_context *context);
-int lws_request_from_thread(struct libwebsocket_context *context,
-			    enum lws_request_kind kind, struct libwebsocket *wsi,
-			    const struct libwebsocket_protocols *protocol, int arg,
-			    const unsigned char *data, size_t len);
-void lws_wake_requests(struct libwebsocket_context *context);
 void lws_wake_destroy(struct libwebsocket_context *context);
 
 /* ---- tls.c ---- */
@@ -430,8 +534,13 @@ int lws_tls_accept_start(struct libwebsocket *wsi);
 int lws_tls_client_start(struct libwebsocket *wsi, int ssl_connection, const char *host);
 /* 1 done, 0 under way, -1 failed (why filled in) */
 int lws_tls_handshake(struct libwebsocket *wsi, char *why, size_t why_size);
-/* bytes read, 0 at the end, -1 on error, -2 when nothing is there yet */
+/* bytes read, or LWS_READ_EOF (close_notify), _ERROR, _AGAIN */
 ssize_t lws_tls_read(struct libwebsocket *wsi, uint8_t *buf, size_t len);
+/* The bottom read layer: bytes from the socket, through TLS when the
+ * connection has it (sets wsi->rx_more when OpenSSL holds more). */
+ssize_t lws_read_socket(struct libwebsocket *wsi, uint8_t *buf, size_t cap);
+/* TLS close_notify (if TLS) and the TCP FIN: nothing more will be sent. */
+void lws_conn_shut_write(struct libwebsocket *wsi);
 /* bytes written, 0 when it would block, -1 on error */
 ssize_t lws_tls_write(struct libwebsocket *wsi, const uint8_t *buf, size_t len);
 void lws_tls_free(struct libwebsocket *wsi);
@@ -442,13 +551,11 @@ void lws_tls_context_destroy(struct libwebsocket_context *context);
 /* ---- http_file.c ---- */
 /* The socket can take more and a file is being sent: send the next part. */
 void lws_http_file_continue(struct libwebsocket *wsi);
-void lws_http_file_abort(struct libwebsocket *wsi);
 
 /* ---- broadcast.c ---- */
 int lws_broadcast_init(struct libwebsocket_context *context);
-void lws_broadcast_readable(struct libwebsocket_context *context,
-			    struct lws_listener *l);
 void lws_broadcast_destroy(struct libwebsocket_context *context);
+/* ---- fanout.c ---- */
 /* LWS_CALLBACK_BROADCAST to the protocol's connections here (nothing else) */
 void lws_broadcast_dispatch(struct libwebsocket_context *context,
 			    const struct libwebsocket_protocols *protocol,
@@ -461,29 +568,21 @@ int lws_redis_check_size(struct libwebsocket_context *context, size_t len);
 void lws_redis_publish(struct libwebsocket_context *context,
 		       const struct libwebsocket_protocols *protocol,
 		       const unsigned char *buf, size_t len);
-void lws_redis_ready(struct libwebsocket_context *context, void *owner, uint32_t events);
 /* monotonic ms the backplane's timer is due, 0 = none; tick runs what is due */
 int64_t lws_redis_due(struct libwebsocket_context *context);
 void lws_redis_tick(struct libwebsocket_context *context, int64_t now);
 void lws_redis_destroy(struct libwebsocket_context *context);
 
-/* ---- service.c ---- */
-/* A descriptor was closed: listeners waiting for one are watched again. */
-void lws_accept_fd_freed(struct libwebsocket_context *context);
+/* ---- accept.c: the listeners ---- */
+/* A listener is readable (its struct lws_watch's ready handler). */
+void lws_accept_ready(struct libwebsocket_context *context, struct lws_watch *w,
+		      uint32_t events);
+/* The back-off after running out of descriptors is over: watch them again
+ * (the loop calls it when accept_resume_at is due). */
+void lws_accept_resume(struct libwebsocket_context *context);
 
 /* ---- net.c ---- */
 void lws_canonical_hostname_init(struct libwebsocket_context *context);
-
-/* ---- conn.c: flow control ---- */
-void lws_conn_resume_rx(struct libwebsocket_context *context);
-void lws_conn_http_continue(struct libwebsocket *wsi);
-/* Advance a TLS handshake on wsi. */
-void lws_conn_tls_step(struct libwebsocket *wsi);
-/* A piece of a received message for the user's callback; nonzero = stop. */
-int lws_conn_deliver(struct libwebsocket *wsi, uint8_t *data, size_t len, int final);
-int lws_conn_deliver_cstr(struct libwebsocket *wsi, uint8_t *data, size_t len, int final);
-/* lws_conn_deliver without whole-message gathering: the RECEIVE call itself */
-int lws_conn_deliver_piece(struct libwebsocket *wsi, uint8_t *data, size_t len, int final);
 
 /* ---- gather.c: writes outside a dispatch, gathered (the asyncio layer) ---- */
 /* Cork wsi's writes (what another connection gathered is sent first). */
@@ -501,8 +600,6 @@ int lws_msg_gather(struct libwebsocket *wsi, uint8_t **data, size_t *len, int fi
 void lws_msg_release(struct libwebsocket *wsi);
 /* The largest message gathered: the message size limit, or the default. */
 size_t lws_msg_limit(const struct libwebsocket *wsi);
-/* lws_conn_deliver for a connection that gets whole messages; nonzero = stop. */
-int lws_msg_deliver(struct libwebsocket *wsi, uint8_t *data, size_t len, int final);
 
 /* ---- handshake.c ---- */
 /* A complete request head is in head[0..len); handle it.  Returns 0 to go on
@@ -526,14 +623,30 @@ void lws_out_discard(struct libwebsocket *wsi);
 int lws_send_control(struct libwebsocket *wsi, int opcode, const uint8_t *payload,
 		     size_t len);
 
-/* ---- conn.c: receiving ---- */
-/* Frames arrived on an established connection (buf has pre-padding room). */
-void lws_conn_ws_receive(struct libwebsocket *wsi, uint8_t *buf, size_t len);
-/* Bytes that came in with the handshake: parsed now, or (deflate-stream)
- * inflated with the next read. */
-void lws_conn_ws_input(struct libwebsocket *wsi, uint8_t *buf, size_t len);
-/* Bytes from the socket, through TLS when the connection has it: as recv(),
- * but -2 = nothing now (sets wsi->rx_more when OpenSSL holds more). */
-ssize_t lws_conn_read_raw(struct libwebsocket *wsi, uint8_t *buf, size_t cap);
+/* ---- limits.c (inline) ---- */
+static inline int lws_limits_need_tick(const struct libwebsocket_context *context)
+{
+	return (context->limits[LWS_LIMIT_KEEPALIVE_IDLE_SECS] && context->conns) ||
+	       (context->limits[LWS_LIMIT_OUTPUT_STALL_SECS] && context->out_conns);
+}
+
+/* ---- ext.c, ext_rx.c (inline: both call them) ---- */
+/* Call the connection's i-th active extension. */
+static inline int lws_ext_call(struct libwebsocket *wsi, int i,
+			       enum libwebsocket_extension_callback_reasons reason, void *in,
+			       size_t len)
+{
+	struct lws_ext_active *a = &wsi->ext[i];
+	return a->ext->callback(wsi->context, a->ext, wsi, reason, a->user, in, len);
+}
+
+/* Is a per-message extension (permessage-deflate) active on wsi? */
+static inline int lws_ext_per_message(const struct libwebsocket *wsi)
+{
+	for (int i = 0; i < wsi->num_ext; i++)
+		if (wsi->ext_flags[i] & LWS_EXTF_PER_MESSAGE)
+			return 1;
+	return 0;
+}
 
 #endif /* PYLWS_PRIVATE_H */

@@ -62,7 +62,7 @@ struct lws_redis_origin {
 };
 
 struct lws_redis_link {
-	enum lws_fd_kind kind; /* LWS_FD_REDIS; first, see enum lws_fd_kind */
+	struct lws_watch watch; /* LWS_FD_REDIS; first, see struct lws_watch */
 	struct lws_redis *r;
 	const char *name;
 	redisAsyncContext *ac;
@@ -706,10 +706,11 @@ static void reader_next(struct lws_redis *r)
 
 /* ---- the loop's side ---- */
 
-void lws_redis_ready(struct libwebsocket_context *context, void *owner, uint32_t events)
+static void redis_ready(struct libwebsocket_context *context, struct lws_watch *w,
+			uint32_t events)
 {
 	(void)context;
-	struct lws_redis_link *l = owner;
+	struct lws_redis_link *l = (struct lws_redis_link *)w;
 	if (l->ac && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
 		redisAsyncHandleRead(l->ac);
 	if (l->ac && (events & EPOLLOUT))
@@ -837,13 +838,15 @@ int lws_context_attach_redis(struct libwebsocket_context *context, const char *u
 	struct lws_redis_link *links[] = {&r->writer, &r->reader};
 	const char *names[] = {"writer", "reader"};
 	for (int i = 0; i < 2; i++) {
-		links[i]->kind = LWS_FD_REDIS;
+		links[i]->watch.kind = LWS_FD_REDIS;
+		links[i]->watch.ready = redis_ready;
 		links[i]->r = r;
 		links[i]->name = names[i];
 		links[i]->fd = -1;
 		links[i]->backoff_ms = (int)r->backoff_min;
 	}
 	context->redis = r;
+	context->backplane_due = lws_redis_due; /* poll.c's timer asks it */
 	link_connect(&r->writer);
 	link_connect(&r->reader);
 	lws_timer_update(context);
@@ -911,5 +914,6 @@ void lws_redis_destroy(struct libwebsocket_context *context)
 		lwsl_warn("redis: %zu broadcasts not published: the context is destroyed\n",
 			  unsent);
 	context->redis = NULL;
+	context->backplane_due = NULL;
 	redis_free(r);
 }

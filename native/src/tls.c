@@ -352,7 +352,7 @@ ssize_t lws_tls_read(struct libwebsocket *wsi, uint8_t *buf, size_t len)
 		return err == SSL_ERROR_SYSCALL && !ERR_peek_error() ? 0 : -1;
 	}
 	wsi->rx_more = got == len && SSL_pending(wsi->ssl) > 0;
-	return got ? (ssize_t)got : -2;
+	return got ? (ssize_t)got : LWS_READ_AGAIN;
 }
 
 ssize_t lws_tls_write(struct libwebsocket *wsi, const uint8_t *buf, size_t len)
@@ -395,4 +395,22 @@ void lws_tls_context_destroy(struct libwebsocket_context *context)
 	context->ssl_ctx = context->ssl_client_ctx = NULL;
 	BIO_meth_free(context->bio_method);
 	context->bio_method = NULL;
+}
+
+/* Our last byte is out: TLS close_notify first, then the TCP FIN. */
+void lws_conn_shut_write(struct libwebsocket *wsi)
+{
+	if (wsi->ssl)
+		lws_tls_close_notify(wsi);
+	shutdown(wsi->fd, SHUT_WR);
+}
+
+ssize_t lws_read_socket(struct libwebsocket *wsi, uint8_t *buf, size_t cap)
+{
+	if (wsi->ssl)
+		return lws_tls_read(wsi, buf, cap);
+	ssize_t n = recv(wsi->fd, buf, cap, 0);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return LWS_READ_AGAIN;
+	return n < 0 ? LWS_READ_ERROR : n;
 }

@@ -6,7 +6,9 @@
  * thread they queue a request and wake the loop through an eventfd, and the
  * loop carries it out.  A request for a connection that has closed by then is
  * dropped.  Everything else must be called from the loop thread (callbacks
- * run there).
+ * run there).  This file is the loop's side (the eventfd's ready handler
+ * carries requests out by calling those functions again); the asking side,
+ * which those functions call, is thread.c, below them.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -19,16 +21,8 @@
 
 #include "private.h"
 
-struct lws_request {
-	enum lws_request_kind kind;
-	struct libwebsocket *wsi;
-	const struct libwebsocket_protocols *protocol;
-	int arg;
-	uint64_t made_before; /* connections with a lower serial existed when it was asked */
-	size_t len;
-	struct lws_request *next;
-	unsigned char data[]; /* broadcast payload, after pre-padding */
-};
+static void wake_requests(struct libwebsocket_context *context, struct lws_watch *w,
+			  uint32_t events);
 
 int lws_wake_init(struct libwebsocket_context *context)
 {
@@ -38,48 +32,10 @@ int lws_wake_init(struct libwebsocket_context *context)
 	int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (fd < 0)
 		return -1;
-	context->wake.kind = LWS_FD_WAKE;
+	context->wake.watch.kind = LWS_FD_WAKE;
+	context->wake.watch.ready = wake_requests;
 	context->wake.fd = fd;
 	return lws_poll_add(context, fd, &context->wake, EPOLLIN);
-}
-
-int lws_on_loop_thread(struct libwebsocket_context *context)
-{
-	return (uintptr_t)pthread_self() == atomic_load(&context->loop_thread);
-}
-
-int lws_request_from_thread(struct libwebsocket_context *context,
-			    enum lws_request_kind kind, struct libwebsocket *wsi,
-			    const struct libwebsocket_protocols *protocol, int arg,
-			    const unsigned char *data, size_t len)
-{
-	struct lws_request *r = malloc(sizeof *r + LWS_SEND_BUFFER_PRE_PADDING + len +
-				       LWS_SEND_BUFFER_POST_PADDING);
-	if (!r)
-		return -1;
-	r->kind = kind;
-	r->wsi = wsi;
-	r->protocol = protocol;
-	r->arg = arg;
-	/* read from the context, not from wsi: it may be gone already */
-	r->made_before = atomic_load(&context->next_serial);
-	r->len = len;
-	r->next = NULL;
-	if (len)
-		memcpy(r->data + LWS_SEND_BUFFER_PRE_PADDING, data, len);
-
-	pthread_mutex_lock(&context->requests_lock);
-	if (context->requests_tail)
-		context->requests_tail->next = r;
-	else
-		context->requests = r;
-	context->requests_tail = r;
-	pthread_mutex_unlock(&context->requests_lock);
-
-	uint64_t one = 1;
-	ssize_t n = write(context->wake.fd, &one, sizeof one);
-	(void)n; /* the counter cannot overflow at our rates */
-	return 0;
 }
 
 /*
@@ -121,8 +77,12 @@ static void carry_out(struct libwebsocket_context *context, struct lws_request *
 	}
 }
 
-void lws_wake_requests(struct libwebsocket_context *context)
+/* the wake eventfd is readable: carry out what other threads queued */
+static void wake_requests(struct libwebsocket_context *context, struct lws_watch *w,
+			  uint32_t events)
 {
+	(void)w;
+	(void)events;
 	uint64_t count;
 	ssize_t n = read(context->wake.fd, &count, sizeof count);
 	(void)n;
