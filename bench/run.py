@@ -530,7 +530,7 @@ def markdown_report(doc, servers, scenarios, results, skipped):
     m = doc["machine"]
     out += [
         "Measured %s by `bench/run.py` (%s). Server pinned to CPU %s, echo_load to CPU %s, "
-        "127.0.0.1; %.1f s measured after %.1f s warm-up, best of %d. Machine: %s, %s CPUs, "
+        "127.0.0.1; %.1f s measured after %.1f s warm-up, best of %d%s. Machine: %s, %s CPUs, "
         "Linux %s, Python %s; load average %.2f at the start."
         % (
             doc.get("date", "?"),
@@ -540,6 +540,9 @@ def markdown_report(doc, servers, scenarios, results, skipped):
             cfg["duration"],
             cfg["warmup"],
             cfg["repeat"],
+            " (rounds interleaved: every server measured in turn each round)"
+            if cfg.get("interleave")
+            else "",
             m.get("cpu", "?"),
             m.get("cpus"),
             m.get("kernel"),
@@ -650,6 +653,90 @@ def plot_ratios(results, servers, scenarios, path, label=""):
     log("plot written to " + path)
 
 
+def summarise(runs):
+    best = max(runs, key=lambda r: r["msg_per_s"])
+    return {
+        "runs": runs,
+        "best": best,
+        "median_msg_per_s": statistics.median(r["msg_per_s"] for r in runs),
+    }
+
+
+def measure_interleaved(
+    args, exe, servers, scenarios, scpu, lcpu, duration, warmup, results, problems
+):
+    """--interleave: every server runs at once (idle ones cost nothing), and each
+    round measures every scenario on every server in turn, so a burst of load
+    from elsewhere on a shared machine hits all servers alike, not one."""
+    live = []
+    try:
+        for srv in servers:
+            try:
+                srv.start(scpu, 20.0)
+            except RuntimeError as e:
+                problems.append(str(e))
+                log(str(e))
+                for sc in scenarios:
+                    results[(srv.name, sc)] = {"error": "did not start"}
+                continue
+            log("server %s (%s) pid %d on port %d" % (srv.name, srv.note, srv.proc.pid, srv.port))
+            if not args.no_verify:
+                why = verify_server(exe, srv, lcpu)
+                if why:
+                    problems.append("%s: %s" % (srv.name, why))
+                    log("  %s" % why)
+                else:
+                    log("  payload verification ok")
+            live.append(srv)
+        runs = {(srv.name, sc): [] for srv in live for sc in scenarios}
+        failed = set()
+        for rnd in range(args.repeat):
+            log("round %d of %d" % (rnd + 1, args.repeat))
+            for sc in scenarios:
+                conns, inflight, size, text = SCENARIOS[sc]
+                for srv in live:
+                    key = (srv.name, sc)
+                    if key in failed:
+                        continue
+                    if not srv.alive():
+                        log("  %s died; restarting\n%s" % (srv.name, tail(srv.logpath, 5)))
+                        srv.start(scpu, 20.0)
+                    r, err = run_load(
+                        exe,
+                        srv.port,
+                        lcpu,
+                        conns,
+                        inflight,
+                        size,
+                        text,
+                        duration=duration,
+                        warmup=warmup,
+                        extra=(["--raw"] if srv.raw else []) + shlex.split(args.load_args),
+                    )
+                    if err:
+                        failed.add(key)
+                        problems.append("%s %s: %s" % (srv.name, sc, err))
+                        log("  %-10s %-16s ERROR %s" % (srv.name, sc, err))
+                        results[key] = {"error": err, "runs": runs[key]}
+                        continue
+                    r["loadavg"] = round(os.getloadavg()[0], 2)
+                    runs[key].append(r)
+                    log(
+                        "  %-10s %-16s %10s msg/s %9s MB/s"
+                        % (srv.name, sc, fmt_rate(r["msg_per_s"]), fmt_mb(r["MB_per_s"]))
+                    )
+        for key, rs in runs.items():
+            if key not in failed and rs:
+                results[key] = summarise(rs)
+    except RuntimeError as e:
+        problems.append(str(e))
+        log(str(e))
+    finally:
+        for srv in live:
+            srv.stop()
+        stop_all()
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -691,6 +778,12 @@ def main():
         "--warmup", type=float, default=None, help="seconds of load before measuring (default 1)"
     )
     ap.add_argument("--repeat", type=int, default=1, help="runs per cell; the table shows the best")
+    ap.add_argument(
+        "--interleave",
+        action="store_true",
+        help="start every server at once and measure them in turn, round by round "
+        "(fairer ratios on a shared machine)",
+    )
     ap.add_argument(
         "--c-server", metavar="PATH", help="C echo server binary (skip the meson build)"
     )
@@ -853,8 +946,12 @@ def main():
     results = {}
     problems = []
     started = time.time()
+    if args.interleave:
+        measure_interleaved(
+            args, exe, servers, scenarios, scpu, lcpu, duration, warmup, results, problems
+        )
     try:
-        for srv in servers:
+        for srv in [] if args.interleave else servers:
             try:
                 srv.start(scpu, 20.0)
             except RuntimeError as e:
@@ -970,6 +1067,7 @@ def main():
                 "server_cpu": scpu,
                 "load_cpu": lcpu,
                 "load_args": args.load_args,
+                "interleave": args.interleave,
             },
             "servers": {s.name: s.note or shlex.join(s.argv) for s in servers},
             "skipped": dict(skipped),
