@@ -57,6 +57,7 @@ static struct {
 	int verify;
 	int quiet;
 	int busy;          /* spin on epoll_wait(0) instead of sleeping */
+	int raw;           /* raw TCP echo: no handshake, no frames */
 	size_t rbuf;
 } opt = {
 	.host = "127.0.0.1",
@@ -468,6 +469,13 @@ static void queue_message(struct conn *c)
 	int first = 1;
 
 	seq_hex(c->sent, pre);
+	if (opt.raw) {
+		/* raw TCP: the payload alone, echoed byte for byte */
+		memcpy(o, pattern, size);
+		memcpy(o, pre, size < PREFIX ? size : PREFIX);
+		w = size;
+		goto queued;
+	}
 	do {
 		uint8_t mask[4];
 		size_t n = size - off < frag ? size - off : frag;
@@ -482,6 +490,7 @@ static void queue_message(struct conn *c)
 		off += n;
 		first = 0;
 	} while (off < size);
+queued:
 	c->out_len += w;
 	c->ts[c->sent % (uint64_t)opt.inflight] = g_now;
 	c->sent++;
@@ -727,6 +736,40 @@ static int parse(struct conn *c, uint8_t *p, size_t n)
 	return 0;
 }
 
+/* raw TCP: every opt.size bytes echoed complete a message */
+static int parse_raw(struct conn *c, const uint8_t *p, size_t n)
+{
+	while (n) {
+		size_t take = opt.size - (size_t)c->msg_len;
+		if (take > n)
+			take = n;
+		if (c->recvd >= c->sent) {
+			conn_error(c, "server sent bytes that were never sent");
+			return -1;
+		}
+		if (opt.verify && verify_chunk(c, p, take))
+			return -1;
+		c->msg_len += take;
+		p += take;
+		n -= take;
+		if (c->msg_len == opt.size) {
+			c->msg_len = 0;
+			message_done(c);
+		}
+	}
+	return 0;
+}
+
+/* raw TCP: the connection is open as soon as it is connected */
+static void raw_open(struct conn *c)
+{
+	c->state = C_OPEN;
+	g_open++;
+	g_last_progress = g_now;
+	top_up(c);
+	flush_out(c);
+}
+
 /* ------------------------------------------------------------------------ */
 /* handshake                                                                 */
 
@@ -885,7 +928,7 @@ static void on_readable(struct conn *c)
 			r = recv(c->fd, rbuf, opt.rbuf, 0);
 			g_nrecv++;
 			if (r > 0) {
-				if (parse(c, rbuf, (size_t)r))
+				if (opt.raw ? parse_raw(c, rbuf, (size_t)r) : parse(c, rbuf, (size_t)r))
 					return;
 				if ((size_t)r < opt.rbuf)
 					break; /* short read: the socket is drained */
@@ -928,7 +971,10 @@ static void on_event(struct conn *c, uint32_t ev)
 			conn_error(c, "connect: %s", strerror(err));
 			return;
 		}
-		send_request(c);
+		if (opt.raw)
+			raw_open(c);
+		else
+			send_request(c);
 		return;
 	}
 	if (ev & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP))
@@ -951,8 +997,12 @@ static void start_connect(struct conn *c, const struct addrinfo *ai)
 	if (epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &ev))
 		die("epoll_ctl: %s", strerror(errno));
 	c->state = C_CONNECTING;
-	if (connect(c->fd, ai->ai_addr, ai->ai_addrlen) == 0)
-		send_request(c);
+	if (connect(c->fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+		if (opt.raw)
+			raw_open(c);
+		else
+			send_request(c);
+	}
 	else if (errno != EINPROGRESS)
 		conn_error(c, "connect: %s", strerror(errno));
 }
@@ -980,6 +1030,8 @@ static void usage(FILE *f)
 	      "      --timeout SECS    connect / stall timeout (default 10)\n"
 	      "      --rbuf BYTES      recv() buffer size (default 256k)\n"
 	      "      --busy-poll       never sleep in epoll_wait (burns the load CPU)\n"
+	      "      --raw             raw TCP echo (no WebSocket): SIZE bytes out, the\n"
+	      "                        same bytes back (bench/tcp_echo.c)\n"
 	      "  -q, --quiet           no progress messages on stderr\n"
 	      "      --selftest        check SHA-1 / Sec-WebSocket-Accept and exit\n",
 	      f);
@@ -1044,7 +1096,7 @@ int main(int argc, char **argv)
 		{"warmup", 1, 0, 'w'},   {"text", 0, 0, 't'},   {"binary", 0, 0, 'b'},
 		{"frag", 1, 0, 'f'},     {"verify", 0, 0, 'V'}, {"timeout", 1, 0, 'T'},
 		{"rbuf", 1, 0, 'B'},     {"quiet", 0, 0, 'q'},  {"selftest", 0, 0, 'S'},
-		{"busy-poll", 0, 0, 'U'},
+		{"busy-poll", 0, 0, 'U'}, {"raw", 0, 0, 'W'},
 		{"help", 0, 0, 'h'},     {0, 0, 0, 0}};
 	struct addrinfo hints, *ai;
 	struct epoll_event *evs;
@@ -1073,13 +1125,15 @@ int main(int argc, char **argv)
 		case 'B': opt.rbuf = (size_t)parse_size(optarg); break;
 		case 'q': opt.quiet = 1; break;
 		case 'U': opt.busy = 1; break;
+		case 'W': opt.raw = 1; break;
 		case 'S': return selftest();
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
 	if (optind < argc || opt.conns < 1 || opt.inflight < 1 || opt.rbuf < 64 ||
-	    (opt.count == 0 && opt.duration <= 0) || opt.warmup < 0 || opt.timeout <= 0) {
+	    (opt.count == 0 && opt.duration <= 0) || opt.warmup < 0 || opt.timeout <= 0 ||
+	    (opt.raw && (opt.size == 0 || opt.frag || opt.protocol))) {
 		usage(stderr);
 		return 2;
 	}
@@ -1170,6 +1224,13 @@ int main(int argc, char **argv)
 				static const uint8_t bye[2] = {0x03, 0xe8}; /* 1000 */
 				if (c->state != C_OPEN)
 					continue;
+				if (opt.raw) {
+					/* raw TCP: half-close; the server's EOF ends it */
+					c->state = C_CLOSING;
+					c->out_off = c->out_len = 0; /* unsent: dropped */
+					shutdown(c->fd, SHUT_WR);
+					continue;
+				}
 				queue_control(c, OP_CLOSE, bye, 2);
 				c->state = C_CLOSING;
 				flush_out(c);

@@ -50,7 +50,11 @@ SCENARIOS = {
 }
 CORE = ["64B-1x1", "64B-1x10", "64B-100x10", "64K-1x1", "64K-100x1", "1M-1x1"]
 DEFAULT_SCENARIOS = CORE + ["1K-100x10", "64B-100x10-text", "64K-1x1-text"]
-DEFAULT_SERVERS = ["c", "python", "websockets", "min"]
+# --scenarios peers: the issue-15 comparison (the table of --report)
+PEER_SCENARIOS = ["64B-100x10", "64B-1x1", "64K-1x1", "1M-1x1"]
+# built-in servers: ours, then the peers users would pick instead, then baselines
+ALL_SERVERS = ["c", "python", "whole", "aio", "picows", "websockets", "lws4", "tcp", "min"]
+DEFAULT_SERVERS = ALL_SERVERS
 
 _live = {}  # pid -> Popen, servers to stop at exit
 
@@ -147,6 +151,70 @@ def build_min_echo(cc):
     return exe, None
 
 
+def build_tcp_echo(cc):
+    src = os.path.join(HERE, "tcp_echo.c")
+    exe = os.path.join(HERE, "tcp_echo")
+    if os.path.exists(exe) and os.path.getmtime(exe) >= os.path.getmtime(src):
+        return exe, None
+    cmd = [cc, "-O2", "-march=native", "-std=c11", "-o", exe, src]
+    log("building tcp_echo: " + " ".join(cmd))
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        return None, "build failed: " + p.stderr.strip()[-300:]
+    return exe, None
+
+
+def build_lws4_echo(cc):
+    """bench/lws4_echo.c against the system's libwebsockets 4.x (pkg-config).
+
+    Only pkg-config's flags are given (never this repo's native/include), so
+    <libwebsockets.h> is the system's header."""
+    src = os.path.join(HERE, "lws4_echo.c")
+    exe = os.path.join(HERE, "lws4_echo")
+    if not shutil.which("pkg-config"):
+        return None, "pkg-config not found"
+    info = []
+    for what in ("--modversion", "--cflags", "--libs"):
+        p = subprocess.run(["pkg-config", what, "libwebsockets"], capture_output=True, text=True)
+        if p.returncode != 0:
+            return None, "libwebsockets 4.x is not installed (apt-get install libwebsockets-dev)"
+        info.append(p.stdout.strip())
+    version, flags = info[0], info[1] + " " + info[2]
+    if not version.startswith("4."):
+        return None, "pkg-config's libwebsockets is %s, not 4.x" % version
+    if os.path.exists(exe) and os.path.getmtime(exe) >= os.path.getmtime(src):
+        return exe, None
+    cmd = [cc, "-O2", "-std=c11", "-o", exe, src] + shlex.split(flags)
+    log("building lws4_echo: " + " ".join(cmd))
+    p = subprocess.run(cmd, cwd=HERE, capture_output=True, text=True)
+    if p.returncode != 0:
+        return None, "build failed: " + p.stderr.strip()[-300:]
+    return exe, None
+
+
+def python_module_ok(python, *modules):
+    """None when every module imports with this interpreter, else why not."""
+    p = subprocess.run(
+        [python, "-c", "import " + ", ".join(modules)], cwd="/", capture_output=True, text=True
+    )
+    if p.returncode != 0:
+        last = (p.stderr.strip().splitlines() or ["?"])[-1]
+        return "%s: %s (pip install '.[bench]')" % (" + ".join(modules), last)
+    return None
+
+
+# name: (script in bench/, modules it needs, note)
+PY_SERVERS = {
+    "whole": (
+        "echo_server_whole.py",
+        ("pylws_ffi",),
+        "bench/echo_server_whole.py, C-style Python callbacks, whole messages",
+    ),
+    "aio": ("aio_echo.py", ("pylws_ffi", "uvloop"), "bench/aio_echo.py, pylws asyncio + uvloop"),
+    "picows": ("picows_echo.py", ("picows", "uvloop"), "bench/picows_echo.py, picows + uvloop"),
+}
+
+
 def build_c_server(builddir):
     """meson build of examples/echo_server.c; returns (path, None) or (None, why)."""
     if not shutil.which("meson"):
@@ -195,8 +263,9 @@ def python_package_ok(python):
 
 
 class Server:
-    def __init__(self, name, argv, note=""):
+    def __init__(self, name, argv, note="", raw=False):
         self.name, self.argv, self.note = name, argv, note  # argv has {port}
+        self.raw = raw  # a raw TCP echo: echo_load --raw
         self.proc, self.port, self.logpath = None, None, None
 
     def start(self, cpu, startup_timeout):
@@ -295,12 +364,20 @@ def run_load(
 
 def verify_server(exe, srv, cpu):
     """Short runs that check every echoed byte: binary, text, fragmented, large."""
-    checks = [
-        dict(conns=2, inflight=4, size=1000, text=False, count=400),
-        dict(conns=2, inflight=4, size=1000, text=True, count=400, extra=["-V", "-f", "300"]),
-        dict(conns=1, inflight=2, size=200000, text=False, count=20, extra=["-V", "-f", "65536"]),
-        dict(conns=1, inflight=1, size=0, text=False, count=10),
-    ]
+    if srv.raw:
+        checks = [
+            dict(conns=2, inflight=4, size=1000, text=False, count=400, extra=["--raw", "-V"]),
+            dict(conns=1, inflight=2, size=200000, text=False, count=20, extra=["--raw", "-V"]),
+        ]
+    else:
+        checks = [
+            dict(conns=2, inflight=4, size=1000, text=False, count=400),
+            dict(conns=2, inflight=4, size=1000, text=True, count=400, extra=["-V", "-f", "300"]),
+            dict(
+                conns=1, inflight=2, size=200000, text=False, count=20, extra=["-V", "-f", "65536"]
+            ),
+            dict(conns=1, inflight=1, size=0, text=False, count=10),
+        ]
     for c in checks:
         extra = c.pop("extra", ["-V"])
         r, err = run_load(exe, srv.port, cpu, warmup=0, extra=extra, timeout=60, **c)
@@ -431,6 +508,235 @@ def plot(results, servers, scenarios, path):
     log("plot written to " + path)
 
 
+def headline(sc):
+    """The figure a scenario is judged by: msg/s for small messages, MB/s for large."""
+    return "MB_per_s" if SCENARIOS[sc][2] >= 64 * KIB else "msg_per_s"
+
+
+def best_value(results, name, sc):
+    r = results.get((name, sc))
+    if not r or r.get("error"):
+        return None
+    return r["best"][headline(sc)]
+
+
+def markdown_report(doc, servers, scenarios, results, skipped):
+    """echo.md: servers x scenarios, then the same as ratios to picows and raw TCP."""
+    names = [s.name for s in servers]
+    cfg = doc["config"]
+    out = ["# WebSocket echo: pylws beside its peers", ""]
+    if doc.get("label"):
+        out += ["**%s**" % doc["label"], ""]
+    m = doc["machine"]
+    out += [
+        "Measured %s by `bench/run.py` (%s). Server pinned to CPU %s, echo_load to CPU %s, "
+        "127.0.0.1; %.1f s measured after %.1f s warm-up, best of %d%s. Machine: %s, %s CPUs, "
+        "Linux %s, Python %s; load average %.2f at the start."
+        % (
+            doc.get("date", "?"),
+            " ".join(["--servers", ",".join(names), "--scenarios", ",".join(scenarios)]),
+            cfg["server_cpu"],
+            cfg["load_cpu"],
+            cfg["duration"],
+            cfg["warmup"],
+            cfg["repeat"],
+            " (rounds interleaved: every server measured in turn each round)"
+            if cfg.get("interleave")
+            else "",
+            m.get("cpu", "?"),
+            m.get("cpus"),
+            m.get("kernel"),
+            m.get("python"),
+            m.get("loadavg", 0.0),
+        ),
+        "",
+        "64 B scenarios in messages per second, 64 KiB and 1 MiB in MB/s (payload, one "
+        "direction, 10^6 B). Scenario `CxI`: C connections, I messages in flight on each.",
+        "",
+        "| server | what it is |",
+        "| --- | --- |",
+    ]
+    out += ["| %s | %s |" % (s.name, s.note or shlex.join(s.argv)) for s in servers]
+    for name, why in skipped:
+        out.append("| %s | skipped: %s |" % (name, " ".join(why.split()).replace("|", "/")))
+    out.append("")
+
+    def table(title, cell):
+        rows = ["**%s**" % title, "", "| scenario | " + " | ".join(names) + " |"]
+        rows.append("| --- |" + " --- |" * len(names))
+        for sc in scenarios:
+            unit = "MB/s" if headline(sc) == "MB_per_s" else "msg/s"
+            rows.append("| %s (%s) | " % (sc, unit) + " | ".join(cell(n, sc) for n in names) + " |")
+        return rows + [""]
+
+    def value(n, sc):
+        r = results.get((n, sc))
+        if r is None:
+            return "-"
+        if r.get("error"):
+            return "error"
+        v = r["best"][headline(sc)]
+        return fmt_mb(v) if headline(sc) == "MB_per_s" else fmt_rate(v)
+
+    def ratio_to(ref):
+        def cell(n, sc):
+            v, b = best_value(results, n, sc), best_value(results, ref, sc)
+            return "-" if v is None or not b else "%.2f" % (v / b)
+
+        return cell
+
+    out += table("Throughput", value)
+    for ref, what in (("picows", "picows + uvloop"), ("tcp", "raw TCP echo")):
+        if ref in names:
+            out += table("Ratio to %s (`%s` = 1.00)" % (what, ref), ratio_to(ref))
+    if doc.get("problems"):
+        out += ["Problems:", ""] + ["- " + p.splitlines()[0] for p in doc["problems"]] + [""]
+    return "\n".join(out)
+
+
+def plot_ratios(results, servers, scenarios, path, label=""):
+    """Grouped bars, one group per scenario, each bar the server's figure divided
+    by the raw TCP echo's (or the best server's when there is no `tcp`), with the
+    absolute figure written on it: readable whatever the scale of each scenario."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log("--report: matplotlib is not installed, no plot")
+        return
+    names = [s.name for s in servers]
+    have_tcp = "tcp" in names
+    fig, ax = plt.subplots(figsize=(max(8, 1.0 + 0.45 * len(names) * len(scenarios)), 5.2))
+    width = 0.85 / max(len(names), 1)
+    top = 1.0
+    for i, n in enumerate(names):
+        xs, ys, texts = [], [], []
+        for j, sc in enumerate(scenarios):
+            v = best_value(results, n, sc)
+            if have_tcp:
+                ref = best_value(results, "tcp", sc)
+            else:
+                ref = max((best_value(results, m, sc) or 0) for m in names)
+            if v is None or not ref:
+                continue
+            xs.append(j + i * width)
+            ys.append(v / ref)
+            texts.append(fmt_mb(v) if headline(sc) == "MB_per_s" else fmt_rate(v))
+        bars = ax.bar(xs, ys, width, label=n)
+        for b, t in zip(bars, texts):
+            ax.text(
+                b.get_x() + b.get_width() / 2,
+                b.get_height(),
+                t,
+                ha="center",
+                va="bottom",
+                fontsize=6.5,
+                rotation=90,
+            )
+        top = max([top] + ys)
+    ax.set_xticks([j + width * (len(names) - 1) / 2 for j in range(len(scenarios))])
+    ax.set_xticklabels(
+        ["%s\n(%s)" % (sc, "MB/s" if headline(sc) == "MB_per_s" else "msg/s") for sc in scenarios]
+    )
+    ax.set_ylim(0, top * 1.3)
+    ax.axhline(1.0, color="grey", lw=0.8, ls="--")
+    ax.set_ylabel("÷ raw TCP echo" if have_tcp else "÷ best server")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(ncol=min(len(names), 5), fontsize=8, loc="upper right")
+    title = "WebSocket echo, server on CPU 0, echo_load on CPU 1 (figures on the bars)"
+    ax.set_title(title + ("\n" + label if label else ""), fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    log("plot written to " + path)
+
+
+def summarise(runs):
+    best = max(runs, key=lambda r: r["msg_per_s"])
+    return {
+        "runs": runs,
+        "best": best,
+        "median_msg_per_s": statistics.median(r["msg_per_s"] for r in runs),
+    }
+
+
+def measure_interleaved(
+    args, exe, servers, scenarios, scpu, lcpu, duration, warmup, results, problems
+):
+    """--interleave: every server runs at once (idle ones cost nothing), and each
+    round measures every scenario on every server in turn, so a burst of load
+    from elsewhere on a shared machine hits all servers alike, not one."""
+    live = []
+    try:
+        for srv in servers:
+            try:
+                srv.start(scpu, 20.0)
+            except RuntimeError as e:
+                problems.append(str(e))
+                log(str(e))
+                for sc in scenarios:
+                    results[(srv.name, sc)] = {"error": "did not start"}
+                continue
+            log("server %s (%s) pid %d on port %d" % (srv.name, srv.note, srv.proc.pid, srv.port))
+            if not args.no_verify:
+                why = verify_server(exe, srv, lcpu)
+                if why:
+                    problems.append("%s: %s" % (srv.name, why))
+                    log("  %s" % why)
+                else:
+                    log("  payload verification ok")
+            live.append(srv)
+        runs = {(srv.name, sc): [] for srv in live for sc in scenarios}
+        failed = set()
+        for rnd in range(args.repeat):
+            log("round %d of %d" % (rnd + 1, args.repeat))
+            for sc in scenarios:
+                conns, inflight, size, text = SCENARIOS[sc]
+                for srv in live:
+                    key = (srv.name, sc)
+                    if key in failed:
+                        continue
+                    if not srv.alive():
+                        log("  %s died; restarting\n%s" % (srv.name, tail(srv.logpath, 5)))
+                        srv.start(scpu, 20.0)
+                    r, err = run_load(
+                        exe,
+                        srv.port,
+                        lcpu,
+                        conns,
+                        inflight,
+                        size,
+                        text,
+                        duration=duration,
+                        warmup=warmup,
+                        extra=(["--raw"] if srv.raw else []) + shlex.split(args.load_args),
+                    )
+                    if err:
+                        failed.add(key)
+                        problems.append("%s %s: %s" % (srv.name, sc, err))
+                        log("  %-10s %-16s ERROR %s" % (srv.name, sc, err))
+                        results[key] = {"error": err, "runs": runs[key]}
+                        continue
+                    r["loadavg"] = round(os.getloadavg()[0], 2)
+                    runs[key].append(r)
+                    log(
+                        "  %-10s %-16s %10s msg/s %9s MB/s"
+                        % (srv.name, sc, fmt_rate(r["msg_per_s"]), fmt_mb(r["MB_per_s"]))
+                    )
+        for key, rs in runs.items():
+            if key not in failed and rs:
+                results[key] = summarise(rs)
+    except RuntimeError as e:
+        problems.append(str(e))
+        log(str(e))
+    finally:
+        for srv in live:
+            srv.stop()
+        stop_all()
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -447,7 +753,7 @@ def main():
     ap.add_argument(
         "--servers",
         default=",".join(DEFAULT_SERVERS),
-        help="comma list of c, python, websockets, min and --server names "
+        help="comma list of " + ", ".join(ALL_SERVERS) + " and --server names "
         "(default: %(default)s; unavailable ones are skipped)",
     )
     ap.add_argument(
@@ -457,7 +763,11 @@ def main():
         metavar="NAME=COMMAND",
         help="an extra server; {port} in COMMAND is replaced, else --port N is appended",
     )
-    ap.add_argument("--scenarios", default=None, help="comma list (default: all but 1M-1x4)")
+    ap.add_argument(
+        "--scenarios",
+        default=None,
+        help="comma list, or 'peers' for %s (default: all but 1M-1x4)" % ",".join(PEER_SCENARIOS),
+    )
     ap.add_argument(
         "--quick", action="store_true", help="core scenarios, short runs: under a minute"
     )
@@ -468,6 +778,12 @@ def main():
         "--warmup", type=float, default=None, help="seconds of load before measuring (default 1)"
     )
     ap.add_argument("--repeat", type=int, default=1, help="runs per cell; the table shows the best")
+    ap.add_argument(
+        "--interleave",
+        action="store_true",
+        help="start every server at once and measure them in turn, round by round "
+        "(fairer ratios on a shared machine)",
+    )
     ap.add_argument(
         "--c-server", metavar="PATH", help="C echo server binary (skip the meson build)"
     )
@@ -488,11 +804,20 @@ def main():
     ap.add_argument("--cc", default=os.environ.get("CC", "gcc"))
     ap.add_argument("--json", metavar="FILE", help="write all runs as JSON")
     ap.add_argument("--plot", metavar="PNG", help="bar chart (needs matplotlib)")
+    ap.add_argument(
+        "--report",
+        metavar="DIR",
+        help="write DIR/echo.md (Markdown table with ratios to picows and raw TCP), "
+        "DIR/echo.json and DIR/echo.png",
+    )
+    ap.add_argument("--label", default="", help="a line for the report's heading")
     args = ap.parse_args()
 
     duration = args.duration if args.duration is not None else (0.5 if args.quick else 3.0)
     warmup = args.warmup if args.warmup is not None else (0.2 if args.quick else 1.0)
-    if args.scenarios:
+    if args.scenarios == "peers":
+        scenarios = list(PEER_SCENARIOS)
+    elif args.scenarios:
         scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     else:
         scenarios = CORE if args.quick else DEFAULT_SCENARIOS
@@ -568,6 +893,35 @@ def main():
                 servers.append(Server("min", [path, "--port", "{port}"], "bench/min_echo.c"))
             else:
                 skipped.append((name, why))
+        elif name == "tcp":
+            path, why = build_tcp_echo(args.cc)
+            if path:
+                servers.append(
+                    Server("tcp", [path, "--port", "{port}"], "bench/tcp_echo.c, raw TCP", raw=True)
+                )
+            else:
+                skipped.append((name, why))
+        elif name == "lws4":
+            path, why = build_lws4_echo(args.cc)
+            if path:
+                servers.append(
+                    Server("lws4", [path, "--port", "{port}"], "bench/lws4_echo.c, libwebsockets 4")
+                )
+            else:
+                skipped.append((name, why))
+        elif name in PY_SERVERS:
+            script, modules, note = PY_SERVERS[name]
+            path = os.path.join(HERE, script)
+            why = None
+            if not os.path.exists(path):
+                why = "bench/%s does not exist (yet)" % script
+            elif "pylws_ffi" in modules:
+                why = python_package_ok(args.python)
+            why = why or python_module_ok(args.python, *modules)
+            if why:
+                skipped.append((name, why))
+            else:
+                servers.append(Server(name, [args.python, path, "--port", "{port}"], note))
         else:
             ap.error("unknown server %r (use --server NAME=COMMAND)" % name)
     for name, why in skipped:
@@ -592,8 +946,12 @@ def main():
     results = {}
     problems = []
     started = time.time()
+    if args.interleave:
+        measure_interleaved(
+            args, exe, servers, scenarios, scpu, lcpu, duration, warmup, results, problems
+        )
     try:
-        for srv in servers:
+        for srv in [] if args.interleave else servers:
             try:
                 srv.start(scpu, 20.0)
             except RuntimeError as e:
@@ -630,7 +988,7 @@ def main():
                             text,
                             duration=duration,
                             warmup=warmup,
-                            extra=shlex.split(args.load_args),
+                            extra=(["--raw"] if srv.raw else []) + shlex.split(args.load_args),
                         )
                         if err:
                             break
@@ -699,7 +1057,7 @@ def main():
         print("problem: " + p.splitlines()[0])
     print("total time %.0f s" % (time.time() - started))
 
-    if args.json:
+    if args.json or args.report:
         doc = {
             "machine": info,
             "config": {
@@ -709,6 +1067,7 @@ def main():
                 "server_cpu": scpu,
                 "load_cpu": lcpu,
                 "load_args": args.load_args,
+                "interleave": args.interleave,
             },
             "servers": {s.name: s.note or shlex.join(s.argv) for s in servers},
             "skipped": dict(skipped),
@@ -726,11 +1085,21 @@ def main():
                 for (n, sc), r in results.items()
             ],
         }
-        with open(args.json, "w") as f:
-            json.dump(doc, f, indent=1)
-        log("JSON written to " + args.json)
+        doc["label"] = args.label
+        doc["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        for path in [args.json] + ([os.path.join(args.report, "echo.json")] if args.report else []):
+            if path:
+                os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+                with open(path, "w") as f:
+                    json.dump(doc, f, indent=1)
+                log("JSON written to " + path)
     if args.plot:
         plot(results, servers, scenarios, args.plot)
+    if args.report:
+        with open(os.path.join(args.report, "echo.md"), "w") as f:
+            f.write(markdown_report(doc, servers, scenarios, results, skipped))
+        log("table written to " + os.path.join(args.report, "echo.md"))
+        plot_ratios(results, servers, scenarios, os.path.join(args.report, "echo.png"), args.label)
     return 1 if problems else 0
 
 
