@@ -157,6 +157,7 @@ struct libwebsocket {
 	uint8_t ietf_version;
 	uint8_t is_client;      /* we connected out: we mask, the peer must not */
 	uint8_t rx_frame;       /* limits.c: a frame (or part of one) arrived since the last tick */
+	uint8_t whole_msgs;     /* lws_set_whole_messages: deliver whole messages (message.c) */
 
 	/* TLS (tls.c): all bytes go through ssl when it is set */
 	struct ssl_st *ssl;
@@ -177,7 +178,6 @@ struct libwebsocket {
 
 	/* lws_set_whole_messages: pieces of the message being gathered (message.c) */
 	struct lws_msg *msg;
-	uint8_t whole_msgs;
 
 	/* libwebsockets_serve_http_file in progress: file_fd >= 0 */
 	int file_fd;
