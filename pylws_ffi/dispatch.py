@@ -16,7 +16,8 @@ A protocol callback returns an int (nonzero closes the connection); None
 counts as 0 and an int subclass (bool) as its int value.  Any other type is
 a bug in the callback: it is logged at LLL_ERR naming the callback, the
 reason and the type, and the connection is closed as for an exception (a
-WebSocket with 1011).  Only ``type(r) is int`` is checked on the common path.
+WebSocket with 1011).  The common path checks only ``r.__class__ is int``
+(about 12 ns a call) and None; the rest go to ``_returned``.
 
 Extensions given as Python callables work the same way: every such
 extensions[] entry gets ``_pylws_extension_callback`` as its callback, and
@@ -138,7 +139,6 @@ def _pylws_protocol_callback(
     _calling: Callable[[Any], Any] = lib.lws_calling_protocol,
     _known: Callable[[Any, Any], Any] = _wsis.setdefault,
     _last: frozenset[int] = _LAST,
-    _type: type[type] = type,
     _int: type[int] = int,
 ) -> int:
     if wsi:
@@ -148,9 +148,11 @@ def _pylws_protocol_callback(
                 r = _lookup(_calling(context))(context, wsi, reason, user, in_, len_)
             finally:
                 _ended(wsi, reason)
-            return r if _type(r) is _int else _returned(r, context, wsi, reason)
+            return (
+                r if r.__class__ is _int else 0 if r is None else _returned(r, context, wsi, reason)
+            )
     r = _lookup(_calling(context))(context, wsi, reason, user, in_, len_)
-    return r if _type(r) is _int else _returned(r, context, wsi, reason)
+    return r if r.__class__ is _int else 0 if r is None else _returned(r, context, wsi, reason)
 
 
 def _extension_failed(

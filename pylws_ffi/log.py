@@ -79,7 +79,8 @@ def lwsl_emit_logging(line: str) -> None:
     the :mod:`logging` logger ``pylws_ffi.core`` (ERR: ERROR, WARN: WARNING,
     INFO: INFO, the other levels: DEBUG; the message without the timestamp
     and level).  ``lws_set_log_level(level, lwsl_emit_logging)`` restores it
-    after another emitter was set."""
+    after another emitter was set.  Raises nothing of its own (a handler's
+    failure is for logging to report)."""
     _to_logging(line.encode("utf-8", "replace"))
 
 

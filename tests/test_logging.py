@@ -98,8 +98,7 @@ def test_a_user_emitter_replaces_logging(default_log: pytest.LogCaptureFixture) 
 
 def test_lines_from_another_thread(default_log: pytest.LogCaptureFixture) -> None:
     threads = [
-        threading.Thread(target=lws.lwsl_log, args=(lws.LLL_WARN, f"thread {n}"))
-        for n in range(4)
+        threading.Thread(target=lws.lwsl_log, args=(lws.LLL_WARN, f"thread {n}")) for n in range(4)
     ]
     for t in threads:
         t.start()
@@ -112,12 +111,14 @@ def test_a_bad_handshake_is_logged_from_the_service_thread(
     default_log: pytest.LogCaptureFixture,
 ) -> None:
     lws.lws_set_log_level(lws.LLL_ERR | lws.LLL_WARN | lws.LLL_INFO)
-    with thread_server([("p", noop)], None) as server:
-        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
-            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\n")
-            assert s.recv(100).startswith(b"HTTP/1.1 4")
-            while s.recv(4096):  # until the server closes
-                pass
+    with (
+        thread_server([("p", noop)], None) as server,
+        socket.create_connection(("127.0.0.1", server.port), timeout=10) as s,
+    ):
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\n")
+        assert s.recv(100).startswith(b"HTTP/1.1 4")
+        while s.recv(4096):  # until the server closes
+            pass
     infos = [m for level, m in core(default_log) if level == logging.INFO and ": HTTP 4" in m]
     assert len(infos) == 1, core(default_log)
 
