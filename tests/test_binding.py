@@ -71,8 +71,8 @@ def log_lines() -> Iterator[list[str]]:
     lines: list[str] = []
     lws.lws_set_log_level(lws.LLL_ERR | lws.LLL_WARN, lines.append)
     yield lines
-    # NULL would keep the list as emitter: hand the lines to stderr again
-    lws.lws_set_log_level(lws.LLL_ERR | lws.LLL_WARN, lambda line: print(line, flush=True))
+    # NULL would keep the list as emitter: the default (logging) again
+    lws.lws_set_log_level(lws.LLL_ERR | lws.LLL_WARN, lws.lwsl_emit_logging)
 
 
 Callback = Callable[[Any, Any, int, Any, Any, int], Any]
@@ -695,7 +695,7 @@ def test_create_context_failure_reason_without_err_in_the_log_level(busy_port: i
         lws.lwsl_log(lws.LLL_WARN, "a warning")
         assert [line.split(": ", 1)[1] for line in lines] == ["a warning"]
     finally:
-        lws.lws_set_log_level(lws.LLL_ERR | lws.LLL_WARN, lambda line: print(line, flush=True))
+        lws.lws_set_log_level(lws.LLL_ERR | lws.LLL_WARN, lws.lwsl_emit_logging)
 
 
 def test_create_context_failure_keeps_a_c_emitter(busy_port: int) -> None:
@@ -715,7 +715,7 @@ def test_create_context_failure_keeps_a_c_emitter(busy_port: int) -> None:
         lws.lwsl_log(lws.LLL_ERR, "direct")
         assert lines[-1].endswith(b"ERR: direct")
     finally:
-        lws.lws_set_log_level(lws.LLL_ERR | lws.LLL_WARN, lambda line: print(line, flush=True))
+        lws.lws_set_log_level(lws.LLL_ERR | lws.LLL_WARN, lws.lwsl_emit_logging)
 
 
 def test_create_context_failure_without_emitter_logs_to_logging(
