@@ -85,8 +85,16 @@ def _callback_failed(
     if not isinstance(exc, Exception):
         _pending.append(exc)
         return 0
+    if tb is None:  # cffi could not convert the int returned (beyond a C int)
+        log_exception(
+            "a protocol callback returned an int beyond a C int; closing the connection",
+            exc_type,
+            exc,
+            tb,
+        )
+        return 1
     # the trampoline's frame is the outermost one of the traceback
-    local = tb.tb_frame.f_locals if tb is not None else {}
+    local = tb.tb_frame.f_locals
     context, wsi, reason = local.get("context"), local.get("wsi"), local.get("reason")
     log_exception(
         f"exception in protocol callback {_describe(context, reason)}; closing the connection",

@@ -186,3 +186,15 @@ def test_a_wrong_return_type_is_named(default_log: pytest.LogCaptureFixture) -> 
     assert "wrong_type_callback" in message
     assert "LWS_CALLBACK_RECEIVE" in message
     assert "returned str" in message
+
+
+def huge_int_callback(ctx: Any, wsi: Any, reason: int, user: Any, in_: Any, len_: int) -> int:
+    return 2**40 if reason == lws.LWS_CALLBACK_RECEIVE else 0
+
+
+def test_an_int_beyond_a_c_int_is_said(default_log: pytest.LogCaptureFixture) -> None:
+    with thread_server([("p", huge_int_callback)], None) as server:
+        # closed, without a code (the trampoline's locals are gone: no wsi to close with 1011)
+        assert closed_with(server.port) == 1005
+    got = core(default_log)
+    assert len(got) == 1 and "beyond a C int" in got[0][1], got
