@@ -57,7 +57,7 @@ from .context import (
 )
 from .errors import LwsError, WsiClosedError
 from .extension import lws_tokens_payload, lws_tokens_replace
-from .log import lws_set_log_level, lwsl_log
+from .log import lws_set_log_level, lwsl_emit_logging, lwsl_log
 from .poll import libwebsocket_service_fd
 from .scaleout import (
     lws_context_attach_redis,
@@ -146,6 +146,7 @@ __all__ = [
     "lws_context_redis_option",
     "lws_context_redis_state",
     "start_workers",
+    "lwsl_emit_logging",
     "lwsl_log",
     "payload",
     "aio",

@@ -12,6 +12,13 @@ pointer finds the entry directly.
 This runs for every event of every connection, so it does one C call, one
 dict lookup and the user's call, with everything it needs bound as locals.
 
+A protocol callback returns an int (nonzero closes the connection); None
+counts as 0 and an int subclass (bool) as its int value.  Any other type is
+a bug in the callback: it is logged at LLL_ERR naming the callback, the
+reason and the type, and the connection is closed as for an exception (a
+WebSocket with 1011).  The common path checks only ``r.__class__ is int``
+(about 12 ns a call) and None; the rest go to ``_returned``.
+
 Extensions given as Python callables work the same way: every such
 extensions[] entry gets ``_pylws_extension_callback`` as its callback, and
 the core passes the entry itself as the ``ext`` argument, so the registry's
@@ -26,7 +33,7 @@ from types import TracebackType
 from typing import Any, Callable
 
 from ._pylws_cffi import ffi, lib
-from .log import log_exception
+from .log import log_error, log_exception
 from .registry import by_entry as _by_entry
 from .registry import by_ext as _by_ext
 from .registry import conn_gone as _conn_gone
@@ -38,6 +45,38 @@ from .registry import wsis as _wsis
 _LAST = frozenset((lib.LWS_CALLBACK_CLOSED, lib.LWS_CALLBACK_CLIENT_CONNECTION_ERROR))
 
 
+#: LWS_CALLBACK_* value -> its name, for log messages
+REASON_NAMES: dict[int, str] = {
+    getattr(lib, name): name for name in dir(lib) if name.startswith("LWS_CALLBACK_")
+}
+
+
+def _describe(context: Any, reason: Any) -> str:
+    """The protocol callback being called and the reason, for a log line:
+    "echo_callback (protocol 'echo', LWS_CALLBACK_RECEIVE)"."""
+    try:
+        entry = lib.lws_calling_protocol(context) if context else ffi.NULL
+        callback = _by_entry.get(entry) if entry else None
+        name = getattr(callback, "__qualname__", None) or repr(callback)
+        protocol = ffi.string(entry.name).decode("utf-8", "replace") if entry else "?"
+        what = REASON_NAMES.get(reason, f"reason {reason}")
+        return f"{name} (protocol {protocol!r}, {what})"
+    except Exception:  # pragma: no cover - the log line must not fail
+        return f"a protocol callback (reason {reason})"
+
+
+def _close_1011(context: Any, wsi: Any, reason: Any) -> None:
+    """Before a nonzero return, which closes without a status code (the
+    peer sees 1005): close an established WebSocket with 1011."""
+    try:
+        if reason in _WS_REASONS and wsi:
+            lib.libwebsocket_close_and_free_session(
+                context, wsi, lib.LWS_CLOSE_STATUS_UNEXPECTED_CONDITION
+            )
+    except Exception:  # pragma: no cover - closing with 1005 then
+        pass
+
+
 def _callback_failed(
     exc_type: type[BaseException],
     exc: BaseException,
@@ -46,18 +85,38 @@ def _callback_failed(
     if not isinstance(exc, Exception):
         _pending.append(exc)
         return 0
-    log_exception("exception in a protocol callback; closing the connection", exc_type, exc, tb)
-    # a nonzero return closes without a status code (the peer sees 1005):
-    # close an established WebSocket with 1011 (internal error) first
-    try:
-        local = tb.tb_frame.f_locals if tb is not None else {}
-        wsi, reason = local.get("wsi"), local.get("reason")
-        if reason in _WS_REASONS and wsi:
-            lib.libwebsocket_close_and_free_session(
-                local["context"], wsi, lib.LWS_CLOSE_STATUS_UNEXPECTED_CONDITION
-            )
-    except Exception:  # pragma: no cover - closing with 1005 then
-        pass
+    if tb is None:  # cffi could not convert the int returned (beyond a C int)
+        log_exception(
+            "a protocol callback returned an int beyond a C int; closing the connection",
+            exc_type,
+            exc,
+            tb,
+        )
+        return 1
+    # the trampoline's frame is the outermost one of the traceback
+    local = tb.tb_frame.f_locals
+    context, wsi, reason = local.get("context"), local.get("wsi"), local.get("reason")
+    log_exception(
+        f"exception in protocol callback {_describe(context, reason)}; closing the connection",
+        exc_type,
+        exc,
+        tb,
+    )
+    _close_1011(context, wsi, reason)
+    return 1
+
+
+def _returned(r: Any, context: Any, wsi: Any, reason: int) -> int:
+    """What a callback returned that is not exactly an int (the rare path)."""
+    if r is None:
+        return 0
+    if isinstance(r, int):  # bool, an int subclass
+        return int(r)
+    log_error(
+        f"pylws_ffi: protocol callback {_describe(context, reason)} returned "
+        f"{type(r).__qualname__}, not an int (or None); closing the connection"
+    )
+    _close_1011(context, wsi, reason)
     return 1
 
 
@@ -88,15 +147,20 @@ def _pylws_protocol_callback(
     _calling: Callable[[Any], Any] = lib.lws_calling_protocol,
     _known: Callable[[Any, Any], Any] = _wsis.setdefault,
     _last: frozenset[int] = _LAST,
+    _int: type[int] = int,
 ) -> int:
     if wsi:
         wsi = _known(wsi, wsi)
         if reason in _last:
             try:
-                return _lookup(_calling(context))(context, wsi, reason, user, in_, len_) or 0
+                r = _lookup(_calling(context))(context, wsi, reason, user, in_, len_)
             finally:
                 _ended(wsi, reason)
-    return _lookup(_calling(context))(context, wsi, reason, user, in_, len_) or 0
+            return (
+                r if r.__class__ is _int else 0 if r is None else _returned(r, context, wsi, reason)
+            )
+    r = _lookup(_calling(context))(context, wsi, reason, user, in_, len_)
+    return r if r.__class__ is _int else 0 if r is None else _returned(r, context, wsi, reason)
 
 
 def _extension_failed(

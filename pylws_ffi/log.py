@@ -7,13 +7,20 @@ that the binding's own emitter stands in for the user's during the call (and
 passes every line on to it, as the level the user set asks), and LLL_ERR is
 logged even when the user's level leaves it out (those lines are then only
 kept, not emitted).  Afterwards the user's C emitter is handed back to the
-core; with no emitter set, the binding's stays and writes each line to
-stderr as the core does (the C API cannot hand the core back "no emitter").
+core.
+
+With no emitter set by the user, the binding's emitter (installed when this
+module is imported) passes each line to the Python :mod:`logging` logger
+``pylws_ffi.core`` (:func:`lwsl_emit_logging`): LLL_ERR as ERROR, LLL_WARN
+(where ``lwsl_notice`` logs too) as WARNING, LLL_INFO as INFO, the others as
+DEBUG.  The level set with :func:`lws_set_log_level` still filters in C, so
+a line left out costs no Python call.  An exception in a callback becomes
+one record there with its whole traceback (:func:`log_exception`).
 """
 
 from __future__ import annotations
 
-import os
+import logging
 import threading
 import traceback
 from collections.abc import Iterator
@@ -45,6 +52,38 @@ _LEVEL_BITS = {
 }
 
 
+#: where the core's log goes when the user set no emitter
+logger = logging.getLogger("pylws_ffi.core")
+
+#: the core's level name (after the timestamp) -> the logging level
+_LOGGING_LEVELS = {
+    b"ERR": logging.ERROR,
+    b"WARN": logging.WARNING,
+    b"INFO": logging.INFO,
+}
+
+
+def _to_logging(raw: bytes) -> None:
+    """One line of the core ("[sec.ms] LEVEL: message") as a record of
+    ``logger``, at the level its LLL_* level maps to."""
+    head, sep, message = raw.partition(b": ")
+    if not sep:  # not a line _lws_log wrote: keep it whole
+        head, message = b"", raw
+    level = _LOGGING_LEVELS.get(head.rpartition(b" ")[2], logging.DEBUG)
+    if logger.isEnabledFor(level):
+        logger.log(level, message.decode("utf-8", "replace"))
+
+
+def lwsl_emit_logging(line: str) -> None:
+    """The default emitter: ``line`` (as the core writes it) as a record of
+    the :mod:`logging` logger ``pylws_ffi.core`` (ERR: ERROR, WARN: WARNING,
+    INFO: INFO, the other levels: DEBUG; the message without the timestamp
+    and level).  ``lws_set_log_level(level, lwsl_emit_logging)`` restores it
+    after another emitter was set.  Raises nothing of its own (a handler's
+    failure is for logging to report)."""
+    _to_logging(line.encode("utf-8", "replace"))
+
+
 @ffi.def_extern()
 def _pylws_log_emit(line: Any) -> None:
     if _captures and not _keep(line):
@@ -54,8 +93,8 @@ def _pylws_log_emit(line: Any) -> None:
         emit(ffi.string(line).decode("utf-8", "replace"))
     elif _c_emitter is not None:
         _c_emitter(line)
-    else:  # no emitter set: stderr, as the core writes it
-        os.write(2, ffi.string(line) + b"\n")
+    else:  # no emitter set: the logging module
+        _to_logging(ffi.string(line))
 
 
 def _keep(line: Any) -> bool:
@@ -81,10 +120,8 @@ def _apply() -> None:
         lib.lws_set_log_level(_level, lib._pylws_log_emit)
     elif _c_emitter is not None:
         lib.lws_set_log_level(_level, _c_emitter)
-    else:
-        # NULL leaves the emitter as it is: stderr, or the binding's, which
-        # writes to stderr when no emitter is set
-        lib.lws_set_log_level(_level, ffi.NULL)
+    else:  # the binding's, into logging
+        lib.lws_set_log_level(_level, lib._pylws_log_emit)
 
 
 @contextmanager
@@ -128,10 +165,12 @@ def lws_set_log_level(level: int, emit: Any = None) -> None:
     """Set which LLL_* levels the library logs, and optionally where.
 
     ``level``: the LLL_* bits OR-ed together (default: LLL_ERR | LLL_WARN).
-    ``emit``: None leaves the emitter as it is (stderr until set); a Python
-    callable receives each line as a ``str`` (one message per call, no
-    trailing newline); a cdata function pointer ``void (*)(const char *)`` is
-    handed to C unchanged.
+    ``emit``: None leaves the emitter as it is (until set: the :mod:`logging`
+    logger ``pylws_ffi.core``, see :func:`lwsl_emit_logging`, which restores
+    it); a Python callable receives each line as a ``str`` (one message per
+    call, no trailing newline); a cdata function pointer
+    ``void (*)(const char *)`` is handed to C unchanged.  The level and the
+    emitter are process-wide, as in C.
 
     Raises TypeError when ``level`` is not an int or ``emit`` is none of these.
     """
@@ -147,7 +186,9 @@ def lws_set_log_level(level: int, emit: Any = None) -> None:
         raise TypeError(f"emit must be a C function pointer {_EMIT_TYPE.cname}, not {emit!r}")
     with _lock:
         _level = level
-        if isinstance(emit, ffi.CData):
+        if emit is lwsl_emit_logging:
+            _emitter, _c_emitter = None, None
+        elif isinstance(emit, ffi.CData):
             _emitter, _c_emitter = None, emit
         elif emit is not None:
             _emitter, _c_emitter = emit, None
@@ -175,6 +216,29 @@ def log_exception(
     exc: BaseException | None,
     tb: TracebackType | None,
 ) -> None:
-    """Log ``what`` and the exception's traceback at LLL_ERR."""
+    """Log ``what`` and the exception's traceback at LLL_ERR: with the
+    default emitter, as one ERROR record of ``pylws_ffi.core`` carrying the
+    traceback (``exc_info``); with the user's, as lines of the library's log.
+    Either way only when the level set includes LLL_ERR."""
+    if not _level & lib.LLL_ERR:
+        return
+    if _emitter is None and _c_emitter is None:
+        logger.error("pylws_ffi: %s", what, exc_info=(exc_type, exc, tb))  # type: ignore[arg-type]
+        return
     text = "".join(traceback.format_exception(exc_type, exc, tb))
     lwsl_log(lib.LLL_ERR, f"pylws_ffi: {what}\n{text}")
+
+
+def log_error(message: str) -> None:
+    """Log ``message`` at LLL_ERR: one ERROR record with the default
+    emitter, lines of the library's log with the user's."""
+    if not _level & lib.LLL_ERR:
+        return
+    if _emitter is None and _c_emitter is None:
+        logger.error(message)
+        return
+    lwsl_log(lib.LLL_ERR, message)
+
+
+# the binding's emitter from the start: the core's log reaches logging
+_apply()

@@ -71,8 +71,8 @@ def log_lines() -> Iterator[list[str]]:
     lines: list[str] = []
     lws.lws_set_log_level(lws.LLL_ERR | lws.LLL_WARN, lines.append)
     yield lines
-    # NULL would keep the list as emitter: hand the lines to stderr again
-    lws.lws_set_log_level(lws.LLL_ERR | lws.LLL_WARN, lambda line: print(line, flush=True))
+    # NULL would keep the list as emitter: the default (logging) again
+    lws.lws_set_log_level(lws.LLL_ERR | lws.LLL_WARN, lws.lwsl_emit_logging)
 
 
 Callback = Callable[[Any, Any, int, Any, Any, int], Any]
@@ -696,7 +696,7 @@ def test_create_context_failure_reason_without_err_in_the_log_level(busy_port: i
         lws.lwsl_log(lws.LLL_WARN, "a warning")
         assert [line.split(": ", 1)[1] for line in lines] == ["a warning"]
     finally:
-        lws.lws_set_log_level(lws.LLL_ERR | lws.LLL_WARN, lambda line: print(line, flush=True))
+        lws.lws_set_log_level(lws.LLL_ERR | lws.LLL_WARN, lws.lwsl_emit_logging)
 
 
 def test_create_context_failure_keeps_a_c_emitter(busy_port: int) -> None:
@@ -716,22 +716,25 @@ def test_create_context_failure_keeps_a_c_emitter(busy_port: int) -> None:
         lws.lwsl_log(lws.LLL_ERR, "direct")
         assert lines[-1].endswith(b"ERR: direct")
     finally:
-        lws.lws_set_log_level(lws.LLL_ERR | lws.LLL_WARN, lambda line: print(line, flush=True))
+        lws.lws_set_log_level(lws.LLL_ERR | lws.LLL_WARN, lws.lwsl_emit_logging)
 
 
-def test_create_context_failure_without_emitter_logs_to_stderr(
-    busy_port: int, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+def test_create_context_failure_without_emitter_logs_to_logging(
+    busy_port: int, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # the state of a program that never set an emitter
+    # the state of a program that never set an emitter: the logging module
     monkeypatch.setattr(lws.log, "_emitter", None)
     monkeypatch.setattr(lws.log, "_c_emitter", None)
     e = _fail_create(busy_port)
     assert "cannot listen on port" in str(e)
     lws.lwsl_log(lws.LLL_WARN, "after")
-    err = capfd.readouterr().err.splitlines()
-    assert [line.split("] ", 1)[1] for line in err] == [
-        f"ERR: cannot listen on port {busy_port}: {os.strerror(errno.EADDRINUSE)}",
-        "WARN: after",
+    assert [(r.name, r.levelname, r.getMessage()) for r in caplog.records] == [
+        (
+            "pylws_ffi.core",
+            "ERROR",
+            f"cannot listen on port {busy_port}: {os.strerror(errno.EADDRINUSE)}",
+        ),
+        ("pylws_ffi.core", "WARNING", "after"),
     ]
 
 
@@ -949,7 +952,11 @@ def test_bad_return_value_is_an_error(make_context: Any, log_lines: list[str]) -
     sock = ws_connect(ctx, port)
     ws_send(sock, b"x")
     read_all(ctx, sock, lambda d: False)
-    assert any("TypeError" in line for line in log_lines)
+    # named: the callback, the reason, the type (tests/test_logging.py: closed with 1011)
+    assert any(
+        "callback" in line and "LWS_CALLBACK_RECEIVE" in line and "returned str" in line
+        for line in log_lines
+    ), log_lines
     sock.close()
 
 

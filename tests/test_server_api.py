@@ -87,7 +87,7 @@ def log_lines() -> Iterator[list[str]]:
     lines: list[str] = []
     lws.lws_set_log_level(lws.LLL_ERR | lws.LLL_WARN, lines.append)
     yield lines
-    lws.lws_set_log_level(lws.LLL_ERR | lws.LLL_WARN, lambda line: print(line, flush=True))
+    lws.lws_set_log_level(lws.LLL_ERR | lws.LLL_WARN, lws.lwsl_emit_logging)
 
 
 def echo_cb(ctx: Any, wsi: Any, reason: int, user: Any, in_: Any, len_: int) -> int:

@@ -782,9 +782,7 @@ def test_bad_certificate_reason_reaches_the_exception_whatever_the_log_level(tls
         lws.lwsl_log(lws.LLL_ERR, "not logged")
         assert lines == []
     finally:
-        lws.lws_set_log_level(
-            lws.LLL_ERR | lws.LLL_WARN, lambda line: sys.stderr.write(line + "\n")
-        )
+        lws.lws_set_log_level(lws.LLL_ERR | lws.LLL_WARN, lws.lwsl_emit_logging)
 
 
 def test_load_extra_server_verify_certs_not_called_without_tls():

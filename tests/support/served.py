@@ -315,6 +315,4 @@ def capture_log() -> Iterator[LogCapture]:
     try:
         yield cap
     finally:
-        lws.lws_set_log_level(
-            lws.LLL_ERR | lws.LLL_WARN, lambda line: sys.stderr.write(line + "\n")
-        )
+        lws.lws_set_log_level(lws.LLL_ERR | lws.LLL_WARN, lws.lwsl_emit_logging)
