@@ -493,7 +493,7 @@ void lws_gather_flush(struct libwebsocket_context *context);
 
 /* ---- message.c: whole-message delivery (lws_set_whole_messages) ---- */
 enum { LWS_MSG_KEEP, LWS_MSG_WHOLE, LWS_MSG_TOO_BIG, LWS_MSG_NO_MEMORY };
-/* Take a piece: KEEP (gathered, more to come), WHOLE (*data/*len is the whole
+/* Take a piece: KEEP (gathered, more to come), WHOLE (*data, *len is the whole
  * message, data[len] == 0 when gathered), TOO_BIG (over max), NO_MEMORY. */
 int lws_msg_gather(struct libwebsocket *wsi, uint8_t **data, size_t *len, int final,
 		   size_t max);
