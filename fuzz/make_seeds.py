@@ -99,14 +99,12 @@ def whole_seeds(mask: bool) -> dict[str, bytes]:
         + frame(0, b"plain ", fin=False, mask=mask)
         + frame(0, deflate_sync(b"last"), rsv1=True, mask=mask),
         # over the 100-byte limit in fragments: 1009 with 60 bytes gathered
-        "whole_over_limit": b"\xa1\x00"
-        + fragments(2, [bytes(60), bytes(60)], mask=mask),
+        "whole_over_limit": b"\xa1\x00" + fragments(2, [bytes(60), bytes(60)], mask=mask),
         # over the 100-byte limit after inflating (320 bytes from a few)
         "whole_pmd_over_limit": b"\xa3\x00"
         + fragments(1, cut(deflate_sync(big), 2), mask=mask, rsv1=True),
         # no limit: message.c's own 64 MiB bound (1009), 64 KiB compressed in 8 frames
-        "whole_no_limit_64mib": b"\x63\x00"
-        + fragments(2, cut(no_limit, 8), mask=mask, rsv1=True),
+        "whole_no_limit_64mib": b"\x63\x00" + fragments(2, cut(no_limit, 8), mask=mask, rsv1=True),
     }
 
 
