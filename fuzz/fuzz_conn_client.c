@@ -12,9 +12,11 @@
  *              (none, permessage-deflate with or without parameters,
  *              deflate-frame, x-webkit-deflate-frame, deflate-stream); the
  *              server bytes are then frames (unmasked)
- *   else:      the server bytes are the whole answer; "{A}" in them is
- *              replaced by the right Sec-WebSocket-Accept value (the key is
- *              random per connection)
+ *   else:      the server bytes are the whole answer; "{A}" in its head (up
+ *              to the first blank line) is replaced by the right
+ *              Sec-WebSocket-Accept value (the key is random per connection;
+ *              after the head it stays as it is, so the frames are the same
+ *              on every connection: whole-message mode compares two)
  *   mode & 32, mode >> 6: whole-message mode played beside the pieces, the
  *              message size limit (connfuzz.h, CONN_WHOLE); mode & 16 unused
  */
@@ -149,13 +151,15 @@ static void play(unsigned mode, const uint8_t *data, size_t size, struct fuzz_rn
 		conn_feed(ctx, peer, (const uint8_t *)ans, (size_t)n, &whole, &budget);
 		conn_feed(ctx, peer, data, size, &rng, &budget);
 	} else {
-		/* "{A}" -> the accept value */
+		/* "{A}" -> the accept value, in the head */
 		uint8_t *ans = malloc(size * (LWS_ACCEPT_LEN / 3 + 1) + 1);
 		size_t o = 0;
 		if (!ans)
 			abort();
+		const uint8_t *blank = memmem(data, size, "\r\n\r\n", 4);
+		size_t head = blank ? (size_t)(blank - data) : size;
 		for (size_t i = 0; i < size; i++) {
-			if (i + 3 <= size && !memcmp(data + i, "{A}", 3)) {
+			if (i + 3 <= head && !memcmp(data + i, "{A}", 3)) {
 				memcpy(ans + o, accept, LWS_ACCEPT_LEN);
 				o += LWS_ACCEPT_LEN;
 				i += 2;
