@@ -3,9 +3,12 @@
  *
  * Every piece of a message is echoed the moment it arrives, as a fragment of
  * the same message, so messages of any size stream through without being
- * gathered.  Plain HTTP requests get a short page.  Ctrl-C / SIGTERM stop it.
+ * gathered.  With --whole the library gathers each message
+ * (lws_set_whole_messages) and it goes back in one write, up to the message
+ * size limit (--max-message-size; 64 MiB by default), 1009 past it.  Plain
+ * HTTP requests get a short page.  Ctrl-C / SIGTERM stop it.
  *
- *   echo_server [--port 7681] [--interface IF] [--debug LLL_BITS]
+ *   echo_server [--port 7681] [--interface IF] [--debug LLL_BITS] [--whole]
  *               [--max-message-size BYTES] [--handshake-timeout SECS]
  *               [--limit NAME=VALUE ...] [--no-extensions] [--ssl] [--cert FILE --key FILE]
  *               [--ca FILE [--require-client-cert]]
@@ -38,6 +41,7 @@
 #include "example-tls.h"
 
 static volatile sig_atomic_t stop;
+static int whole; /* --whole: one callback and one write per message */
 
 /* per connection: are we in the middle of echoing a message? */
 struct echo_session {
@@ -61,6 +65,26 @@ static int send_page(struct libwebsocket *wsi)
 	return libwebsocket_write(wsi, p, (size_t)n, LWS_WRITE_HTTP) < 0 ? -1 : 0;
 }
 
+/*
+ * --whole: the message is all of in/len.  A message gathered from pieces lies
+ * in the library's own buffer, without room for a frame header before it, so
+ * it is copied into one that has LWS_SEND_BUFFER_PRE_PADDING bytes before it.
+ */
+static int echo_whole(struct libwebsocket *wsi, const void *in, size_t len)
+{
+	unsigned char *buf =
+		malloc(LWS_SEND_BUFFER_PRE_PADDING + len + LWS_SEND_BUFFER_POST_PADDING);
+	if (!buf)
+		return -1;
+	unsigned char *p = buf + LWS_SEND_BUFFER_PRE_PADDING;
+	if (len)
+		memcpy(p, in, len);
+	int kind = lws_frame_is_binary(wsi) ? LWS_WRITE_BINARY : LWS_WRITE_TEXT;
+	int n = libwebsocket_write(wsi, p, len, (enum libwebsocket_write_protocol)kind);
+	free(buf); /* what the socket did not take, the library keeps a copy of */
+	return n < 0 ? -1 : 0;
+}
+
 static int callback_echo(struct libwebsocket_context *context, struct libwebsocket *wsi,
 			 enum libwebsocket_callback_reasons reason, void *user, void *in,
 			 size_t len)
@@ -71,9 +95,13 @@ static int callback_echo(struct libwebsocket_context *context, struct libwebsock
 	switch (reason) {
 	case LWS_CALLBACK_ESTABLISHED:
 		s->in_message = 0;
+		if (whole && lws_set_whole_messages(wsi, 1))
+			return -1;
 		break;
 
 	case LWS_CALLBACK_RECEIVE: {
+		if (whole)
+			return echo_whole(wsi, in, len);
 		int final = libwebsocket_is_final_fragment(wsi);
 		int proto;
 		if (s->in_message)
@@ -115,7 +143,7 @@ static void on_signal(int sig)
 static void usage(const char *argv0)
 {
 	fprintf(stderr,
-		"usage: %s [--port N] [--interface IF] [--debug LLL_BITS]\n"
+		"usage: %s [--port N] [--interface IF] [--debug LLL_BITS] [--whole]\n"
 		"          [--max-message-size BYTES] [--handshake-timeout SECS]\n"
 		"          [--limit NAME=VALUE ...] [--no-extensions] [--ssl] [--cert FILE --key FILE]\n"
 		"          [--ca FILE [--require-client-cert]]\n",
@@ -159,6 +187,7 @@ int main(int argc, char **argv)
 		{ "handshake-timeout", required_argument, NULL, 't' },
 		{ "limit", required_argument, NULL, 'L' },
 		{ "no-extensions", no_argument, NULL, 'n' },
+		{ "whole", no_argument, NULL, 'w' },
 		{ "ssl", no_argument, NULL, 's' },
 		{ "cert", required_argument, NULL, 'C' },
 		{ "key", required_argument, NULL, 'K' },
@@ -208,6 +237,9 @@ int main(int argc, char **argv)
 		}
 		case 'n':
 			extensions = NULL;
+			break;
+		case 'w':
+			whole = 1;
 			break;
 		case 's':
 			use_ssl = 1;

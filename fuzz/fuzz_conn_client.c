@@ -12,9 +12,13 @@
  *              (none, permessage-deflate with or without parameters,
  *              deflate-frame, x-webkit-deflate-frame, deflate-stream); the
  *              server bytes are then frames (unmasked)
- *   else:      the server bytes are the whole answer; "{A}" in them is
- *              replaced by the right Sec-WebSocket-Accept value (the key is
- *              random per connection)
+ *   else:      the server bytes are the whole answer; "{A}" in its head (up
+ *              to the first blank line) is replaced by the right
+ *              Sec-WebSocket-Accept value (the key is random per connection;
+ *              after the head it stays as it is, so the frames are the same
+ *              on every connection: whole-message mode compares two)
+ *   mode & 32, mode >> 6: whole-message mode played beside the pieces, the
+ *              message size limit (connfuzz.h, CONN_WHOLE); mode & 16 unused
  */
 #include "connfuzz.h"
 
@@ -34,10 +38,11 @@ static int client_cb(struct libwebsocket_context *context, struct libwebsocket *
 		fprintf(stderr, "client callback %d, %zu bytes\n", (int)reason, len);
 	switch (reason) {
 	case LWS_CALLBACK_CLIENT_ESTABLISHED:
+		conn_run_established(wsi);
 		memcpy(p, "hello hello hello", 17);
 		return libwebsocket_write(wsi, p, 17, LWS_WRITE_TEXT) < 0;
 	case LWS_CALLBACK_CLIENT_RECEIVE:
-		conn_check_piece(in, len);
+		conn_run_piece(wsi, in, len);
 		if (!libwebsocket_is_final_fragment(wsi))
 			return 0;
 		if (len > 4096)
@@ -113,15 +118,9 @@ static int read_request(int peer, char key[64])
 	return 0;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* One connection: the input played to it, then the peer leaves. */
+static void play(unsigned mode, const uint8_t *data, size_t size, struct fuzz_rng rng)
 {
-	unsigned mode;
-	struct fuzz_rng rng;
-	if (!fuzz_split(&data, &size, 1 << 20, &mode, &rng))
-		return 0;
-	if (!ctx)
-		setup();
-
 	struct libwebsocket *wsi = libwebsocket_client_connect(
 		ctx, "127.0.0.1", port, 0, "/fuzz", "localhost", "http://localhost", "fuzz", -1);
 	FUZZ_ASSERT(wsi, "client_connect failed");
@@ -152,13 +151,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		conn_feed(ctx, peer, (const uint8_t *)ans, (size_t)n, &whole, &budget);
 		conn_feed(ctx, peer, data, size, &rng, &budget);
 	} else {
-		/* "{A}" -> the accept value */
+		/* "{A}" -> the accept value, in the head */
 		uint8_t *ans = malloc(size * (LWS_ACCEPT_LEN / 3 + 1) + 1);
 		size_t o = 0;
 		if (!ans)
 			abort();
+		const uint8_t *blank = memmem(data, size, "\r\n\r\n", 4);
+		size_t head = blank ? (size_t)(blank - data) : size;
 		for (size_t i = 0; i < size; i++) {
-			if (i + 3 <= size && !memcmp(data + i, "{A}", 3)) {
+			if (i + 3 <= head && !memcmp(data + i, "{A}", 3)) {
 				memcpy(ans + o, accept, LWS_ACCEPT_LEN);
 				o += LWS_ACCEPT_LEN;
 				i += 2;
@@ -170,5 +171,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(ans);
 	}
 	conn_finish(ctx, peer);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	unsigned mode;
+	struct fuzz_rng rng;
+	if (!fuzz_split(&data, &size, 1 << 20, &mode, &rng))
+		return 0;
+	if (!ctx)
+		setup();
+	conn_run_start(ctx, 0, mode);
+	play(mode, data, size, rng);
+	if (mode & CONN_WHOLE) {
+		conn_run_start(ctx, 1, mode);
+		play(mode, data, size, rng); /* the same chunks: rng copied */
+	}
+	conn_runs_end(mode);
 	return 0;
 }

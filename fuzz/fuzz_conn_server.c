@@ -14,6 +14,8 @@
  *               without parameters, deflate-frame, x-webkit-deflate-frame,
  *               deflate-stream, two offers)
  *   mode & 16:  ask for the "echo" subprotocol (else the HTTP protocol's)
+ *   mode & 32, mode >> 6: whole-message mode played beside the pieces, the
+ *               message size limit (connfuzz.h, CONN_WHOLE)
  */
 #include "connfuzz.h"
 
@@ -45,8 +47,11 @@ static int http_cb(struct libwebsocket_context *context, struct libwebsocket *ws
 				   LWS_WRITE_HTTP);
 		return in && !strcmp(in, "/close"); /* else keep-alive */
 	}
+	case LWS_CALLBACK_ESTABLISHED:
+		conn_run_established(wsi);
+		return 0;
 	case LWS_CALLBACK_RECEIVE:
-		conn_check_piece(in, len);
+		conn_run_piece(wsi, in, len);
 		return echo(wsi, in, len);
 	default:
 		return 0;
@@ -59,8 +64,10 @@ static int echo_cb(struct libwebsocket_context *context, struct libwebsocket *ws
 	(void)context, (void)user;
 	if (getenv("FUZZ_VERBOSE"))
 		fprintf(stderr, "echo callback %d, %zu bytes\n", (int)reason, len);
+	if (reason == LWS_CALLBACK_ESTABLISHED)
+		conn_run_established(wsi);
 	if (reason == LWS_CALLBACK_RECEIVE) {
-		conn_check_piece(in, len);
+		conn_run_piece(wsi, in, len);
 		return echo(wsi, in, len);
 	}
 	if (reason == LWS_CALLBACK_SERVER_WRITEABLE)
@@ -101,21 +108,17 @@ static const char *const offers[] = {
 	"deflate-stream, permessage-deflate",
 };
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* One connection: the input played to it, then the peer leaves. */
+static void play(struct libwebsocket_context *ctx, unsigned mode, const uint8_t *data,
+		 size_t size, struct fuzz_rng rng)
 {
-	unsigned mode;
-	struct fuzz_rng rng;
-	if (!fuzz_split(&data, &size, 1 << 20, &mode, &rng))
-		return 0;
-
-	struct libwebsocket_context *ctx = context();
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv))
 		abort();
 	if (!lws_conn_new(ctx, sv[0])) {
 		close(sv[0]);
 		close(sv[1]);
-		return 0;
+		return;
 	}
 	int budget = CONN_MAX_SERVICE;
 	if (mode & 1) {
@@ -134,5 +137,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	conn_feed(ctx, sv[1], data, size, &rng, &budget);
 	conn_finish(ctx, sv[1]);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	unsigned mode;
+	struct fuzz_rng rng;
+	if (!fuzz_split(&data, &size, 1 << 20, &mode, &rng))
+		return 0;
+
+	struct libwebsocket_context *ctx = context();
+	conn_run_start(ctx, 0, mode);
+	play(ctx, mode, data, size, rng);
+	if (mode & CONN_WHOLE) {
+		conn_run_start(ctx, 1, mode);
+		play(ctx, mode, data, size, rng); /* the same chunks: rng copied */
+	}
+	conn_runs_end(mode);
 	return 0;
 }

@@ -52,6 +52,63 @@ ANSWER = (
 )
 PIPELINED = b"GET / HTTP/1.1\r\n\r\n" * 4000  # 72,000 bytes in one write (defect 2)
 
+
+def fragments(op: int, parts: list[bytes], *, mask: bool, rsv1: bool = False) -> bytes:
+    """One message in len(parts) frames (RSV1 on the first only, as permessage-deflate)."""
+    return b"".join(
+        frame(op if i == 0 else 0, part, fin=i == len(parts) - 1, rsv1=rsv1 and i == 0, mask=mask)
+        for i, part in enumerate(parts)
+    )
+
+
+def cut(data: bytes, n: int) -> list[bytes]:
+    """data in n pieces of about the same size."""
+    step = -(-len(data) // n)
+    return [data[i : i + step] for i in range(0, len(data), step)]
+
+
+def whole_seeds(mask: bool) -> dict[str, bytes]:
+    """Inputs for the connection harnesses' whole-message mode (connfuzz.h): mode
+    & 0x20 plays the input in pieces and whole, mode >> 6 the size limit (0 = 1 MiB,
+    1 = none, 2 = 100 bytes, 3 = 4096 bytes); mode & 1 = upgrade/101 first,
+    (mode >> 1) & 7 the extension (1 = permessage-deflate, 3 = deflate-frame)."""
+    text = "fragmented text: h\u00e9llo \u20ac".encode()
+    big = b"abcdefgh" * 40  # 320 bytes, compresses well
+    return {
+        # text in four fragments (the é cut in two), chunked by the rng bytes
+        "whole_fragments": b"\x21\x04\x03\x01\x07\x02"
+        + fragments(1, [text[:5], text[5:19], text[19:], b""], mask=mask)
+        + frame(2, b"\x00\x01binary one piece", mask=mask),
+        # a ping and a pong between the fragments
+        "whole_ping_between": b"\x21\x00"
+        + frame(1, b"hel", fin=False, mask=mask)
+        + frame(9, b"ping", mask=mask)
+        + frame(0, b"lo", fin=False, mask=mask)
+        + frame(10, b"", mask=mask)
+        + frame(0, b" world", mask=mask)
+        + frame(1, b"next", mask=mask),
+        # a compressed message in three frames (permessage-deflate)
+        "whole_pmd_fragments": b"\x23\x02\x05\x02"
+        + fragments(1, cut(deflate_sync(big), 3), mask=mask, rsv1=True)
+        + frame(1, deflate_sync(b"one piece"), rsv1=True, mask=mask),
+        # deflate-frame: each fragment compressed on its own
+        "whole_deflate_frame": b"\x27\x00"
+        + frame(2, deflate_sync(b"first "), fin=False, rsv1=True, mask=mask)
+        + frame(0, b"plain ", fin=False, mask=mask)
+        + frame(0, deflate_sync(b"last"), rsv1=True, mask=mask),
+        # over the 100-byte limit in fragments: 1009 with 60 bytes gathered
+        "whole_over_limit": b"\xa1\x00" + fragments(2, [bytes(60), bytes(60)], mask=mask),
+        # over the 100-byte limit after inflating (320 bytes from a few)
+        "whole_pmd_over_limit": b"\xa3\x00"
+        + fragments(1, cut(deflate_sync(big), 2), mask=mask, rsv1=True),
+        # no limit (message.c's own bound, 64 MiB, is not reached from a seed: an
+        # input inflating to 64 MiB takes 0.5 s and its mutations slowed the
+        # fuzzer 15-fold; tests/test_echo_whole.py sends that one)
+        "whole_no_limit": b"\x63\x00"
+        + fragments(2, cut(deflate_sync(big * 4), 3), mask=mask, rsv1=True),
+    }
+
+
 SEEDS: dict[str, dict[str, bytes]] = {
     "fuzz_frame": {
         # [cfg][maxsz][rng_len] then the stream; cfg 0x05 = server, RSV1 allowed
@@ -128,6 +185,7 @@ SEEDS: dict[str, dict[str, bytes]] = {
         + frame(1, b"hel", fin=False, mask=True)
         + frame(9, b"p", mask=True)
         + frame(0, b"lo", mask=True),
+        **whole_seeds(mask=True),
     },
     "fuzz_conn_client": {
         # [mode][rng_len]: mode & 1 = the harness answers 101 first
@@ -138,6 +196,7 @@ SEEDS: dict[str, dict[str, bytes]] = {
         "raw_answer": b"\x00\x00"
         + ANSWER.replace(KEY_ACCEPT, b"{A}")
         + frame(1, b"hello", mask=False),
+        **whole_seeds(mask=False),
     },
 }
 

@@ -11,6 +11,12 @@
 # which offer the built-in extensions unless --no-extensions.  Set
 # AUTOBAHN_DEFLATE_CASES= (empty) to skip it.
 #
+# Both runs also go against the C echo server with --whole (the library
+# gathers each message, lws_set_whole_messages, and it is echoed in one write):
+# cases 1-10 after the others (about 15 s), the deflate cases beside the other
+# two (they wait on the client more than they compute).  AUTOBAHN_WHOLE=0 skips
+# those runs.
+#
 # Builds the suite with tests/conformance/rebuild.sh (from the package
 # registry) outside the repository (AUTOBAHN_DIR, default /tmp/pylws-autobahn),
 # then runs it against the C echo server (the ASan/UBSan build that pytest made in build-asan/) and the Python
@@ -22,6 +28,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 CASES=${1:-1.*,2.*,3.*,4.*,5.*,6.*,7.*,8.*,9.*,10.*}
 DEFLATE_CASES=${AUTOBAHN_DEFLATE_CASES-12.1.*,13.1.*,13.3.*,13.5.*}
+WHOLE=${AUTOBAHN_WHOLE:-1}
 if [ "$CASES" = deflate ]; then
   CASES=  # the permessage-deflate run only
   DEFLATE_CASES=${DEFLATE_CASES:-12.1.*,13.1.*,13.3.*,13.5.*}
@@ -98,6 +105,10 @@ if [ -n "$CASES" ]; then
   RUN_CASES=$CASES
   echo "== Autobahn $CASES against the C echo server (ASan/UBSan)"
   run_against pylws-c "$ROOT/build-asan/echo_server" || status=1
+  if [ "$WHOLE" = 1 ]; then
+    echo "== Autobahn $CASES against the C echo server --whole (ASan/UBSan)"
+    run_against pylws-c-whole "$ROOT/build-asan/echo_server" --whole || status=1
+  fi
   echo "== Autobahn $CASES against the Python echo server"
   run_against pylws-python python "$ROOT/examples/echo_server.py" || status=1
 fi
@@ -110,12 +121,21 @@ if [ -n "$DEFLATE_CASES" ]; then
     > "$REPORTS/pylws-c-deflate.out" 2>&1 & c_pid=$!
   run_against pylws-python-deflate python "$ROOT/examples/echo_server.py" \
     > "$REPORTS/pylws-python-deflate.out" 2>&1 & py_pid=$!
+  w_rc=0
+  if [ "$WHOLE" = 1 ]; then
+    run_against pylws-c-whole-deflate "$ROOT/build-asan/echo_server" --whole \
+      > "$REPORTS/pylws-c-whole-deflate.out" 2>&1 || w_rc=$?
+  fi
   c_rc=0; wait "$c_pid" || c_rc=$?
   py_rc=0; wait "$py_pid" || py_rc=$?
   echo "== Autobahn $DEFLATE_CASES (permessage-deflate) against the C echo server (ASan/UBSan)"
   cat "$REPORTS/pylws-c-deflate.out"
   echo "== Autobahn $DEFLATE_CASES (permessage-deflate) against the Python echo server"
   cat "$REPORTS/pylws-python-deflate.out"
-  [ "$c_rc" -eq 0 ] && [ "$py_rc" -eq 0 ] || status=1
+  if [ "$WHOLE" = 1 ]; then
+    echo "== Autobahn $DEFLATE_CASES (permessage-deflate) against the C echo server --whole (ASan/UBSan)"
+    cat "$REPORTS/pylws-c-whole-deflate.out"
+  fi
+  [ "$c_rc" -eq 0 ] && [ "$py_rc" -eq 0 ] && [ "$w_rc" -eq 0 ] || status=1
 fi
 exit $status
