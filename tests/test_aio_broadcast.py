@@ -174,7 +174,8 @@ def test_broadcast_logs_or_raises_failed_writes(run: Any, caplog: Any) -> None:
         )
         with caplog.at_level(logging.WARNING, logger="pylws_ffi.aio"):
             aio.broadcast(conns, "one")
-        assert [r.getMessage() for r in caplog.records] == [
+        # the core's own line about the refused write goes to pylws_ffi.core
+        assert [r.getMessage() for r in caplog.records if r.name == "pylws_ffi.aio"] == [
             f"skipped broadcast to {stuck!r}: the write failed"
         ]
         assert await asyncio.wait_for(clients[1].recv(), 10) == "one"
