@@ -2,14 +2,16 @@
 """A WebSocket echo server on pylws_ffi: the same service as echo_server.c.
 
 Every piece of a message is echoed the moment it arrives, as a fragment of the
-same message; plain HTTP requests get a short page; Ctrl-C / SIGTERM stop it.
+same message (with --whole the library gathers each message, lws_set_whole_messages,
+and it goes back in one write); plain HTTP requests get a short page;
+Ctrl-C / SIGTERM stop it.
 (examples/aio_echo_server.py is the asyncio version, with whole messages; the
 benchmarks run bench/echo_server_tuned.py, this service with its receive path
 tuned.)
 
     python examples/echo_server.py [-p|--port 7681] [-i|--interface IF] [-d|--debug LLL_BITS]
                                    [-m|--max-message-size BYTES] [-t|--handshake-timeout SECS]
-                                   [--limit NAME=VALUE ...]
+                                   [--limit NAME=VALUE ...] [--whole]
                                    [-n|--no-extensions] [-s|--ssl] [--cert FILE --key FILE]
                                    [--ca FILE [--require-client-cert]]
 
@@ -76,6 +78,18 @@ def callback_echo(context: Any, wsi: Any, reason: int, user: Any, in_: Any, len_
     return 0
 
 
+def callback_echo_whole(context: Any, wsi: Any, reason: int, user: Any, in_: Any, len_: int) -> int:
+    """--whole: each RECEIVE is one whole message, gathered by the library."""
+    if reason == lws.LWS_CALLBACK_ESTABLISHED:
+        lws.lws_set_whole_messages(wsi, 1)
+        return 0
+    if reason == lws.LWS_CALLBACK_RECEIVE:
+        proto = lws.LWS_WRITE_BINARY if lws.lws_frame_is_binary(wsi) else lws.LWS_WRITE_TEXT
+        data = lws.payload(in_, len_)
+        return -1 if lws.libwebsocket_write(wsi, data, len(data), proto) < 0 else 0
+    return callback_echo(context, wsi, reason, user, in_, len_)
+
+
 LIMITS = {
     name[len("LWS_LIMIT_") :].lower().replace("_", "-"): getattr(lws, name)
     for name in dir(lws)
@@ -113,6 +127,11 @@ def main(argv: list[str] | None = None) -> int:
         help="do not offer the built-in extensions "
         "(permessage-deflate, deflate-frame, deflate-stream)",
     )
+    ap.add_argument(
+        "--whole",
+        action="store_true",
+        help="receive whole messages (lws_set_whole_messages): one write per message",
+    )
     example_tls.add_arguments(ap, client_certs=True)
     args = ap.parse_args(argv)
     tls = example_tls.context_arguments(args, "echo_server")
@@ -129,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
 
     # Autobahn names no subprotocol, so it lands on protocols[0]
-    protocols = [("echo", callback_echo, 0)]
+    protocols = [("echo", callback_echo_whole if args.whole else callback_echo, 0)]
     try:
         extensions = None if args.no_extensions else lws.libwebsocket_internal_extensions
         context = lws.libwebsocket_create_context(

@@ -1,4 +1,5 @@
-"""examples/echo_server.c --whole under ASan/UBSan over real sockets: the
+"""examples/echo_server.c --whole under ASan/UBSan, and echo_server.py --whole,
+over real sockets: the
 library gathers each message (lws_set_whole_messages, native/src/message.c)
 and the example echoes it in one write, so every echo is one frame however
 the client cut the message (fragments, pings between them, TCP writes split
@@ -31,9 +32,9 @@ from support.raw import frame as make_frame
 MIB = 1 << 20
 
 
-@pytest.fixture(scope="module")
-def whole() -> Iterator[Server]:
-    server = start_echo("c", "--whole", "--max-message-size", str(2 * MIB))
+@pytest.fixture(scope="module", params=["c", "python"])
+def whole(request: pytest.FixtureRequest) -> Iterator[Server]:
+    server = start_echo(request.param, "--whole", "--max-message-size", str(2 * MIB))
     yield server
     server.stop()
 
