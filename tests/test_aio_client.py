@@ -479,6 +479,8 @@ def test_descriptors_per_connection(run):
             during = open_fds()
             await asyncio.gather(*(conn.close() for conn in conns))
             await asyncio.sleep(0.05)
+            # the context went with its last connection
+            assert asyncio.get_running_loop() not in aio_client._shared
             return before, during, open_fds()
 
         before, during, after = run(main())
@@ -488,7 +490,6 @@ def test_descriptors_per_connection(run):
     print(f"descriptors: {before} before, {during} with 20 connections, {after} after")
     assert during - before <= 20 + 8, (before, during)
     assert after == before
-    assert not aio_client._shared  # the context went with its last connection
 
 
 def test_context_reused_and_destroyed_with_its_last_connection(run):
@@ -518,6 +519,33 @@ def test_context_reused_and_destroyed_with_its_last_connection(run):
             with pytest.raises(aio.InvalidHandshake):
                 await aio.connect(f"ws://{LOCAL}:1/")
             await asyncio.sleep(0)
+            assert asyncio.get_running_loop() not in aio_client._shared
 
         run(main())
-    assert not aio_client._shared
+
+
+def test_tls_files_key_the_shared_contexts(run, tls_certs):
+    """The core's context holds the TLS files (its client SSL_CTX): wss://
+    connections with the same cafile share one, one without cafile gets
+    another, whose verification does not know that CA."""
+    from websockets.asyncio.server import serve as ws_serve
+
+    async def main() -> None:
+        ssl_context = tls_certs.server_context(tls_certs.server)
+        async with ws_serve(echo_handler, LOCAL, 0, ssl=ssl_context) as server:
+            url = f"wss://{LOCAL}:{server.sockets[0].getsockname()[1]}/"
+            a = await aio.connect(url, cafile=tls_certs.ca.cert)
+            b = await aio.connect(url, cafile=str(tls_certs.ca.cert))
+            assert a._endpoint is b._endpoint
+            with pytest.raises(aio.InvalidCertificate):
+                await aio.connect(url, open_timeout=10)  # the test CA is not a system one
+            c = await aio.connect(url, allow_self_signed=False, cafile=tls_certs.ca.cert)
+            assert c._endpoint is a._endpoint
+            for conn in (a, b, c):
+                await conn.send("over wss")
+                assert await conn.recv() == "over wss"
+                await conn.close()
+            assert a._endpoint.aio.closed
+            assert asyncio.get_running_loop() not in aio_client._shared
+
+    run(main())
