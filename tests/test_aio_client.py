@@ -144,6 +144,11 @@ def test_bad_header_arguments():
         aio.connect(f"ws://{LOCAL}:9/", additional_headers={"X-Big": "a" * 5000})
     with pytest.raises(ValueError, match="compression"):
         aio.connect(f"ws://{LOCAL}:9/", compression="gzip")
+    with pytest.raises(ValueError, match="injection"):
+        aio.connect(f"ws://{LOCAL}:9/", origin="http://a\r\nX-Injected: 1")
+    for bad in ("a\r\nX-Injected: 1", "a b", ""):
+        with pytest.raises(ValueError, match="subprotocol"):
+            aio.connect(f"ws://{LOCAL}:9/", subprotocols=["chat", bad])
 
 
 def test_headers_that_just_fit(run):

@@ -341,9 +341,9 @@ def connect(
     one of the files; TimeoutError (asyncio's) on timeout.  At once:
     ValueError for a URL that is neither ws:// nor wss:// (or TLS options
     with ws://), a header name or value with CR or LF (or a name that is not
-    an HTTP token, or a header the handshake sets itself), an unknown
-    ``compression``; FileNotFoundError (or another OSError) for a file that
-    cannot be read.
+    an HTTP token, or a header the handshake sets itself; the same for
+    ``origin`` and ``subprotocols``), an unknown ``compression``;
+    FileNotFoundError (or another OSError) for a file that cannot be read.
     """
     _check_keepalive(ping_interval, ping_timeout)
     if compression not in ("deflate", None):
@@ -355,6 +355,11 @@ def connect(
     connecting.keepalive = (ping_interval, ping_timeout)
     connecting.compression = compression
     connecting.header_lines = _header_lines(additional_headers, user_agent_header, origin)
+    if origin is not None and any(c in origin for c in "\r\n\0"):
+        raise ValueError(f"invalid origin {origin!r}: CR, LF or NUL (header injection)")
+    for name in connecting.subprotocols:
+        if not isinstance(name, str) or not name or not set(name.encode()) <= _TCHAR:
+            raise ValueError(f"invalid subprotocol {name!r}: not an HTTP token")
     room = _REQUEST_ROOM - len(connecting.path) - len(connecting.host) - len(origin or "")
     if len(connecting.header_lines) > room - len(",".join(connecting.subprotocols)):
         raise ValueError("the request headers are too large (4 KiB in all)")
