@@ -317,6 +317,7 @@ enum lws_limit {
 int lws_context_set_limit(struct libwebsocket_context *context, enum lws_limit limit, long value);
 long lws_context_get_limit(struct libwebsocket_context *context, enum lws_limit limit);
 void lws_set_max_message_size(struct libwebsocket_context *context, size_t bytes);
+int lws_set_wsi_max_message_size(struct libwebsocket *wsi, size_t bytes);
 void lws_set_handshake_timeout(struct libwebsocket_context *context, int secs);
 const struct libwebsocket_protocols *lws_calling_protocol(struct libwebsocket_context *context);
 void lws_set_conn_gone_notify(struct libwebsocket_context *context,
@@ -324,6 +325,7 @@ void lws_set_conn_gone_notify(struct libwebsocket_context *context,
 int lws_conn_is_live(struct libwebsocket_context *context, const struct libwebsocket *wsi);
 int lws_context_listen_port(struct libwebsocket_context *context);
 const char *lws_request_head(struct libwebsocket *wsi, size_t *len);
+const char *lws_client_response_head(struct libwebsocket *wsi, size_t *len, size_t *body_len);
 int lws_write_unpadded(struct libwebsocket *wsi, const unsigned char *buf,
                        size_t len, enum libwebsocket_write_protocol protocol);
 long lws_tls_verify_error(const struct libwebsocket *wsi);

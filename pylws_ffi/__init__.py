@@ -34,10 +34,12 @@ from .connection import (
     libwebsocket_write,
     libwebsockets_get_protocol,
     libwebsockets_remaining_packet_payload,
+    lws_client_response_head,
     lws_frame_is_binary,
     lws_request_head,
     lws_send_pipe_choked,
     lws_set_whole_messages,
+    lws_set_wsi_max_message_size,
     payload,
 )
 from .constants import *  # noqa: F403
@@ -135,6 +137,8 @@ __all__ = [
     "lws_frame_is_binary",
     "lws_set_whole_messages",
     "lws_request_head",
+    "lws_client_response_head",
+    "lws_set_wsi_max_message_size",
     "lws_send_pipe_choked",
     "lws_context_get_limit",
     "lws_context_set_limit",

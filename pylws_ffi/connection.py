@@ -218,6 +218,36 @@ def lws_request_head(wsi: Any) -> bytes | None:
     return None if head == _NULL else ffi.buffer(head, size[0])[:]
 
 
+def lws_client_response_head(wsi: Any) -> tuple[bytes, bytes] | None:
+    """In a client connection's LWS_CALLBACK_CLIENT_CONNECTION_ERROR callback
+    (when the server answered: a refused handshake such as a 401 or 404) or
+    its CLIENT_ESTABLISHED callback: ``(head, body)``, the server's answer
+    head as received (status line and header lines, each ending in CRLF,
+    then the empty line) and the bytes of its body that came (up to its
+    Content-Length, within 16 KiB with the head; b"" after a 101).  None
+    elsewhere, and when no whole head came.  Raises what the other wsi
+    functions raise."""
+    check_wsi(wsi, "lws_client_response_head")
+    size = ffi.new("size_t[2]")
+    head = lib.lws_client_response_head(wsi, size, size + 1)
+    if head == _NULL:
+        return None
+    data = ffi.buffer(head, size[0] + size[1])[:]
+    return data[: size[0]], data[size[0] :]
+
+
+def lws_set_wsi_max_message_size(wsi: Any, size: int) -> int:
+    """The largest message (after decompression) this connection may receive
+    from now on (call it in ESTABLISHED or CLIENT_ESTABLISHED); a larger one
+    closes it with 1009.  0: no limit.  lws_set_max_message_size of the
+    context sets every connection's again.  Returns 0.  Raises ValueError
+    for a negative size and what the other wsi functions raise."""
+    check_wsi(wsi, "lws_set_wsi_max_message_size")
+    if size < 0:
+        raise ValueError(f"size must be >= 0, not {size}")
+    return lib.lws_set_wsi_max_message_size(wsi, size)
+
+
 def payload(in_: Any, len: int) -> bytes:
     """A callback's ``in_``/``len`` as bytes (a copy; b"" when len is 0).
 

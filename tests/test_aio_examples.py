@@ -253,6 +253,36 @@ def test_client_reconnects_with_backoff(program: Any) -> None:
     assert answered >= 6
 
 
+def test_client_sends_headers_and_stops_on_a_4xx(program: Any) -> None:
+    """--header reaches the server (additional_headers); a 401 is printed with
+    its body and not retried (exit 1)."""
+    port = free_port()
+
+    def check_token(ws: Any, request: Any) -> Any:
+        if request.headers.get("Authorization") != "Bearer good":
+            return ws.respond(401, "no valid token\n")
+        return None
+
+    async def echo(ws: Any) -> None:
+        async for message in ws:
+            await ws.send(message)
+
+    async def main() -> None:
+        async with ws_serve(echo, "127.0.0.1", port, process_request=check_token):
+            url = f"ws://127.0.0.1:{port}/"
+            good = program(
+                "aio_client.py", url, "--count", "2", "--interval", "0.01",
+                "--header", "Authorization: Bearer good",
+            )  # fmt: skip
+            await good.expect(r"done: 2 messages")
+            assert good.stop(None) == ""
+            bad = program("aio_client.py", url, "--header", "Authorization: Bearer bad")
+            await bad.expect(r"refused: 401 Unauthorized: no valid token")
+            assert await asyncio.to_thread(bad.proc.wait, 10) == 1
+
+    run(main())
+
+
 # ---- aio_keepalive.py ----
 
 

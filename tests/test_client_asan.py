@@ -166,6 +166,12 @@ def test_bad_answer(name: str) -> None:
         ),
         pytest.param(lambda key: handshake_reply(key)[:-2], id="before-the-blank-line"),
         pytest.param(lambda key: None, id="without-a-word"),
+        # a refusal whose body is cut: the client waits for the Content-Length
+        # it announces (lws_client_response_head), then sees the server go
+        pytest.param(
+            lambda key: b"HTTP/1.1 404 Not Found\r\nContent-Length: 100\r\n\r\ncut",
+            id="404-body-cut",
+        ),
     ],
 )
 def test_server_closes_mid_handshake(respond: Callable[[str], bytes | None]) -> None:

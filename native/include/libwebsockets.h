@@ -537,6 +537,14 @@ LWS_EXTERN void lws_set_max_message_size(struct libwebsocket_context *context,
 					 size_t bytes);
 
 /*
+ * pylws: the same limit for one connection (its messages from now on; call it
+ * in ESTABLISHED or CLIENT_ESTABLISHED), e.g. when the connections of one
+ * context need different limits.  A later lws_set_max_message_size of the
+ * context sets it again.  Returns 0, or -1 (errno EINVAL) for a NULL wsi.
+ */
+LWS_EXTERN int lws_set_wsi_max_message_size(struct libwebsocket *wsi, size_t bytes);
+
+/*
  * Seconds a new connection has to send a complete HTTP request head before it
  * is dropped (an incomplete one gets "408 Request Timeout").  Default 10.
  * Client connections made after the call get the same time from
@@ -643,6 +651,24 @@ LWS_EXTERN int lws_context_listen_port(struct libwebsocket_context *context);
  * NUL), its length in *len.  NULL (and *len 0) anywhere else.
  */
 LWS_EXTERN const char *lws_request_head(struct libwebsocket *wsi, size_t *len);
+
+/*
+ * The client side's counterpart: inside a client connection's
+ * LWS_CALLBACK_CLIENT_CONNECTION_ERROR callback, when the server's answer
+ * arrived (a refused handshake: "401 Unauthorized", a 404, a 101 that fails a
+ * check), and inside its LWS_CALLBACK_CLIENT_ESTABLISHED callback: the answer's
+ * head as received (status line, then every header line, each ending in
+ * CRLF, then the empty line), its length in *len.  The body follows it at
+ * head + *len, *body_len bytes: as much of it as came with the head or
+ * before the connection failed, at most its Content-Length; for a refused
+ * answer announcing a Content-Length, the library waits for that many bytes
+ * (within the handshake timeout) as far as head and body fit in 16 KiB.
+ * Always 0 in ESTABLISHED (what follows a 101 is frames).  NULL (and 0s)
+ * anywhere else, and when the connection failed before a whole head came
+ * (refused, timed out, TLS...).  len and body_len may be NULL.
+ */
+LWS_EXTERN const char *lws_client_response_head(struct libwebsocket *wsi, size_t *len,
+						 size_t *body_len);
 
 /*
  * libwebsocket_write for a buffer without the pre/post padding: the library

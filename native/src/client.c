@@ -15,6 +15,7 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +74,63 @@ void lws_client_free(struct libwebsocket *wsi)
 	wsi->client = NULL;
 }
 
+/* The body an answer announces (Content-Length, capped past what head_buf
+ * holds); SIZE_MAX when it does not say (none, or not a number). */
+static size_t announced_body(const struct lws_http_head *res)
+{
+	const struct lws_http_header *h = lws_http_find(res, "Content-Length");
+	if (!h || !h->value_len)
+		return SIZE_MAX;
+	size_t want = 0;
+	for (size_t i = 0; i < h->value_len; i++) {
+		if (h->value[i] < '0' || h->value[i] > '9')
+			return SIZE_MAX;
+		if (want <= LWS_MAX_HTTP_HEAD) /* past it: more than can be kept */
+			want = want * 10 + (size_t)(h->value[i] - '0');
+	}
+	return want;
+}
+
+/* The body bytes the callbacks see: what arrived, up to the announced size. */
+static size_t answer_body_len(const struct lws_http_head *res, size_t arrived)
+{
+	size_t want = announced_body(res);
+	return want < arrived ? want : arrived;
+}
+
+/* Let the callback about to run read the server's answer in head_buf, if a
+ * whole head is there (lws_client_response_head); 0 when there is none. */
+static int expose_answer(struct libwebsocket *wsi)
+{
+	struct lws_http_head res;
+	if (!wsi->head_buf || !wsi->head_len)
+		return 0;
+	int n = lws_http_parse_response(wsi->head_buf, wsi->head_len, &res);
+	if (n <= 0)
+		return 0;
+	wsi->resp_head = wsi->head_buf;
+	wsi->resp_head_len = (size_t)n;
+	wsi->resp_body_len = answer_body_len(&res, wsi->head_len - (size_t)n);
+	return 1;
+}
+
+static void unexpose_answer(struct libwebsocket *wsi)
+{
+	wsi->resp_head = NULL;
+	wsi->resp_head_len = wsi->resp_body_len = 0;
+}
+
+const char *lws_client_response_head(struct libwebsocket *wsi, size_t *len, size_t *body_len)
+{
+	/* head_buf may have been freed by a close inside the callback */
+	int valid = wsi->resp_head && wsi->resp_head == wsi->head_buf;
+	if (len)
+		*len = valid ? wsi->resp_head_len : 0;
+	if (body_len)
+		*body_len = valid ? wsi->resp_body_len : 0;
+	return valid ? wsi->resp_head : NULL;
+}
+
 void lws_client_fail(struct libwebsocket *wsi, const char *why)
 {
 	struct lws_client *c = wsi->client;
@@ -80,8 +138,11 @@ void lws_client_fail(struct libwebsocket *wsi, const char *why)
 		return;
 	c->reported = 1;
 	lwsl_info("client connection to %s:%d failed: %s\n", c->address, c->port, why);
+	if (wsi->state == LWS_STATE_CLIENT_AWAIT_101)
+		expose_answer(wsi); /* a refused handshake: its status, headers, body */
 	lws_call(wsi->context, wsi->protocol, wsi, LWS_CALLBACK_CLIENT_CONNECTION_ERROR,
 		 wsi->user_space, (void *)why, strlen(why));
+	unexpose_answer(wsi);
 	lws_conn_kill(wsi);
 }
 
@@ -416,6 +477,8 @@ static const char *check_answer(struct libwebsocket *wsi, const struct lws_http_
 	return lws_ext_client_accept(wsi, res);
 }
 
+/* head_buf still holds the 101 answer (for lws_client_response_head in the
+ * ESTABLISHED callback); it is freed here. */
 static void established(struct libwebsocket *wsi, uint8_t *extra, size_t extra_len)
 {
 	uint8_t rsv_allowed = wsi->parser.rsv_allowed; /* claimed by extensions */
@@ -426,8 +489,14 @@ static void established(struct libwebsocket *wsi, uint8_t *extra, size_t extra_l
 	wsi->parser.rsv_allowed = rsv_allowed;
 	wsi->established = 1;
 	lws_ext_broadcast(wsi, LWS_EXT_CALLBACK_ANY_WSI_ESTABLISHED);
-	if (lws_call(wsi->context, wsi->protocol, wsi, LWS_CALLBACK_CLIENT_ESTABLISHED,
-		     wsi->user_space, NULL, 0)) {
+	expose_answer(wsi);
+	int refused = lws_call(wsi->context, wsi->protocol, wsi, LWS_CALLBACK_CLIENT_ESTABLISHED,
+			       wsi->user_space, NULL, 0);
+	unexpose_answer(wsi);
+	free(wsi->head_buf); /* NULL if the callback closed the connection */
+	wsi->head_buf = NULL;
+	wsi->head_len = 0;
+	if (refused) {
 		lws_conn_close(wsi, LWS_CLOSE_STATUS_NOSTATUS, NULL);
 		return;
 	}
@@ -460,6 +529,15 @@ void lws_client_readable(struct libwebsocket *wsi, uint8_t *buf, size_t len)
 		lws_client_fail(wsi, "the server's answer is not HTTP");
 		return;
 	}
+	if (res.status != 101) {
+		/* refused: wait for the body it announces, as far as head_buf
+		 * holds it (the handshake timeout bounds the wait), so that the
+		 * CONNECTION_ERROR callback can read it */
+		size_t arrived = wsi->head_len - (size_t)n;
+		size_t want = announced_body(&res);
+		if (want != SIZE_MAX && want > arrived && wsi->head_len < LWS_MAX_HTTP_HEAD)
+			return;
+	}
 	const char *why = check_answer(wsi, &res);
 	if (why) {
 		lws_client_fail(wsi, why);
@@ -472,9 +550,7 @@ void lws_client_readable(struct libwebsocket *wsi, uint8_t *buf, size_t len)
 	size_t in_head = wsi->head_len - (size_t)n, rest = len - take;
 	memmove(buf + in_head, buf + take, rest);
 	memcpy(buf, wsi->head_buf + n, in_head);
-	free(wsi->head_buf);
-	wsi->head_buf = NULL;
-	wsi->head_len = 0;
+	wsi->head_len = (size_t)n; /* the head alone, for the ESTABLISHED callback */
 	established(wsi, buf, in_head + rest);
 }
 

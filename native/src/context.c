@@ -362,6 +362,16 @@ void lws_set_max_message_size(struct libwebsocket_context *context, size_t bytes
 		wsi->parser.max_message_size = bytes;
 }
 
+int lws_set_wsi_max_message_size(struct libwebsocket *wsi, size_t bytes)
+{
+	if (!wsi) {
+		errno = EINVAL;
+		return -1;
+	}
+	wsi->parser.max_message_size = bytes;
+	return 0;
+}
+
 void lws_set_handshake_timeout(struct libwebsocket_context *context, int secs)
 {
 	context->handshake_timeout = secs > 0 ? secs : LWS_DEFAULT_HANDSHAKE_TIMEOUT;

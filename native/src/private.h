@@ -215,6 +215,11 @@ struct libwebsocket {
 	char *head_buf;
 	size_t head_len;
 
+	/* a client's answer from the server (lws_client_response_head): set in
+	 * head_buf during CLIENT_CONNECTION_ERROR and CLIENT_ESTABLISHED only */
+	const char *resp_head;
+	size_t resp_head_len, resp_body_len;
+
 	struct lws_frame_parser parser;
 	struct lws_outq out;
 

@@ -42,10 +42,11 @@ carries their requests out.
 from __future__ import annotations
 
 from .broadcast import broadcast
+from .client import USER_AGENT as USER_AGENT
 from .client import connect
 from .connection import DEFAULT_MAX_QUEUE as DEFAULT_MAX_QUEUE
 from .connection import DEFAULT_MAX_SIZE as DEFAULT_MAX_SIZE
-from .connection import Connection, Headers, Request
+from .connection import Connection, Headers, Request, Response
 from .connection import Data as Data
 from .exceptions import (
     ConnectionClosed,
@@ -53,6 +54,7 @@ from .exceptions import (
     ConnectionClosedOK,
     InvalidCertificate,
     InvalidHandshake,
+    InvalidStatus,
 )
 from .loop import AioContext, create_context
 from .loop import log as log
@@ -69,7 +71,9 @@ __all__ = [
     "Headers",
     "InvalidCertificate",
     "InvalidHandshake",
+    "InvalidStatus",
     "Request",
+    "Response",
     "Server",
     "broadcast",
     "connect",
@@ -82,8 +86,8 @@ __all__ = [
 # objects are documented, printed and pickled as pylws_ffi.aio's.
 for _obj in (
     AioContext, Connection, ConnectionClosed, ConnectionClosedError, ConnectionClosedOK,
-    Headers, InvalidCertificate, InvalidHandshake, Request, Server, broadcast, connect,
-    create_context, serve,
+    Headers, InvalidCertificate, InvalidHandshake, InvalidStatus, Request, Response, Server,
+    broadcast, connect, create_context, serve,
 ):  # fmt: skip
     _obj.__module__ = __name__
 del _obj

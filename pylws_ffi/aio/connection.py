@@ -138,6 +138,22 @@ class Request:
         return f"<Request {self.path!r}>"
 
 
+class Response:
+    """A server's answer to the opening handshake, as websockets' ``Response``:
+    ``status_code``, ``reason_phrase``, ``headers`` and ``body`` (what came of
+    it: see :func:`pylws_ffi.lws_client_response_head`).  A client
+    connection's ``response`` (the 101), and :class:`InvalidStatus`'s."""
+
+    def __init__(self, status_code: int, reason_phrase: str, headers: Headers, body: bytes) -> None:
+        self.status_code = status_code
+        self.reason_phrase = reason_phrase
+        self.headers = headers
+        self.body = body
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status_code} {self.reason_phrase!r}>"
+
+
 def _peer_address(wsi: Any) -> Any:
     """getpeername() of the connection's socket, None if unknown."""
     fd = lib.libwebsocket_get_socket_fd(wsi)
@@ -217,6 +233,8 @@ class Connection:
         self.path = path
         #: server side: the opening request (path, headers); None on a client
         self.request = request
+        #: client side: the server's 101 answer (headers...); None on a server
+        self.response: Response | None = None
         #: the peer's address, as getpeername() gave it when it opened
         self.remote_address: Any = _peer_address(wsi)
         self.max_size = endpoint.max_size

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import ssl
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .connection import Response
 
 
 class ConnectionClosed(Exception):
@@ -45,6 +49,17 @@ def _closed_exc(
 class InvalidHandshake(ConnectionError):
     """A client connection failed before it was established; the text says
     why (the CLIENT_CONNECTION_ERROR message of the core)."""
+
+
+class InvalidStatus(InvalidHandshake):
+    """The server answered the opening handshake with another status than
+    101 (a 401, 403, 404, a redirect...), as websockets' ``InvalidStatus``:
+    ``response`` has its ``status_code``, ``reason_phrase``, ``headers`` and
+    ``body``."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(f"server rejected WebSocket connection: HTTP {response.status_code}")
+        self.response = response
 
 
 class InvalidCertificate(InvalidHandshake, ssl.SSLCertVerificationError):
