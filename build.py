@@ -294,6 +294,7 @@ int libwebsockets_serve_http_file_fragment(struct libwebsocket_context *context,
 int libwebsocket_is_final_fragment(struct libwebsocket *wsi);
 unsigned char libwebsocket_get_reserved_bits(struct libwebsocket *wsi);
 int lws_frame_is_binary(struct libwebsocket *wsi);
+int lws_close_status_sent(const struct libwebsocket *wsi);
 size_t libwebsockets_remaining_packet_payload(struct libwebsocket *wsi);
 int lws_set_whole_messages(struct libwebsocket *wsi, int on);
 

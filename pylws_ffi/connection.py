@@ -185,6 +185,15 @@ def lws_frame_is_binary(wsi: Any) -> int:
     return lib.lws_frame_is_binary(wsi)
 
 
+def lws_close_status_sent(wsi: Any) -> int:
+    """The status code of the close frame this side sent (the library's own
+    1002/1007/1009/1011..., libwebsocket_close_and_free_session's, or the
+    peer's echoed), e.g. in CLOSED; 0 when none was sent or it had no code.
+    Raises ValueError when ``wsi`` is NULL or closed."""
+    check_wsi(wsi, "lws_close_status_sent")
+    return lib.lws_close_status_sent(wsi)
+
+
 def lws_set_whole_messages(wsi: Any, on: int | bool) -> int:
     """From now on (call it in ESTABLISHED, or between messages), wsi's
     RECEIVE callback gets every message whole in one call, ``in_``/``len_``

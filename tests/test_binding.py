@@ -394,6 +394,7 @@ WSI_CALLS: list[tuple[str, Callable[[Any, Any], tuple[Any, ...]]]] = [
     ("libwebsocket_is_final_fragment", lambda ctx, wsi: (wsi,)),
     ("libwebsocket_get_reserved_bits", lambda ctx, wsi: (wsi,)),
     ("lws_frame_is_binary", lambda ctx, wsi: (wsi,)),
+    ("lws_close_status_sent", lambda ctx, wsi: (wsi,)),
     ("lws_set_whole_messages", lambda ctx, wsi: (wsi, 1)),
     ("libwebsockets_remaining_packet_payload", lambda ctx, wsi: (wsi,)),
     ("libwebsocket_rx_flow_control", lambda ctx, wsi: (wsi, 1)),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -136,4 +137,83 @@ def test_exception_in_a_callback_closes_with_1011(run: Any, where: str) -> None:
     finally:
         stop.set()
         thread.join(10)
+        lws.libwebsocket_context_destroy(ctx)
+
+
+def test_a_close_the_core_sent_is_the_close_code(run: Any) -> None:
+    """A message past max_size is closed with 1009 by the core itself (it
+    gathers whole messages up to the limit): both aio sides say 1009 in
+    close_code and in ConnectionClosedError, not None."""
+    port = free_port()
+    seen: asyncio.Future[tuple[int | None, int | None]]
+
+    async def handler(conn: aio.Connection) -> None:
+        with pytest.raises(aio.ConnectionClosedError) as e:
+            await conn.recv()
+        seen.set_result((conn.close_code, e.value.code))
+
+    async def big(ws: Any) -> None:
+        await ws.send("y" * 100)
+        await ws.wait_closed()
+
+    async def main() -> None:
+        nonlocal seen
+        seen = asyncio.get_running_loop().create_future()
+        async with aio.serve(handler, "127.0.0.1", port, max_size=10):
+            async with ws_connect(f"ws://127.0.0.1:{port}") as ws:
+                await ws.send("x" * 100)
+                with pytest.raises(WsClosed):
+                    await asyncio.wait_for(ws.recv(), 10)
+                assert ws.close_code == 1009
+            assert await asyncio.wait_for(seen, 10) == (1009, 1009)
+        port2 = free_port()
+        async with ws_serve(big, "127.0.0.1", port2):
+            conn = await aio.connect(f"ws://127.0.0.1:{port2}", max_size=10)
+            with pytest.raises(aio.ConnectionClosedError) as e:
+                await asyncio.wait_for(conn.recv(), 10)
+            assert (conn.close_code, e.value.code) == (1009, 1009)
+
+    run(main())
+
+
+def test_lws_close_status_sent_in_closed() -> None:
+    """The C-style API: in CLOSED, lws_close_status_sent gives the code the
+    library sent on its own (1007 for a text message that is not UTF-8), and
+    the peer's code echoed back after a close the peer began."""
+    from support.raw import RawWS
+
+    sent: list[int] = []
+
+    def callback(context: Any, wsi: Any, reason: int, user: Any, in_: Any, len_: int) -> int:
+        if reason == lws.LWS_CALLBACK_CLOSED:
+            sent.append(lws.lws_close_status_sent(wsi))
+        return 0
+
+    ctx = lws.libwebsocket_create_context(
+        lws.LWS_CONTEXT_PORT_ANY, "127.0.0.1", [("p", callback, 0)], None
+    )
+    try:
+        port = lws.lws_context_listen_port(ctx)
+        stop = threading.Event()
+
+        def serve() -> None:
+            while not stop.is_set():
+                lws.libwebsocket_service(ctx, 20)
+
+        t = threading.Thread(target=serve)
+        t.start()
+        try:
+            for payload, op, expect in ((b"\xff\xfe", 0x1, 1007), (b"\x0f\xa0bye", 0x8, 4000)):
+                with RawWS(port) as c:
+                    c.send_frame(op, payload)
+                    assert c.close_code() == expect  # what the server sent
+                for _ in range(500):
+                    if sent:
+                        break
+                    time.sleep(0.01)
+                assert sent.pop() == expect
+        finally:
+            stop.set()
+            t.join(10)
+    finally:
         lws.libwebsocket_context_destroy(ctx)

@@ -508,6 +508,16 @@ LWS_EXTERN size_t libwebsockets_remaining_packet_payload(struct libwebsocket *ws
  */
 LWS_EXTERN int lws_set_whole_messages(struct libwebsocket *wsi, int on);
 
+/*
+ * pylws addition: the status code of the close frame this side sent on wsi
+ * (libwebsocket_close_and_free_session's, an LWS_WRITE_CLOSE's, the one the
+ * library sent itself: 1002 protocol error, 1007 bad UTF-8, 1009 message too
+ * big, 1011, 1001 going away..., or the peer's code echoed back), e.g. in the
+ * CLOSED callback, whose in/len carry only the peer's close payload.  0 when
+ * no close frame was sent or it had no code; -1 (errno EINVAL) for a NULL wsi.
+ */
+LWS_EXTERN int lws_close_status_sent(const struct libwebsocket *wsi);
+
 /* ---- utilities ---- */
 
 LWS_EXTERN void lws_set_log_level(int level, void (*log_emit_function)(const char *line));

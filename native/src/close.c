@@ -121,6 +121,7 @@ static void send_close_frame(struct libwebsocket *wsi, int status, const char *r
 	}
 	lws_send_control(wsi, LWS_OP_CLOSE, payload, len);
 	wsi->close_sent = 1;
+	wsi->close_status_sent = (uint16_t)(status > 0 ? status : 0);
 }
 
 /* No more callbacks: flush what is queued, send FIN, wait briefly for the

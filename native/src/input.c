@@ -58,8 +58,10 @@ static void on_close_frame(struct libwebsocket *wsi, uint8_t *payload, size_t le
 		return;
 	}
 	/* echo the status code (RFC 6455 5.5.1), then finish */
-	if (!wsi->peer_gone)
+	if (!wsi->peer_gone) {
 		lws_send_control(wsi, LWS_OP_CLOSE, payload, len >= 2 ? 2 : 0);
+		wsi->close_status_sent = len >= 2 ? (uint16_t)(payload[0] << 8 | payload[1]) : 0;
+	}
 	wsi->close_sent = 1;
 	lws_conn_close(wsi, -1, NULL);
 }

@@ -375,6 +375,8 @@ static int write_frame(struct libwebsocket *wsi, uint8_t *buf, size_t len,
 	int opcode = frame_opcode(wsi, kind, fin, len);
 	if (opcode < 0)
 		return -1;
+	if (opcode == LWS_OP_CLOSE) /* read before the mask is applied in place */
+		wsi->close_status_sent = len >= 2 ? (uint16_t)(buf[0] << 8 | buf[1]) : 0;
 
 	/* extensions (e.g. permessage-deflate) may replace the payload */
 	uint8_t rsv = 0;

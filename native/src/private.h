@@ -147,6 +147,7 @@ struct libwebsocket {
 	uint8_t want_writable;  /* WRITEABLE callback requested */
 	uint8_t established;    /* ESTABLISHED was called: CLOSED is owed */
 	uint8_t close_sent;
+	uint16_t close_status_sent; /* its code (0: none), lws_close_status_sent */
 	uint8_t closing;        /* lws_conn_close began: no more writes */
 	uint8_t peer_close_len; /* the peer's close payload, for CLOSED's in/len */
 	uint8_t peer_close[LWS_MAX_CONTROL_PAYLOAD + 1]; /* + its 0 byte */

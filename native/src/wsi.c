@@ -5,6 +5,7 @@
  * of the public API.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 
@@ -112,6 +113,15 @@ unsigned char libwebsocket_get_reserved_bits(struct libwebsocket *wsi)
 int lws_frame_is_binary(struct libwebsocket *wsi)
 {
 	return wsi->parser.msg_opcode == LWS_OP_BINARY;
+}
+
+int lws_close_status_sent(const struct libwebsocket *wsi)
+{
+	if (!wsi) {
+		errno = EINVAL;
+		return -1;
+	}
+	return wsi->close_status_sent;
 }
 
 size_t libwebsockets_remaining_packet_payload(struct libwebsocket *wsi)

@@ -581,9 +581,12 @@ class Connection:
         """Wait until the connection has closed."""
         await asyncio.shield(self._closed)
 
-    def _on_closed(self, in_: Any, len_: int) -> None:
+    def _on_closed(self, in_: Any, len_: int, sent: int = 0) -> None:
         self.wsi = None
         self._parts = None
+        if self._sent_code is None and sent > 0:
+            # a close the core sent itself: 1009 past max_size, 1007, 1002...
+            self._sent_code, self._sent_reason = sent, ""
         if in_ != _NULL and len_ >= 2:  # the peer's close frame: code, reason
             payload = ffi.buffer(in_, len_)[:]
             self._rcvd = (
@@ -687,7 +690,7 @@ class _Endpoint:
         if reason == _CLOSED:
             conn = self.conns.pop(wsi, None)
             if conn is not None:
-                conn._on_closed(in_, len_)
+                conn._on_closed(in_, len_, lib.lws_close_status_sent(wsi))
                 self.closed(conn)
             return 0
         return self.other(context, wsi, reason, user, in_, len_)
