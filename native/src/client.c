@@ -108,27 +108,32 @@ static int expose_answer(struct libwebsocket *wsi)
 	int n = lws_http_parse_response(wsi->head_buf, wsi->head_len, &res);
 	if (n <= 0)
 		return 0;
-	wsi->resp_head = wsi->head_buf;
-	wsi->resp_head_len = (size_t)n;
-	wsi->resp_body_len = answer_body_len(&res, wsi->head_len - (size_t)n);
+	struct libwebsocket_context *context = wsi->context;
+	context->answer.wsi = wsi;
+	context->answer.head = wsi->head_buf;
+	context->answer.head_len = (size_t)n;
+	context->answer.body_len = answer_body_len(&res, wsi->head_len - (size_t)n);
 	return 1;
 }
 
 static void unexpose_answer(struct libwebsocket *wsi)
 {
-	wsi->resp_head = NULL;
-	wsi->resp_head_len = wsi->resp_body_len = 0;
+	struct libwebsocket_context *context = wsi->context;
+	if (context->answer.wsi == wsi)
+		memset(&context->answer, 0, sizeof context->answer);
 }
 
 const char *lws_client_response_head(struct libwebsocket *wsi, size_t *len, size_t *body_len)
 {
 	/* head_buf may have been freed by a close inside the callback */
-	int valid = wsi->resp_head && wsi->resp_head == wsi->head_buf;
+	const struct libwebsocket_context *context = wsi->context;
+	int valid = context->answer.wsi == wsi && context->answer.head &&
+		    context->answer.head == (const char *)wsi->head_buf;
 	if (len)
-		*len = valid ? wsi->resp_head_len : 0;
+		*len = valid ? context->answer.head_len : 0;
 	if (body_len)
-		*body_len = valid ? wsi->resp_body_len : 0;
-	return valid ? wsi->resp_head : NULL;
+		*body_len = valid ? context->answer.body_len : 0;
+	return valid ? context->answer.head : NULL;
 }
 
 void lws_client_fail(struct libwebsocket *wsi, const char *why)

@@ -216,11 +216,6 @@ struct libwebsocket {
 	char *head_buf;
 	size_t head_len;
 
-	/* a client's answer from the server (lws_client_response_head): set in
-	 * head_buf during CLIENT_CONNECTION_ERROR and CLIENT_ESTABLISHED only */
-	const char *resp_head;
-	size_t resp_head_len, resp_body_len;
-
 	struct lws_frame_parser parser;
 	struct lws_outq out;
 
@@ -282,6 +277,14 @@ struct libwebsocket_context {
 	/* client side (client.c); client_ops is how the layers below reach it,
 	 * set at the first client connection */
 	const struct lws_client_ops *client_ops;
+	/* the server's answer a client callback may read (lws_client_response_head):
+	 * set around CLIENT_CONNECTION_ERROR and CLIENT_ESTABLISHED only, so it
+	 * lives here rather than in every connection */
+	struct {
+		const struct libwebsocket *wsi;
+		const char *head; /* in wsi->head_buf */
+		size_t head_len, body_len;
+	} answer;
 	struct lws_listener resolver;  /* eventfd: a name lookup finished */
 	struct lws_lookup *lookups;    /* name lookups in progress */
 	int client_failures;           /* connections with a failure to report */
