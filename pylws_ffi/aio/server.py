@@ -147,15 +147,18 @@ def _http_answer(response: Response, server_header: str | None) -> tuple[bytes, 
 def _call_hook(hook: Callable[..., Any], *args: Any) -> Any:
     """Call a process_request/process_response hook (a function or a
     coroutine function) inside the library's callback.  A coroutine is run to
-    its end at once: it may await what completes without suspending (other
-    coroutines, computations), not I/O: one that suspends is refused with
-    RuntimeError (the request then gets a 500)."""
+    its end at once: it may await what completes without waiting (other
+    coroutines, ``asyncio.sleep(0)``), not I/O or a timer: one that waits for a
+    future is refused with RuntimeError (the request then gets a 500)."""
     result = hook(*args)
     if not inspect.isawaitable(result):
         return result
     step = result.__await__()
     try:
-        step.send(None)
+        for _ in range(1000):
+            # a bare yield (asyncio.sleep(0)) only lets others run: go on
+            if step.send(None) is not None:
+                break  # a future: it would wait
     except StopIteration as done:
         return done.value
     step.close()
