@@ -98,6 +98,9 @@ def test_process_request_health_page_401_and_403(run: Any) -> None:
             assert status == 200 and headers["content-length"] == "11"
             status, _, _ = await asyncio.to_thread(_get, port, "/other")
             assert status == 404  # None: the library's 404, as before
+            # respond()'s "Connection: close": the server closes after it
+            data = await asyncio.to_thread(_raw, port, b"GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n")
+            assert data.startswith(b"HTTP/1.1 200 OK\r\n") and data.endswith(b"\r\n\r\nOK\n")
 
             # an upgrade refused with a 401 and its header, seen by websockets
             with pytest.raises(InvalidStatus) as info:
