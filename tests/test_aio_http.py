@@ -156,6 +156,38 @@ def test_process_request_keep_alive_and_coroutine(run: Any) -> None:
     run(main())
 
 
+def test_keep_alive_http_then_upgrade_on_one_connection(run: Any) -> None:
+    """An answer of process_request on a kept connection, then an upgrade on
+    it: the earlier answer does not count as the filter's own."""
+
+    def process_request(conn: aio.Connection, request: aio.Request) -> aio.Response | None:
+        if request.path == "/page":
+            return aio.Response(200, "OK", aio.Headers(), b"page")
+        return None
+
+    async def main() -> None:
+        async with aio.serve(_echo, "127.0.0.1", 0, process_request=process_request) as server:
+
+            def talk() -> bytes:
+                with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+                    sock.sendall(b"GET /page HTTP/1.1\r\nHost: h\r\n\r\n")
+                    data = b""
+                    while not data.endswith(b"page"):
+                        data += sock.recv(4096)
+                    sock.sendall(_upgrade_request())
+                    data = b""
+                    while b"\r\n\r\n" not in data:
+                        chunk = sock.recv(4096)
+                        if not chunk:
+                            break
+                        data += chunk
+                    return data
+
+            assert (await asyncio.to_thread(talk)).startswith(b"HTTP/1.1 101 ")
+
+    run(main())
+
+
 def test_process_request_exception_is_500_and_logged(
     run: Any, caplog: pytest.LogCaptureFixture
 ) -> None:

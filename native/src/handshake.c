@@ -432,6 +432,7 @@ static int handle_request(struct libwebsocket *wsi, char *head,
 	/* HEAD is answered with the head of the GET answer only (RFC 9110 9.3.2) */
 	wsi->http_head_only = req->method_len == 4 && !memcmp(req->method, "HEAD", 4);
 	wsi->http_head_scan = 0;
+	wsi->http_replied = 0; /* of this request (an earlier one's was sent) */
 	int has_body;
 	if (check_body_framing(wsi, req, &has_body))
 		return -1;
