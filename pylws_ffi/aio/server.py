@@ -359,11 +359,11 @@ class Server(_Endpoint):
         if reason == _HTTP:
             return self._http(wsi, in_, len_)
         if reason == lib.LWS_CALLBACK_BROADCAST:
-            conn = self.conns.get(wsi)
-            if conn is not None and len_ >= 1:  # one kind byte (T/B), the payload
+            target = self.conns.get(wsi)
+            if target is not None and len_ >= 1:  # one kind byte (T/B), the payload
                 data = ffi.buffer(_cast("unsigned char *", in_), len_)
                 with contextlib.suppress(ConnectionClosed):  # closing: not for it
-                    conn._write(wsi, data[1:], _TEXT if data[0:1] == b"T" else _BINARY)
+                    target._write(wsi, data[1:], _TEXT if data[0:1] == b"T" else _BINARY)
             return 0
         return 0
 
@@ -626,7 +626,7 @@ def serve(
         _check_line(server_header, "server_header")
     root = None
     if static_dir is not None:
-        root = os.fspath(static_dir)
+        root = os.fsdecode(static_dir)
         if not os.path.isdir(root):
             raise NotADirectoryError(errno.ENOTDIR, "static_dir is not a directory", root)
     extensions = [lib.libwebsocket_internal_extensions[0]] if compression else None
