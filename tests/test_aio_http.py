@@ -350,6 +350,8 @@ def test_static_dir(run: Any, www: Path) -> None:
             status, headers, body = await get("/blob.bin", "HEAD")
             assert status == 200 and body == b"" and headers["content-length"] == "256000"
             assert (await get("/missing.html"))[0] == 404
+            status, headers, _ = await get("/index.html", "DELETE")
+            assert status == 405 and headers["allow"] == "GET, HEAD"
             assert (await get("/sub/"))[0] == 404  # no index.html there
             for bad in ("/link", "/%2e%2e/secret.txt", "/sub/%2E%2E/%2e%2e/secret.txt",
                         "/..%2fsecret.txt", "/sub/..%5c..%5csecret.txt", "/a%00b"):  # fmt: skip

@@ -113,7 +113,8 @@ def _check_line(text: str, what: str) -> bytes:
 def _http_answer(response: Response, server_header: str | None) -> tuple[bytes, bool]:
     """The bytes of ``response`` as an HTTP/1.1 answer, and whether the
     connection stays open after it.  Raises ValueError for a status out of
-    100..599 (or 101), a name or value with CR/LF, a body that is not bytes."""
+    200..599, a name that is not a token, a value with CR/LF; TypeError for
+    a body that is not bytes."""
     if not isinstance(response, Response):
         raise TypeError(f"expected a Response or None, got {type(response).__name__}")
     status = response.status_code
@@ -327,6 +328,13 @@ class Server(_Endpoint):
             if response is not None:
                 return self._answer(wsi, response)
         if self.static_dir is not None:
+            size = _new_size()
+            head = lib.lws_request_head(wsi, size)
+            method = ffi.buffer(head, min(size[0], 5))[:] if head != _NULL else b""
+            if not method.startswith((b"GET ", b"HEAD ")):
+                response = respond(405, "Method Not Allowed.\n")
+                response.headers["Allow"] = "GET, HEAD"
+                return self._answer(wsi, response)
             status, found = _static_file(self.static_dir, path)
             if status == 200:
                 ctype = _content_type(found)
@@ -585,7 +593,7 @@ def serve(
     values may hold no CR/LF (a 500 otherwise: no header injection).
 
     ``static_dir``: serve the files under this directory to plain GET/HEAD
-    requests that process_request left alone (``/`` and ``.../`` give
+    requests that process_request left alone (another method gets a 405) (``/`` and ``.../`` give
     index.html), through the core's libwebsockets_serve_http_file (sendfile),
     with a Content-Type from the extension; a path with ``..`` (plain or
     %-encoded), a backslash or NUL, or reaching outside the directory through
