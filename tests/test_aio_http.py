@@ -188,6 +188,26 @@ def test_keep_alive_http_then_upgrade_on_one_connection(run: Any) -> None:
     run(main())
 
 
+def test_the_handler_gets_the_connection_process_request_saw(run: Any) -> None:
+    seen: list[Any] = []
+
+    def process_request(conn: aio.Connection, request: aio.Request) -> aio.Response | None:
+        seen.append((conn, conn.request is request, conn.closed))
+        return None
+
+    async def handler(conn: aio.Connection) -> None:
+        seen.append(conn)
+        await conn.send(conn.request.path if conn.request else "")
+
+    async def main() -> None:
+        async with aio.serve(handler, "127.0.0.1", 0, process_request=process_request) as server:  # noqa: SIM117
+            async with ws_connect(f"ws://127.0.0.1:{server.port}/p?q=1") as ws:
+                assert await ws.recv() == "/p?q=1"
+
+    run(main())
+    assert seen[0][0] is seen[1] and seen[0][1:] == (True, False)
+
+
 def test_process_request_exception_is_500_and_logged(
     run: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
