@@ -475,3 +475,37 @@ def test_max_size_applies_after_inflating(run: Any) -> None:
 
     run(main())
     assert got == []
+
+
+# ---- over TLS ----
+
+
+def test_http_static_and_compression_over_tls(run: Any, tls_certs: Any, www: Path) -> None:
+    def process_request(conn: aio.Connection, request: aio.Request) -> aio.Response | None:
+        return conn.respond(200, "OK\n") if request.path == "/healthz" else None
+
+    async def main() -> None:
+        async with aio.serve(
+            _echo, "127.0.0.1", 0, certfile=tls_certs.server.cert, keyfile=tls_certs.server.key,
+            process_request=process_request, static_dir=www,
+        ) as server:  # fmt: skip
+            ctx = tls_certs.client_context()
+
+            def get(path: str) -> tuple[int, bytes]:
+                conn = http.client.HTTPSConnection("127.0.0.1", server.port, timeout=5, context=ctx)
+                try:
+                    conn.request("GET", path)
+                    resp = conn.getresponse()
+                    return resp.status, resp.read()
+                finally:
+                    conn.close()
+
+            assert await asyncio.to_thread(get, "/healthz") == (200, b"OK\n")
+            assert await asyncio.to_thread(get, "/blob.bin") == (200, bytes(range(256)) * 1000)
+            assert (await asyncio.to_thread(get, "/%2e%2e/secret.txt"))[0] == 403
+            async with ws_connect(f"wss://127.0.0.1:{server.port}/", ssl=ctx) as ws:
+                assert [e.name for e in ws.protocol.extensions] == ["permessage-deflate"]
+                await ws.send("t" * 50_000)
+                assert await ws.recv() == "t" * 50_000
+
+    run(main())
