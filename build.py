@@ -326,6 +326,7 @@ void lws_set_conn_gone_notify(struct libwebsocket_context *context,
 int lws_conn_is_live(struct libwebsocket_context *context, const struct libwebsocket *wsi);
 int lws_context_listen_port(struct libwebsocket_context *context);
 const char *lws_request_head(struct libwebsocket *wsi, size_t *len);
+int lws_add_response_header(struct libwebsocket *wsi, const char *name, const char *value);
 const char *lws_client_response_head(struct libwebsocket *wsi, size_t *len, size_t *body_len);
 int lws_write_unpadded(struct libwebsocket *wsi, const unsigned char *buf,
                        size_t len, enum libwebsocket_write_protocol protocol);

@@ -18,6 +18,7 @@ Python wrapper (and no checks).
 
 from __future__ import annotations
 
+import errno
 from typing import Any, Union
 
 from ._pylws_cffi import ffi, lib
@@ -225,6 +226,24 @@ def lws_request_head(wsi: Any) -> bytes | None:
     size = ffi.new("size_t *")
     head = lib.lws_request_head(wsi, size)
     return None if head == _NULL else ffi.buffer(head, size[0])[:]
+
+
+def lws_add_response_header(wsi: Any, name: str | bytes, value: str | bytes) -> int:
+    """In a server connection's LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION
+    callback: add ``name: value`` to the 101 answer (str as UTF-8).
+    Returns 0, or -1 (errno set) for a name that is not an HTTP token, a
+    value holding CR, LF or another control character (header injection),
+    outside that callback (EPERM), or past 4 KiB of added lines (E2BIG).
+    Raises TypeError for another type, and what the other wsi functions raise."""
+    check_wsi(wsi, "lws_add_response_header")
+    c_name = name.encode() if isinstance(name, str) else name
+    c_value = value.encode() if isinstance(value, str) else value
+    if not isinstance(c_name, bytes) or not isinstance(c_value, bytes):
+        raise TypeError("lws_add_response_header: name and value must be str or bytes")
+    if b"\0" in c_name or b"\0" in c_value:
+        ffi.errno = errno.EINVAL
+        return -1
+    return int(lib.lws_add_response_header(wsi, c_name, c_value))
 
 
 def lws_client_response_head(wsi: Any) -> tuple[bytes, bytes] | None:

@@ -25,6 +25,7 @@ from support.raw import RawWs
 from websockets.asyncio.client import connect as ws_connect
 from websockets.asyncio.server import serve as ws_serve
 from websockets.exceptions import ConnectionClosed as WsClosed
+from websockets.exceptions import InvalidStatus
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -367,6 +368,53 @@ def test_request_info(program: Any) -> None:
 
     run(main())
     assert info.stop() == ""
+
+
+# ---- aio_http.py ----
+
+
+def test_http_beside_websocket(program: Any) -> None:
+    import http.client
+
+    server = program("aio_http.py", "--port", "0")
+
+    def get(port: int, path: str, headers: dict[str, str] | None = None) -> Any:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        try:
+            conn.request("GET", path, headers=headers or {})
+            resp = conn.getresponse()
+            return resp.status, resp.getheader("Content-Type"), resp.getheaders(), resp.read()
+        finally:
+            conn.close()
+
+    async def main() -> None:
+        port = await server.port()
+        status, _, _, body = await asyncio.to_thread(get, port, "/healthz")
+        assert (status, body) == (200, b"OK\n")
+        status, ctype, _, body = await asyncio.to_thread(get, port, "/")
+        assert status == 200 and ctype.startswith("text/html") and b"new WebSocket" in body
+        status, _, headers, _ = await asyncio.to_thread(get, port, "/admin")
+        assert status == 401 and ("WWW-Authenticate", 'Bearer realm="admin"') in headers
+        async with ws_connect(f"ws://127.0.0.1:{port}/ws") as ws:
+            assert ws.response.headers["X-Example"] == "aio_http"
+            await ws.send("hi")
+            assert await asyncio.wait_for(ws.recv(), 10) == "hi"
+            status, _, _, body = await asyncio.to_thread(
+                get, port, "/admin", {"Authorization": "Bearer letmein"}
+            )
+            assert (status, body) == (200, b"1 WebSocket connection(s).\n")
+        status, ctype, _, body = await asyncio.to_thread(get, port, "/logo.svg")
+        assert status == 200 and ctype == "image/svg+xml"
+        assert body == (EXAMPLES / "resources" / "logo.svg").read_bytes()
+        assert (await asyncio.to_thread(get, port, "/%2e%2e/aio_http.py"))[0] == 403
+        assert (await asyncio.to_thread(get, port, "/missing.txt"))[0] == 404
+        with pytest.raises(InvalidStatus) as info:
+            async with ws_connect(f"ws://127.0.0.1:{port}/other"):
+                pass
+        assert info.value.response.status_code == 403
+
+    run(main())
+    assert server.stop() == ""
 
 
 def test_chat_page_in_chromium(program: Any, tmp_path: Path) -> None:

@@ -400,6 +400,7 @@ WSI_CALLS: list[tuple[str, Callable[[Any, Any], tuple[Any, ...]]]] = [
     ("libwebsocket_rx_flow_control", lambda ctx, wsi: (wsi, 1)),
     ("lws_request_head", lambda ctx, wsi: (wsi,)),
     ("lws_client_response_head", lambda ctx, wsi: (wsi,)),
+    ("lws_add_response_header", lambda ctx, wsi: (wsi, "Server", "x")),
     ("lws_set_wsi_max_message_size", lambda ctx, wsi: (wsi, 1024)),
     ("libwebsockets_serve_http_file", lambda ctx, wsi: (ctx, wsi, __file__, "text/plain")),
     ("libwebsockets_serve_http_file", lambda ctx, wsi: (ctx, wsi, __file__, None)),

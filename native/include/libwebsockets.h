@@ -663,6 +663,25 @@ LWS_EXTERN int lws_context_listen_port(struct libwebsocket_context *context);
 LWS_EXTERN const char *lws_request_head(struct libwebsocket *wsi, size_t *len);
 
 /*
+ * pylws addition: inside a server connection's
+ * LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION callback, add the header line
+ * "name: value" to the 101 Switching Protocols answer (after the library's
+ * own lines; e.g. "Server", "Set-Cookie").  Returns 0, or -1 with errno set:
+ * EINVAL for a NULL or empty name, a name that is not an HTTP token (RFC
+ * 9110 5.6.2), a NULL value, or a value holding CR, LF or another control
+ * character but tab (no header injection); EPERM outside that callback;
+ * E2BIG when the added lines would pass 4 KiB; ENOMEM.
+ *
+ * pylws: a FILTER_PROTOCOL_CONNECTION callback may also answer the request
+ * itself with libwebsocket_write(..., LWS_WRITE_HTTP) (a 401 with
+ * WWW-Authenticate, a 403 with a page): the upgrade is then refused with
+ * that answer instead of the library's 403, and the connection closed once
+ * it is sent.
+ */
+LWS_EXTERN int lws_add_response_header(struct libwebsocket *wsi, const char *name,
+				       const char *value);
+
+/*
  * The client side's counterpart: inside a client connection's
  * LWS_CALLBACK_CLIENT_CONNECTION_ERROR callback, when the server's answer
  * arrived (a refused handshake: "401 Unauthorized", a 404, a 101 that fails a

@@ -90,6 +90,7 @@ void lws_conn_free(struct libwebsocket *wsi)
 	free(wsi->rx_stash);
 	lws_msg_release(wsi);
 	free(wsi->head_buf);
+	free(wsi->resp_headers);
 	free(wsi->out.buf);
 	free(wsi->ext_rx_parser);
 	free(wsi);

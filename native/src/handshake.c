@@ -4,6 +4,7 @@
  * error that says why.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,7 +170,7 @@ static int send_switching_protocols(struct libwebsocket *wsi,
 				    const struct lws_http_header *key, int asked,
 				    const char *extensions)
 {
-	char accept[LWS_ACCEPT_LEN + 1], reply[1536];
+	char accept[LWS_ACCEPT_LEN + 1], reply[1536 + LWS_RESP_HEADERS_MAX];
 	lws_accept_key(key->value, key->value_len, accept);
 
 	int n = snprintf(reply, sizeof reply,
@@ -178,10 +179,12 @@ static int send_switching_protocols(struct libwebsocket *wsi,
 			 "Connection: Upgrade\r\n"
 			 "Sec-WebSocket-Accept: %s\r\n"
 			 "%s%s%s"
-			 "%s"
+			 "%s%.*s"
 			 "\r\n",
 			 accept, asked ? "Sec-WebSocket-Protocol: " : "",
-			 asked ? wsi->protocol->name : "", asked ? "\r\n" : "", extensions);
+			 asked ? wsi->protocol->name : "", asked ? "\r\n" : "", extensions,
+			 (int)wsi->resp_headers_len,
+			 wsi->resp_headers ? wsi->resp_headers : "");
 	if (n < 0 || (size_t)n >= sizeof reply)
 		return -1;
 	return lws_out_send(wsi, (const uint8_t *)reply, (size_t)n, NULL, 0);
@@ -234,8 +237,17 @@ static int upgrade(struct libwebsocket *wsi, char *head, const struct lws_http_h
 	struct lws_tokens tokens[WSI_TOKEN_COUNT];
 	fill_tokens(head, req, tokens);
 	/* to the protocol the client will get (the classic library's choice) */
-	if (lws_call(context, protocol, wsi, LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION, tokens,
-		     NULL, 0)) {
+	wsi->in_filter = 1;
+	int refused = lws_call(context, protocol, wsi, LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION,
+			       tokens, NULL, 0);
+	wsi->in_filter = 0;
+	if (wsi->state == LWS_STATE_HTTP_HEAD && wsi->http_replied) {
+		/* the filter answered the request itself (LWS_WRITE_HTTP): that
+		 * answer refuses the upgrade; closed once it is out */
+		lws_conn_close(wsi, -1, NULL);
+		return -1;
+	}
+	if (refused) {
 		lws_http_refuse(wsi, 403, "The server refused this connection.", NULL);
 		return -1;
 	}
@@ -256,6 +268,9 @@ static int upgrade(struct libwebsocket *wsi, char *head, const struct lws_http_h
 		lws_conn_close(wsi, -1, NULL);
 		return -1;
 	}
+	free(wsi->resp_headers);
+	wsi->resp_headers = NULL;
+	wsi->resp_headers_len = 0;
 
 	uint8_t rsv_allowed = wsi->parser.rsv_allowed; /* claimed by extensions */
 	lws_conn_start_ws(wsi);
@@ -417,6 +432,7 @@ static int handle_request(struct libwebsocket *wsi, char *head,
 	/* HEAD is answered with the head of the GET answer only (RFC 9110 9.3.2) */
 	wsi->http_head_only = req->method_len == 4 && !memcmp(req->method, "HEAD", 4);
 	wsi->http_head_scan = 0;
+	wsi->http_replied = 0; /* of this request (an earlier one's was sent) */
 	int has_body;
 	if (check_body_framing(wsi, req, &has_body))
 		return -1;
@@ -454,4 +470,55 @@ const char *lws_request_head(struct libwebsocket *wsi, size_t *len)
 {
 	*len = wsi->req_head ? wsi->req_head_len : 0;
 	return wsi->req_head;
+}
+
+/* RFC 9110 5.6.2: tchar */
+static int is_tchar(unsigned char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+int lws_add_response_header(struct libwebsocket *wsi, const char *name, const char *value)
+{
+	if (!wsi || !name || !*name || !value) {
+		errno = EINVAL;
+		return -1;
+	}
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		if (!is_tchar(*p)) {
+			errno = EINVAL;
+			return -1;
+		}
+	for (const unsigned char *p = (const unsigned char *)value; *p; p++)
+		if ((*p < 0x20 && *p != '\t') || *p == 0x7f) {
+			errno = EINVAL;
+			return -1;
+		}
+	/* only while the filter decides on an upgrade: req_head is set and no
+	 * answer has been written */
+	if (wsi->is_client || wsi->state != LWS_STATE_HTTP_HEAD || !wsi->req_head ||
+	    wsi->http_replied || !wsi->in_filter) {
+		errno = EPERM;
+		return -1;
+	}
+	size_t name_len = strlen(name), value_len = strlen(value);
+	size_t line = name_len + 2 + value_len + 2;
+	if (line > LWS_RESP_HEADERS_MAX - wsi->resp_headers_len) {
+		errno = E2BIG;
+		return -1;
+	}
+	char *buf = realloc(wsi->resp_headers, wsi->resp_headers_len + line + 1);
+	if (!buf) {
+		errno = ENOMEM;
+		return -1;
+	}
+	char *at = buf + wsi->resp_headers_len;
+	memcpy(at, name, name_len);
+	memcpy(at + name_len, ": ", 2);
+	memcpy(at + name_len + 2, value, value_len);
+	memcpy(at + name_len + 2 + value_len, "\r\n", 3);
+	wsi->resp_headers = buf;
+	wsi->resp_headers_len += line;
+	return 0;
 }

@@ -155,6 +155,7 @@ struct libwebsocket {
 	uint8_t tx_in_message;  /* we sent a data frame without FIN */
 	uint8_t rx_final;       /* the RECEIVE being delivered ends its message */
 	uint8_t http_replied;   /* the HTTP callback wrote something */
+	uint8_t in_filter;      /* in FILTER_PROTOCOL_CONNECTION (lws_add_response_header) */
 	uint8_t ietf_version;
 	uint8_t is_client;      /* we connected out: we mask, the peer must not */
 	uint8_t rx_frame;       /* limits.c: a frame (or part of one) arrived since the last tick */
@@ -211,6 +212,12 @@ struct libwebsocket {
 	/* the request head being handled (lws_request_head), NULL otherwise */
 	const char *req_head;
 	size_t req_head_len;
+
+	/* at most this many bytes of them */
+#define LWS_RESP_HEADERS_MAX 4096
+	/* header lines added to the 101 (lws_add_response_header), NULL if none */
+	char *resp_headers;
+	size_t resp_headers_len;
 
 	/* HTTP request head gathered across reads (NULL when it came whole) */
 	char *head_buf;

@@ -11,7 +11,15 @@ import socket
 import struct
 import sys
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Iterable,
+    Iterator,
+    Mapping,
+    MutableMapping,
+    Sequence,
+)
 from types import TracebackType
 from typing import Any, Union
 
@@ -78,12 +86,15 @@ DEFAULT_MAX_SIZE = 2**20
 DEFAULT_MAX_QUEUE = 16
 
 
-class Headers(Mapping[str, str]):
-    """HTTP headers as received: names compare without case, in order.
+class Headers(MutableMapping[str, str]):
+    """HTTP headers: names compare without case, in order.
 
     ``headers["Cookie"]`` is the value (several values of one name are
     joined with ", "); ``get_all(name)`` lists them; ``raw_items()`` gives
-    every (name, value) pair as sent.  As websockets' ``Headers``, read-only.
+    every (name, value) pair as sent.  As in websockets' ``Headers``,
+    ``headers[name] = value`` adds a line (a response's, e.g. in
+    ``process_response``) and ``del headers[name]`` removes every line of
+    that name.
     """
 
     def __init__(self, items: Sequence[tuple[str, str]] = ()) -> None:
@@ -106,6 +117,15 @@ class Headers(Mapping[str, str]):
 
     def __getitem__(self, name: str) -> str:
         return ", ".join(self._by_name[name.lower()])
+
+    def __setitem__(self, name: str, value: str) -> None:
+        self._items.append((name, value))
+        self._by_name.setdefault(name.lower(), []).append(value)
+
+    def __delitem__(self, name: str) -> None:
+        key = name.lower()
+        del self._by_name[key]
+        self._items = [(n, v) for n, v in self._items if n.lower() != key]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._by_name)
@@ -260,6 +280,15 @@ class Connection:
         self._whole = self.max_size != sys.maxsize
         if self._whole:
             _whole_messages(wsi, 1)
+
+    def respond(self, status: int, text: str) -> Response:
+        """A plain text HTTP response for ``process_request`` to return, as
+        websockets' ``ServerConnection.respond``: ``status`` with its reason
+        phrase, ``text`` as the UTF-8 body (Date, ``Connection: close``,
+        Content-Length, Content-Type headers)."""
+        from .server import respond
+
+        return respond(status, text)
 
     # ---- state ----
 
@@ -659,12 +688,13 @@ class _Endpoint:
         tls: tuple[Any, Any, Any] = (None, None, None),
         options: int = 0,
         limits: Mapping[int, int] | None = None,
+        extensions: Any = None,
     ) -> None:
         callback = self.callback
         protocols = [(name, callback, 0) for name in names]
         cert, key, ca = tls
         self.aio = create_context(
-            port, interf, protocols, None, cert, key, ca, -1, -1, options, loop=loop,
+            port, interf, protocols, extensions, cert, key, ca, -1, -1, options, loop=loop,
             limits=limits, _receivers=self.conns,
         )  # fmt: skip
         self.subprotocols = names
