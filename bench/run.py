@@ -47,11 +47,15 @@ SCENARIOS = {
     "64B-100x10-text": (100, 10, 64, True),
     "64K-1x1-text": (1, 1, 64 * KIB, True),
     "1M-1x4": (1, 4, MIB, False),
+    # the load generator pinned to the server's CPU: no cross-CPU wake-up per
+    # round trip, so the figure is each server's own cost per message
+    "64B-1x1-1cpu": (1, 1, 64, False),
 }
+SAME_CPU = {"64B-1x1-1cpu"}
 CORE = ["64B-1x1", "64B-1x10", "64B-100x10", "64K-1x1", "64K-100x1", "1M-1x1"]
 DEFAULT_SCENARIOS = CORE + ["1K-100x10", "64B-100x10-text", "64K-1x1-text"]
 # --scenarios peers: the issue-15 comparison (the table of --report)
-PEER_SCENARIOS = ["64B-100x10", "64B-1x1", "64K-1x1", "1M-1x1"]
+PEER_SCENARIOS = ["64B-100x10", "64B-1x1", "64B-1x1-1cpu", "64K-1x1", "1M-1x1"]
 # built-in servers: ours, then the peers users would pick instead, then baselines
 ALL_SERVERS = ["c", "python", "whole", "aio", "picows", "websockets", "lws4", "tcp", "min"]
 DEFAULT_SERVERS = ALL_SERVERS
@@ -704,7 +708,7 @@ def measure_interleaved(
                     r, err = run_load(
                         exe,
                         srv.port,
-                        lcpu,
+                        scpu if sc in SAME_CPU else lcpu,
                         conns,
                         inflight,
                         size,
@@ -981,7 +985,7 @@ def main():
                         r, err = run_load(
                             exe,
                             srv.port,
-                            lcpu,
+                            scpu if sc in SAME_CPU else lcpu,
                             conns,
                             inflight,
                             size,
