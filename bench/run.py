@@ -312,6 +312,19 @@ class Server:
 RESULT_RE = re.compile(r"^result (.*)$", re.M)
 
 
+def load_cpu_for(sc, scpu, lcpu):
+    """The CPU echo_load is pinned to in scenario sc: the server's own for the
+    SAME_CPU scenarios."""
+    return scpu if sc in SAME_CPU else lcpu
+
+
+def same_cpu_note(scenarios):
+    """What the reports add after "echo_load on CPU n" when some scenarios put
+    it on the server's CPU."""
+    same = [sc for sc in scenarios if sc in SAME_CPU]
+    return " (the server's CPU in %s)" % ", ".join(same) if same else ""
+
+
 def run_load(
     exe,
     port,
@@ -506,7 +519,8 @@ def plot(results, servers, scenarios, path):
         ax.set_ylabel(label)
         ax.grid(axis="y", alpha=0.3)
     axes[0].legend()
-    fig.suptitle("WebSocket echo (server on CPU 0, echo_load on CPU 1)")
+    note = same_cpu_note(scenarios)
+    fig.suptitle("WebSocket echo (server on CPU 0, echo_load on CPU 1%s)" % note)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     log("plot written to " + path)
@@ -533,7 +547,7 @@ def markdown_report(doc, servers, scenarios, results, skipped):
         out += ["**%s**" % doc["label"], ""]
     m = doc["machine"]
     out += [
-        "Measured %s by `bench/run.py` (%s). Server pinned to CPU %s, echo_load to CPU %s, "
+        "Measured %s by `bench/run.py` (%s). Server pinned to CPU %s, echo_load to CPU %s%s, "
         "127.0.0.1; %.1f s measured after %.1f s warm-up, best of %d%s. Machine: %s, %s CPUs, "
         "Linux %s, Python %s; load average %.2f at the start."
         % (
@@ -541,6 +555,7 @@ def markdown_report(doc, servers, scenarios, results, skipped):
             " ".join(["--servers", ",".join(names), "--scenarios", ",".join(scenarios)]),
             cfg["server_cpu"],
             cfg["load_cpu"],
+            same_cpu_note(scenarios),
             cfg["duration"],
             cfg["warmup"],
             cfg["repeat"],
@@ -649,7 +664,9 @@ def plot_ratios(results, servers, scenarios, path, label=""):
     ax.set_ylabel("÷ raw TCP echo" if have_tcp else "÷ best server")
     ax.grid(axis="y", alpha=0.3)
     ax.legend(ncol=min(len(names), 5), fontsize=8, loc="upper right")
-    title = "WebSocket echo, server on CPU 0, echo_load on CPU 1 (figures on the bars)"
+    title = "WebSocket echo, server on CPU 0, echo_load on CPU 1%s (figures on the bars)" % (
+        same_cpu_note(scenarios)
+    )
     ax.set_title(title + ("\n" + label if label else ""), fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -708,7 +725,7 @@ def measure_interleaved(
                     r, err = run_load(
                         exe,
                         srv.port,
-                        scpu if sc in SAME_CPU else lcpu,
+                        load_cpu_for(sc, scpu, lcpu),
                         conns,
                         inflight,
                         size,
@@ -936,9 +953,18 @@ def main():
     info = machine_info()
     info["busy_before"] = cpu_busy()
     log(
-        "machine: %s, %s CPUs; server on CPU %s, load on CPU %s; "
+        "machine: %s, %s CPUs; server on CPU %s, load on CPU %s%s; "
         "%.1f s warm-up + %.1f s per run, %d run(s) per cell"
-        % (info.get("cpu", "?"), info["cpus"], scpu, lcpu, warmup, duration, args.repeat)
+        % (
+            info.get("cpu", "?"),
+            info["cpus"],
+            scpu,
+            lcpu,
+            same_cpu_note(scenarios),
+            warmup,
+            duration,
+            args.repeat,
+        )
     )
     busy = max(info["busy_before"].values(), default=0.0)
     if busy > 0.1:
@@ -985,7 +1011,7 @@ def main():
                         r, err = run_load(
                             exe,
                             srv.port,
-                            scpu if sc in SAME_CPU else lcpu,
+                            load_cpu_for(sc, scpu, lcpu),
                             conns,
                             inflight,
                             size,
@@ -1028,9 +1054,9 @@ def main():
         stop_all()
 
     print(
-        "\nWebSocket echo benchmark: server pinned to CPU %s, echo_load to CPU %s, 127.0.0.1; "
+        "\nWebSocket echo benchmark: server pinned to CPU %s, echo_load to CPU %s%s, 127.0.0.1; "
         "%.1f s measured after %.1f s warm-up, best of %d"
-        % (scpu, lcpu, duration, warmup, args.repeat)
+        % (scpu, lcpu, same_cpu_note(scenarios), duration, warmup, args.repeat)
     )
     print("machine: %s, %s CPUs, Linux %s" % (info.get("cpu", "?"), info["cpus"], info["kernel"]))
     print(
