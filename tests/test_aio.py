@@ -252,6 +252,76 @@ def test_peer_close_ends_iteration(run):
     run(main())
 
 
+def test_a_second_reader_is_refused_and_a_cancelled_one_loses_nothing(run):
+    """One coroutine waits for the next message at a time: a second recv()
+    (or async for) raises RuntimeError at once instead of taking the first
+    one's wake-up (which left the first waiting forever).  A recv() that is
+    cancelled (wait_for's timeout) leaves the message queued for the next."""
+    from pylws_ffi import aio
+
+    port = free_port()
+    go = asyncio.Event()
+
+    async def handler(ws: Any) -> None:
+        await go.wait()
+        await ws.send("one")
+        await ws.send("two")
+        await ws.wait_closed()
+
+    async def main() -> None:
+        async with ws_serve(handler, "127.0.0.1", port):
+            conn = await aio.connect(f"ws://127.0.0.1:{port}")
+            first = asyncio.ensure_future(conn.recv())
+            await asyncio.sleep(0.05)
+            with pytest.raises(RuntimeError, match="already waiting"):
+                await asyncio.wait_for(conn.recv(), 2)
+            with pytest.raises(RuntimeError, match="already waiting"):
+                await asyncio.wait_for(conn.__aiter__().__anext__(), 2)
+            go.set()
+            assert await asyncio.wait_for(first, 5) == "one"
+            # the first reader is done: the next one is welcome
+            assert await asyncio.wait_for(conn.recv(), 5) == "two"
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(conn.recv(), 0.05)
+            await conn.close()
+
+    run(main())
+
+
+def test_recv_cancelled_after_the_message_came_keeps_it(run):
+    """The race wait_for() can lose: the message arrives and wakes recv(),
+    and the task is cancelled before it runs.  The message stays queued."""
+    from pylws_ffi import aio
+
+    port = free_port()
+    go = asyncio.Event()
+
+    async def handler(ws: Any) -> None:
+        await go.wait()
+        await ws.send("kept")
+        await ws.wait_closed()
+
+    async def main() -> None:
+        async with ws_serve(handler, "127.0.0.1", port):
+            conn = await aio.connect(f"ws://127.0.0.1:{port}")
+            reader = asyncio.ensure_future(conn.recv())
+            await asyncio.sleep(0.05)
+            assert not reader.done()
+            go.set()
+            deadline = time.monotonic() + 5
+            while not conn._messages and time.monotonic() < deadline:
+                await asyncio.sleep(0)
+            # queued, the reader woken but not yet run: cancel it now
+            assert conn._messages and not reader.done()
+            reader.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await reader
+            assert await asyncio.wait_for(conn.recv(), 5) == "kept"
+            await conn.close()
+
+    run(main())
+
+
 def test_close_code_the_peer_sent(run):
     from pylws_ffi import aio
 

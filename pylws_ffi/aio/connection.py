@@ -208,7 +208,7 @@ class _Messages:
                 if isinstance(exc, ConnectionClosedOK):
                     raise StopAsyncIteration
                 raise exc
-            waiter = conn._recv_waiter = conn._loop.create_future()
+            waiter = conn._new_recv_waiter()
             try:
                 await waiter
             finally:
@@ -333,13 +333,16 @@ class Connection:
         """The next message: ``str`` (text) or ``bytes`` (binary).
 
         Raises :class:`ConnectionClosed` once the connection has closed and
-        every message received before has been returned.
+        every message received before has been returned, and RuntimeError
+        while another coroutine waits for the next message (websockets raises
+        its ConcurrencyError, a RuntimeError, there).  Cancelling it loses no
+        message: the message stays queued for the next call.
         """
         messages = self._messages
         while not messages:
             if self.wsi is None:
                 raise self._exc()
-            waiter = self._recv_waiter = self._loop.create_future()
+            waiter = self._new_recv_waiter()
             try:
                 await waiter
             finally:
@@ -348,6 +351,16 @@ class Connection:
         if self._paused:
             self._resume()
         return message
+
+    def _new_recv_waiter(self) -> asyncio.Future[None]:
+        # one reader at a time: a second one would take the first one's
+        # wake-up, and the first would wait forever
+        if self._recv_waiter is not None:
+            raise RuntimeError(
+                "recv() or async for: another coroutine is already waiting for the next message"
+            )
+        waiter = self._recv_waiter = self._loop.create_future()
+        return waiter
 
     def _resume(self) -> None:
         if len(self._messages) <= self.max_queue // 2 and self.wsi is not None:
