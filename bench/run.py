@@ -133,7 +133,7 @@ def build_echo_load(cc):
     src = os.path.join(HERE, "echo_load.c")
     exe = os.path.join(HERE, "echo_load")
     if not os.path.exists(exe) or os.path.getmtime(exe) < os.path.getmtime(src):
-        cmd = [cc, "-O2", "-march=native", "-std=c11", "-Wall", "-o", exe, src]
+        cmd = [cc, "-O3", "-march=native", "-std=c11", "-Wall", "-o", exe, src]
         log("building echo_load: " + " ".join(cmd))
         subprocess.check_call(cmd)
     out = subprocess.run([exe, "--selftest"], capture_output=True, text=True)
