@@ -252,6 +252,19 @@ def test_peer_close_ends_iteration(run):
     run(main())
 
 
+def send_when_set(go: asyncio.Event, *messages: str) -> Any:
+    """A websockets handler: once ``go`` is set, send ``messages``, then wait
+    for the close (the test decides when the messages leave)."""
+
+    async def handler(ws: Any) -> None:
+        await go.wait()
+        for message in messages:
+            await ws.send(message)
+        await ws.wait_closed()
+
+    return handler
+
+
 def test_a_second_reader_is_refused_and_a_cancelled_one_loses_nothing(run):
     """One coroutine waits for the next message at a time: a second recv()
     (or async for) raises RuntimeError at once instead of taking the first
@@ -262,14 +275,8 @@ def test_a_second_reader_is_refused_and_a_cancelled_one_loses_nothing(run):
     port = free_port()
     go = asyncio.Event()
 
-    async def handler(ws: Any) -> None:
-        await go.wait()
-        await ws.send("one")
-        await ws.send("two")
-        await ws.wait_closed()
-
     async def main() -> None:
-        async with ws_serve(handler, "127.0.0.1", port):
+        async with ws_serve(send_when_set(go, "one", "two"), "127.0.0.1", port):
             conn = await aio.connect(f"ws://127.0.0.1:{port}")
             first = asyncio.ensure_future(conn.recv())
             await asyncio.sleep(0.05)
@@ -296,13 +303,8 @@ def test_recv_cancelled_after_the_message_came_keeps_it(run):
     port = free_port()
     go = asyncio.Event()
 
-    async def handler(ws: Any) -> None:
-        await go.wait()
-        await ws.send("kept")
-        await ws.wait_closed()
-
     async def main() -> None:
-        async with ws_serve(handler, "127.0.0.1", port):
+        async with ws_serve(send_when_set(go, "kept"), "127.0.0.1", port):
             conn = await aio.connect(f"ws://127.0.0.1:{port}")
             reader = asyncio.ensure_future(conn.recv())
             await asyncio.sleep(0.05)
