@@ -405,21 +405,28 @@ size_t lws_frame_header(uint8_t *out, int opcode, int fin, uint8_t rsv,
 }
 
 /*
- * XOR with the mask a machine word at a time: the 4-byte mask repeats with a
+ * Masking goes a machine word at a time: the 4-byte mask repeats with a
  * period that divides 8, so one 8-byte pattern, rotated for 'offset', covers
- * every word.  The word loop counts words (not "i + 8 <= len"), the form GCC
- * (-O3) and clang vectorize: 16 or 32 bytes a step, about twice as fast on a
- * 1 MiB frame, where unmasking cost as much as the recv() copy.
+ * every word.  The loops count words (not "i + 8 <= len"), the form GCC (-O3)
+ * and clang vectorize: 16 or 32 bytes a step, about twice as fast on a 1 MiB
+ * frame, where unmasking cost as much as the recv() copy.
  */
-void lws_mask(uint8_t *data, size_t len, const uint8_t mask[4], uint64_t offset)
+static uint64_t mask_pattern(const uint8_t mask[4], size_t phase)
 {
-	size_t k = (size_t)(offset & 3), words = len / 8;
 	uint8_t pattern[8];
 	uint64_t m;
 
 	for (size_t j = 0; j < 8; j++)
-		pattern[j] = mask[(k + j) & 3];
+		pattern[j] = mask[(phase + j) & 3];
 	memcpy(&m, pattern, 8);
+	return m;
+}
+
+void lws_mask(uint8_t *data, size_t len, const uint8_t mask[4], uint64_t offset)
+{
+	size_t k = (size_t)(offset & 3), words = len / 8;
+	uint64_t m = mask_pattern(mask, k);
+
 	for (size_t w = 0; w < words; w++) {
 		uint64_t v;
 		memcpy(&v, data + 8 * w, 8);
@@ -428,6 +435,24 @@ void lws_mask(uint8_t *data, size_t len, const uint8_t mask[4], uint64_t offset)
 	}
 	for (size_t i = words * 8; i < len; i++)
 		data[i] ^= mask[(k + i) & 3];
+}
+
+/* A separate loop, not lws_mask(dst) after a memcpy: one pass over the
+ * payload instead of two (restrict lets it vectorize; in place it could not). */
+void lws_mask_copy(uint8_t *restrict dst, const uint8_t *restrict src, size_t len,
+		   const uint8_t mask[4], uint64_t offset)
+{
+	size_t k = (size_t)(offset & 3), words = len / 8;
+	uint64_t m = mask_pattern(mask, k);
+
+	for (size_t w = 0; w < words; w++) {
+		uint64_t v;
+		memcpy(&v, src + 8 * w, 8);
+		v ^= m;
+		memcpy(dst + 8 * w, &v, 8);
+	}
+	for (size_t i = words * 8; i < len; i++)
+		dst[i] = src[i] ^ mask[(k + i) & 3];
 }
 
 int lws_close_code_valid(unsigned code)

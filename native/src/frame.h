@@ -127,6 +127,11 @@ size_t lws_frame_header_len(uint64_t len, int masked);
  */
 void lws_mask(uint8_t *data, size_t len, const uint8_t mask[4], uint64_t offset);
 
+/* dst = src masked as lws_mask would (the two must not overlap): a masked
+ * copy of a payload the caller keeps, in one pass. */
+void lws_mask_copy(uint8_t *restrict dst, const uint8_t *restrict src, size_t len,
+		   const uint8_t mask[4], uint64_t offset);
+
 /* Nonzero when a peer may send this close code (RFC 6455 7.4, as Autobahn grades it). */
 int lws_close_code_valid(unsigned code);
 

@@ -265,10 +265,8 @@ static int send_masked(struct libwebsocket *wsi, const uint8_t *hdr, size_t hlen
 	uint8_t *copy = len <= sizeof small ? small : malloc(len);
 	if (!copy)
 		return -1;
-	if (len) {
-		memcpy(copy, payload, len);
-		lws_mask(copy, len, mask, 0);
-	}
+	if (len)
+		lws_mask_copy(copy, payload, len, mask, 0);
 	int rc = lws_out_send(wsi, hdr, hlen, len ? copy : NULL, len);
 	if (copy != small)
 		free(copy);

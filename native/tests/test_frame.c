@@ -1092,6 +1092,36 @@ static void test_mask_matches_reference(void)
 	CHECK_EQ(bad, 0);
 }
 
+/* The masked copy equals memcpy + lws_mask, for every alignment of either
+ * side, length and mask phase, and leaves the source as it was. */
+static void test_mask_copy_matches_mask(void)
+{
+	static const uint8_t mask[4] = {0x3C, 0x01, 0xF7, 0x9A};
+	static const uint64_t offsets[] = {0, 1, 2, 3, 5, UINT64_MAX};
+	uint8_t orig[1100 + 8], want[1100], got[1100 + 8];
+	uint32_t rng = 11;
+	size_t i, o, sa, da, len, bad = 0;
+
+	for (i = 0; i < sizeof(orig); i++)
+		orig[i] = (uint8_t)rng_next(&rng);
+	for (o = 0; o < sizeof(offsets) / sizeof(offsets[0]); o++)
+		for (sa = 0; sa < 8; sa += 3)
+			for (da = 0; da < 8; da++)
+				for (len = 0; len <= 1100; len += len < 64 ? 1 : 259) {
+					memcpy(want, orig + sa, len);
+					lws_mask(want, len, mask, offsets[o]);
+					memset(got, 0xAA, sizeof(got));
+					lws_mask_copy(got + da, orig + sa, len, mask, offsets[o]);
+					bad += memcmp(got + da, want, len) != 0;
+					/* nothing written outside dst */
+					for (i = 0; i < da; i++)
+						bad += got[i] != 0xAA;
+					for (i = da + len; i < sizeof(got); i++)
+						bad += got[i] != 0xAA;
+				}
+	CHECK_EQ(bad, 0);
+}
+
 /* Masking in two parts, the second at the right offset, equals one call. */
 static void test_mask_in_parts(void)
 {
@@ -1261,6 +1291,7 @@ int main(void)
 	RUN(test_max_message_size);
 	RUN(test_round_trips);
 	RUN(test_mask_matches_reference);
+	RUN(test_mask_copy_matches_mask);
 	RUN(test_mask_in_parts);
 	RUN(test_stop_on_callback_and_resume);
 	RUN(test_stop_on_a_piece);
