@@ -393,6 +393,16 @@ extern "Python" int _pylws_extension_callback(struct libwebsocket_context *,
                                               struct libwebsocket *,
                                               enum libwebsocket_extension_callback_reasons,
                                               void *, void *, size_t);
+/* RECEIVE and CLIENT_RECEIVE in a context of the asyncio layer: the payload
+ * typed char *, so Python makes bytes of it with no cast */
+extern "Python" int _pylws_receive_callback(struct libwebsocket_context *,
+                                            struct libwebsocket *,
+                                            enum libwebsocket_callback_reasons,
+                                            void *, char *, size_t);
+/* the asyncio layer's protocol callback (SOURCE below): those two reasons to
+ * _pylws_receive_callback, every other to _pylws_protocol_callback */
+int _pylws_aio_protocol_callback(struct libwebsocket_context *, struct libwebsocket *,
+                                 enum libwebsocket_callback_reasons, void *, void *, size_t);
 extern "Python" void _pylws_log_emit(const char *);
 extern "Python" void _pylws_conn_gone(struct libwebsocket_context *, struct libwebsocket *);
 """
@@ -409,6 +419,27 @@ SOURCE = """\
 /* internal (native/src/gather.c): the asyncio layer's gathered writes */
 void lws_gather_writes(struct libwebsocket *wsi);
 void lws_gather_flush(struct libwebsocket_context *context);
+
+/* cffi defines the extern "Python" functions further down, static */
+static int _pylws_protocol_callback(struct libwebsocket_context *, struct libwebsocket *,
+                                    enum libwebsocket_callback_reasons, void *, void *,
+                                    size_t);
+static int _pylws_receive_callback(struct libwebsocket_context *, struct libwebsocket *,
+                                   enum libwebsocket_callback_reasons, void *, char *,
+                                   size_t);
+
+/* The callback of every protocol of a context of the asyncio layer: one
+ * message of a connection goes to its own trampoline, which hands it to the
+ * Connection (pylws_ffi/dispatch.py); everything else to the common one. */
+int _pylws_aio_protocol_callback(struct libwebsocket_context *context,
+                                 struct libwebsocket *wsi,
+                                 enum libwebsocket_callback_reasons reason, void *user,
+                                 void *in, size_t len)
+{
+	if (reason == LWS_CALLBACK_RECEIVE || reason == LWS_CALLBACK_CLIENT_RECEIVE)
+		return _pylws_receive_callback(context, wsi, reason, user, (char *)in, len);
+	return _pylws_protocol_callback(context, wsi, reason, user, in, len);
+}
 """
 ffibuilder.set_source("pylws_ffi._pylws_cffi", SOURCE)
 

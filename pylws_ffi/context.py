@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Callable, Optional, Union
 
 # dispatch defines the C-to-Python entry points (ffi.def_extern) the arrays
@@ -46,8 +46,11 @@ ExtensionSpec = Union[
 ]
 
 
-def _protocol_array(protocols: Any, keepalive: list[Any], entries: list[Any]) -> Any:
-    """Build the NUL-terminated struct libwebsocket_protocols[] for a list."""
+def _protocol_array(
+    protocols: Any, keepalive: list[Any], entries: list[Any], trampoline: Any
+) -> Any:
+    """Build the NUL-terminated struct libwebsocket_protocols[] for a list;
+    a Python callback's entry gets ``trampoline`` as its C callback."""
     if isinstance(protocols, ffi.CData):
         keepalive.append(protocols)
         return protocols
@@ -81,7 +84,7 @@ def _protocol_array(protocols: Any, keepalive: list[Any], entries: list[Any]) ->
             entry.callback = callback
             keepalive.append(callback)
         elif callable(callback):
-            entry.callback = lib._pylws_protocol_callback
+            entry.callback = trampoline
             entries.append((entry, callback))
         else:
             raise TypeError(f"protocols[{i}] callback must be callable, not {callback!r}")
@@ -273,6 +276,29 @@ def libwebsocket_create_context(
     token, a name given twice (names compare without case), a negative size,
     a NULL callback or a cdata pointer with no terminating entry within 64.
     """
+    return _create_context(
+        port, interf, protocols, extensions, ssl_cert_filepath, ssl_private_key_filepath,
+        ssl_ca_filepath, gid, uid, options, user, None,
+    )  # fmt: skip
+
+
+def _create_context(
+    port: int,
+    interf: str | bytes | None,
+    protocols: Sequence[ProtocolSpec],
+    extensions: Any,
+    ssl_cert_filepath: str | bytes | os.PathLike[str] | None,
+    ssl_private_key_filepath: str | bytes | os.PathLike[str] | None,
+    ssl_ca_filepath: str | bytes | os.PathLike[str] | None,
+    gid: int,
+    uid: int,
+    options: int,
+    user: Any,
+    receivers: Mapping[Any, Any] | None,
+) -> Any:
+    """libwebsocket_create_context; for the asyncio layer, ``receivers`` (its
+    wsi -> Connection map) gets each message of a connection found there
+    (dispatch._pylws_receive_callback) without the protocol callback."""
     integer(port, "port")
     if not lib.LWS_CONTEXT_PORT_ANY <= port <= 65535:
         raise ValueError(
@@ -288,7 +314,12 @@ def libwebsocket_create_context(
     keepalive: list[Any] = []
     entries: list[Any] = []
     c_interf = _c_string(interf, "interf", keepalive)
-    c_protocols = _protocol_array(protocols, keepalive, entries)
+    trampoline = (
+        lib._pylws_protocol_callback
+        if receivers is None
+        else ffi.addressof(lib, "_pylws_aio_protocol_callback")
+    )
+    c_protocols = _protocol_array(protocols, keepalive, entries, trampoline)
     ext_entries: list[Any] = []
     c_extensions = _extension_array(extensions, keepalive, ext_entries)
     c_cert = _c_string(ssl_cert_filepath, "ssl_cert_filepath", keepalive)
@@ -334,6 +365,8 @@ def libwebsocket_create_context(
     registry.add_context(
         context, record, isinstance(protocols, ffi.CData) or len(entries) < len(protocols)
     )
+    if receivers is not None:
+        registry.receivers[context] = receivers
     registry.reraise_pending()
     return context
 

@@ -25,6 +25,12 @@ the core passes the entry itself as the ``ext`` argument, so the registry's
 ``by_ext`` (filled before create_context, emptied after destroy) finds the
 callable.  The state these functions read and update is the registry's
 (:mod:`pylws_ffi.registry`); this module is the one place C calls Python.
+
+The asyncio layer's contexts get build.py's ``_pylws_aio_protocol_callback``
+instead of the trampoline: it sends RECEIVE and CLIENT_RECEIVE to
+``_pylws_receive_callback``, which hands the message to the layer's
+Connection (found in ``registry.receivers``) directly, and every other reason
+here, to ``_pylws_protocol_callback``.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from .registry import by_ext as _by_ext
 from .registry import conn_gone as _conn_gone
 from .registry import ended as _ended
 from .registry import pending as _pending
+from .registry import receivers as _receivers
 from .registry import wsis as _wsis
 
 #: the last callback of a connection: the registry lets go of it after
@@ -161,6 +168,37 @@ def _pylws_protocol_callback(
             )
     r = _lookup(_calling(context))(context, wsi, reason, user, in_, len_)
     return r if r.__class__ is _int else 0 if r is None else _returned(r, context, wsi, reason)
+
+
+_VOID_P = ffi.typeof("void *")
+
+
+@ffi.def_extern(error=1, onerror=_callback_failed)
+def _pylws_receive_callback(
+    context: Any,
+    wsi: Any,
+    reason: int,
+    user: Any,
+    in_: Any,
+    len_: int,
+    _of_context: Callable[[Any], Any] = _receivers.get,
+    _protocol: Callable[..., int] = _pylws_protocol_callback,
+    _cast: Callable[[Any, Any], Any] = ffi.cast,
+    _void_p: Any = _VOID_P,
+) -> int:
+    """RECEIVE or CLIENT_RECEIVE in a context of the asyncio layer (from
+    build.py's _pylws_aio_protocol_callback, ``in_`` typed ``char *``): the
+    message goes straight to its Connection's ``_on_receive(in_, len_)``,
+    skipping the protocol lookup and the layer's protocol callback (the
+    asyncio layer's hottest path).  The Connection uses the wsi it was made
+    with: this one is a new cdata, which the C-style functions' checks would
+    refuse.  A wsi the layer does not know takes the common path."""
+    conns = _of_context(context)
+    if conns is not None:
+        conn = conns.get(wsi)
+        if conn is not None:
+            return conn._on_receive(in_, len_)  # type: ignore[no-any-return]
+    return _protocol(context, wsi, reason, user, _cast(_void_p, in_), len_)
 
 
 def _extension_failed(

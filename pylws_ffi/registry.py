@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from typing import Any, Callable
 
 from ._pylws_cffi import ffi, lib
@@ -66,6 +67,11 @@ creating: dict[int, int] = {}
 by_entry: dict[Any, Callable[..., Any]] = {}
 #: extensions[] entry (cdata pointer) -> the Python callable serving it
 by_ext: dict[Any, Callable[..., Any]] = {}
+
+#: context (cdata pointer) -> the asyncio layer's map of its connections,
+#: wsi -> Connection, which dispatch._pylws_receive_callback hands each
+#: message to (contexts made by aio.create_context for the layer)
+receivers: dict[Any, Mapping[Any, Any]] = {}
 
 #: the live connections handed to Python: wsi (by address) -> the one cdata
 #: object the callbacks pass for it.  Filled when a callback first gets a wsi
@@ -124,6 +130,7 @@ def remove_context(context: Any, key: int) -> None:
     forget(contexts.pop(key))
     live.discard(context)
     foreign.discard(context)
+    receivers.pop(context, None)
     for wsi in [w for w, (_, k) in held.items() if k == key]:
         del held[wsi]
 

@@ -35,7 +35,6 @@ log = logging.getLogger("pylws_ffi.aio")
 Data = Union[str, bytes]
 
 _NULL = ffi.NULL
-_cast = ffi.cast
 
 # ---------------------------------------------------------------------------
 # connections
@@ -77,7 +76,6 @@ def _new_size() -> Any:
 
 
 _unpack = ffi.unpack
-_char_p = ffi.typeof("char *")
 _uintptr = ffi.typeof("uintptr_t")
 
 #: default largest message received, as websockets (1 MiB)
@@ -375,11 +373,14 @@ class Connection:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    def _on_receive(self, wsi: Any, in_: Any, len_: int) -> int:
+    def _on_receive(self, in_: Any, len_: int) -> int:
+        # one message, or a piece of one, from dispatch._pylws_receive_callback:
+        # in_ is a char *
+        wsi = self.wsi
         if self._whole:
             # the whole message, checked against max_size by the core
             if _is_binary(wsi):
-                message: Data = _unpack(_cast(_char_p, in_), len_) if len_ else b""
+                message: Data = _unpack(in_, len_) if len_ else b""
             else:
                 try:  # one copy: straight from the core's buffer to str
                     message = str(_buffer(in_, len_), "utf-8") if len_ else ""
@@ -389,7 +390,7 @@ class Connection:
             parts = self._parts
             if parts is None and _is_final(wsi):
                 # the whole message in one piece: the usual case
-                data = _unpack(_cast(_char_p, in_), len_) if len_ else b""
+                data = _unpack(in_, len_) if len_ else b""
             else:
                 if parts is None:
                     parts = self._parts = bytearray()
@@ -718,8 +719,9 @@ class _Endpoint:
 
     def callback(self, context: Any, wsi: Any, reason: int, user: Any, in_: Any, len_: int) -> int:
         if reason in _RECEIVES:
-            conn = self.conns.get(wsi)
-            return conn._on_receive(wsi, in_, len_) if conn is not None else 0
+            # a message reaches here only for a wsi not in self.conns (the
+            # others go straight to _on_receive): nobody to give it to
+            return 0
         if reason in _WRITEABLES:
             conn = self.conns.get(wsi)
             if conn is not None:

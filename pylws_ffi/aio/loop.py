@@ -13,8 +13,8 @@ from typing import Any, Callable
 from .. import registry
 from .._pylws_cffi import ffi, lib
 from ..context import (
+    _create_context,
     libwebsocket_context_destroy,
-    libwebsocket_create_context,
     lws_context_set_limit,
 )
 
@@ -27,7 +27,6 @@ _DEL = lib.LWS_CALLBACK_DEL_POLL_FD
 _SET = lib.LWS_CALLBACK_SET_MODE_POLL_FD
 _CLEAR = lib.LWS_CALLBACK_CLEAR_MODE_POLL_FD
 _POLL_REASONS = frozenset((_ADD, _DEL, _SET, _CLEAR))
-_RECEIVES = frozenset((lib.LWS_CALLBACK_RECEIVE, lib.LWS_CALLBACK_CLIENT_RECEIVE))
 
 _service_fd = lib.libwebsocket_service_fd
 _gather_writes = lib.lws_gather_writes
@@ -66,43 +65,18 @@ class AioContext:
 
     # ---- the poll callbacks ----
 
-    def _wrap(
-        self, callback: Any, receivers: Mapping[Any, Any] | None = None
-    ) -> Callable[..., Any]:
+    def _wrap(self, callback: Any) -> Callable[..., Any]:
         """protocols[0]'s callable: the poll reasons here, the rest to ``callback``
-        (a Python callable or a C function pointer cdata).  ``receivers``
-        (the asyncio layer's wsi -> Connection): RECEIVE of a wsi found there
-        goes straight to its ``_on_receive(wsi, in_, len_)``, the one reason
-        that comes once per message."""
+        (a Python callable or a C function pointer cdata)."""
         poll_reasons = _POLL_REASONS
         poll_event = self._poll_event
         cast, intptr = _cast, _intptr
 
-        if receivers is None:
-
-            def protocol0(
-                context: Any, wsi: Any, reason: int, user: Any, in_: Any, len_: int
-            ) -> Any:
-                if reason in poll_reasons:
-                    poll_event(reason, int(cast(intptr, user)), len_)
-                    return 0
-                return callback(context, wsi, reason, user, in_, len_)
-
-        else:
-            receives = _RECEIVES
-            find = receivers.get
-
-            def protocol0(
-                context: Any, wsi: Any, reason: int, user: Any, in_: Any, len_: int
-            ) -> Any:
-                if reason in receives:
-                    conn = find(wsi)
-                    if conn is not None:
-                        return conn._on_receive(wsi, in_, len_)
-                elif reason in poll_reasons:
-                    poll_event(reason, int(cast(intptr, user)), len_)
-                    return 0
-                return callback(context, wsi, reason, user, in_, len_)
+        def protocol0(context: Any, wsi: Any, reason: int, user: Any, in_: Any, len_: int) -> Any:
+            if reason in poll_reasons:
+                poll_event(reason, int(cast(intptr, user)), len_)
+                return 0
+            return callback(context, wsi, reason, user, in_, len_)
 
         protocol0.__wrapped__ = callback  # type: ignore[attr-defined]
         return protocol0
@@ -355,11 +329,14 @@ def create_context(
         raise ValueError("protocols[0] callback is NULL")
 
     aio = AioContext(loop)
-    wrapped = [(first[0], aio._wrap(callback, _receivers), *first[2:]), *protocols[1:]]
+    wrapped = [(first[0], aio._wrap(callback), *first[2:]), *protocols[1:]]
     try:
-        aio.context = libwebsocket_create_context(
+        # _receivers (the asyncio layer's wsi -> Connection): each message of
+        # a connection found there goes straight to its _on_receive
+        # (dispatch._pylws_receive_callback), not through the callbacks
+        aio.context = _create_context(
             port, interf, wrapped, extensions, ssl_cert_filepath, ssl_private_key_filepath,
-            ssl_ca_filepath, gid, uid, options, user,
+            ssl_ca_filepath, gid, uid, options, user, _receivers,
         )  # fmt: skip
     except BaseException:
         # a failed creation announced DEL for what it had added
