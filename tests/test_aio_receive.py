@@ -89,9 +89,7 @@ def test_a_known_wsi_gets_its_messages_as_char_p_and_the_callback_does_not(run):
         return answer
 
     assert run(main()) == "through the receiver"
-    assert [got for r in made for got in r.got] == [
-        (ffi.typeof("char *"), b"through the receiver")
-    ]
+    assert [got for r in made for got in r.got] == [(ffi.typeof("char *"), b"through the receiver")]
     seen = [reason for reason, _ in reasons]
     assert lws.LWS_CALLBACK_ESTABLISHED in seen and lws.LWS_CALLBACK_CLOSED in seen
     assert lws.LWS_CALLBACK_RECEIVE not in seen
