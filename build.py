@@ -394,11 +394,13 @@ extern "Python" int _pylws_extension_callback(struct libwebsocket_context *,
                                               enum libwebsocket_extension_callback_reasons,
                                               void *, void *, size_t);
 /* RECEIVE and CLIENT_RECEIVE in a context of the asyncio layer: the payload
- * typed char *, so Python makes bytes of it with no cast */
+ * typed char *, so Python makes bytes of it with no cast, and what the
+ * layer would ask next (PYLWS_RECEIVED_* bits) */
+enum pylws_received { PYLWS_RECEIVED_BINARY = 1, PYLWS_RECEIVED_FINAL = 2 };
 extern "Python" int _pylws_receive_callback(struct libwebsocket_context *,
                                             struct libwebsocket *,
                                             enum libwebsocket_callback_reasons,
-                                            void *, char *, size_t);
+                                            void *, char *, size_t, int);
 /* the asyncio layer's protocol callback (SOURCE below): those two reasons to
  * _pylws_receive_callback, every other to _pylws_protocol_callback */
 int _pylws_aio_protocol_callback(struct libwebsocket_context *, struct libwebsocket *,
@@ -426,18 +428,24 @@ static int _pylws_protocol_callback(struct libwebsocket_context *, struct libweb
                                     size_t);
 static int _pylws_receive_callback(struct libwebsocket_context *, struct libwebsocket *,
                                    enum libwebsocket_callback_reasons, void *, char *,
-                                   size_t);
+                                   size_t, int);
+enum pylws_received { PYLWS_RECEIVED_BINARY = 1, PYLWS_RECEIVED_FINAL = 2 };
 
 /* The callback of every protocol of a context of the asyncio layer: one
  * message of a connection goes to its own trampoline, which hands it to the
- * Connection (pylws_ffi/dispatch.py); everything else to the common one. */
+ * Connection (pylws_ffi/dispatch.py), with its type and whether it is the
+ * last piece (two calls fewer from Python per message); everything else to
+ * the common one. */
 int _pylws_aio_protocol_callback(struct libwebsocket_context *context,
                                  struct libwebsocket *wsi,
                                  enum libwebsocket_callback_reasons reason, void *user,
                                  void *in, size_t len)
 {
 	if (reason == LWS_CALLBACK_RECEIVE || reason == LWS_CALLBACK_CLIENT_RECEIVE)
-		return _pylws_receive_callback(context, wsi, reason, user, (char *)in, len);
+		return _pylws_receive_callback(
+			context, wsi, reason, user, (char *)in, len,
+			(lws_frame_is_binary(wsi) ? PYLWS_RECEIVED_BINARY : 0) |
+				(libwebsocket_is_final_fragment(wsi) ? PYLWS_RECEIVED_FINAL : 0));
 	return _pylws_protocol_callback(context, wsi, reason, user, in, len);
 }
 """

@@ -181,6 +181,7 @@ def _pylws_receive_callback(
     user: Any,
     in_: Any,
     len_: int,
+    flags: int,
     _of_context: Callable[[Any], Any] = _receivers.get,
     _protocol: Callable[..., int] = _pylws_protocol_callback,
     _cast: Callable[[Any, Any], Any] = ffi.cast,
@@ -188,16 +189,17 @@ def _pylws_receive_callback(
 ) -> int:
     """RECEIVE or CLIENT_RECEIVE in a context of the asyncio layer (from
     build.py's _pylws_aio_protocol_callback, ``in_`` typed ``char *``): the
-    message goes straight to its Connection's ``_on_receive(in_, len_)``,
-    skipping the protocol lookup and the layer's protocol callback (the
-    asyncio layer's hottest path).  The Connection uses the wsi it was made
+    message goes straight to its Connection's ``_on_receive(in_, len_,
+    flags)`` (``flags``: PYLWS_RECEIVED_BINARY, PYLWS_RECEIVED_FINAL), skipping
+    the protocol lookup and the layer's protocol callback (the asyncio layer's
+    hottest path).  The Connection uses the wsi it was made
     with: this one is a new cdata, which the C-style functions' checks would
     refuse.  A wsi the layer does not know takes the common path."""
     conns = _of_context(context)
     if conns is not None:
         conn = conns.get(wsi)
         if conn is not None:
-            return conn._on_receive(in_, len_)  # type: ignore[no-any-return]
+            return conn._on_receive(in_, len_, flags)  # type: ignore[no-any-return]
     return _protocol(context, wsi, reason, user, _cast(_void_p, in_), len_)
 
 

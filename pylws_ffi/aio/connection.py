@@ -62,8 +62,8 @@ _PONG = lib.LWS_CALLBACK_CLIENT_RECEIVE_PONG
 
 _write_unpadded = lib.lws_write_unpadded
 _choked = lib.lws_send_pipe_choked
-_is_final = lib.libwebsocket_is_final_fragment
-_is_binary = lib.lws_frame_is_binary
+_RECEIVED_BINARY = lib.PYLWS_RECEIVED_BINARY
+_RECEIVED_FINAL = lib.PYLWS_RECEIVED_FINAL
 _on_writable = lib.libwebsocket_callback_on_writable
 _flow = lib.libwebsocket_rx_flow_control
 _from_buffer = ffi.from_buffer
@@ -373,13 +373,13 @@ class Connection:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    def _on_receive(self, in_: Any, len_: int) -> int:
+    def _on_receive(self, in_: Any, len_: int, flags: int) -> int:
         # one message, or a piece of one, from dispatch._pylws_receive_callback:
-        # in_ is a char *
+        # in_ is a char *, flags its PYLWS_RECEIVED_* bits
         wsi = self.wsi
         if self._whole:
             # the whole message, checked against max_size by the core
-            if _is_binary(wsi):
+            if flags & _RECEIVED_BINARY:
                 message: Data = _unpack(in_, len_) if len_ else b""
             else:
                 try:  # one copy: straight from the core's buffer to str
@@ -388,7 +388,7 @@ class Connection:
                     return self._bad_text(wsi)
         else:
             parts = self._parts
-            if parts is None and _is_final(wsi):
+            if parts is None and flags & _RECEIVED_FINAL:
                 # the whole message in one piece: the usual case
                 data = _unpack(in_, len_) if len_ else b""
             else:
@@ -398,13 +398,13 @@ class Connection:
                     return self._too_large(wsi)
                 if len_:
                     parts += _buffer(in_, len_)
-                if not _is_final(wsi):
+                if not flags & _RECEIVED_FINAL:
                     return 0
                 data = bytes(parts)
                 self._parts = None
             if len(data) > self.max_size:
                 return self._too_large(wsi)
-            if _is_binary(wsi):
+            if flags & _RECEIVED_BINARY:
                 message = data
             else:
                 try:
