@@ -405,6 +405,10 @@ extern "Python" int _pylws_receive_callback(struct libwebsocket_context *,
  * _pylws_receive_callback, every other to _pylws_protocol_callback */
 int _pylws_aio_protocol_callback(struct libwebsocket_context *, struct libwebsocket *,
                                  enum libwebsocket_callback_reasons, void *, void *, size_t);
+/* the asyncio layer's send(): lws_write_unpadded, unless the output is choked */
+enum pylws_aio_write { PYLWS_CHOKED = -2 };
+int _pylws_aio_write(struct libwebsocket *, const unsigned char *, size_t,
+                     enum libwebsocket_write_protocol);
 extern "Python" void _pylws_log_emit(const char *);
 extern "Python" void _pylws_conn_gone(struct libwebsocket_context *, struct libwebsocket *);
 """
@@ -447,6 +451,19 @@ int _pylws_aio_protocol_callback(struct libwebsocket_context *context,
 			(lws_frame_is_binary(wsi) ? PYLWS_RECEIVED_BINARY : 0) |
 				(libwebsocket_is_final_fragment(wsi) ? PYLWS_RECEIVED_FINAL : 0));
 	return _pylws_protocol_callback(context, wsi, reason, user, in, len);
+}
+
+/* The asyncio layer's send(), with room: lws_write_unpadded's result, or
+ * PYLWS_CHOKED (nothing written) while earlier output waits for the socket
+ * (lws_send_pipe_choked), when send() waits for WRITEABLE first.  One call
+ * from Python per message instead of two. */
+enum pylws_aio_write { PYLWS_CHOKED = -2 };
+int _pylws_aio_write(struct libwebsocket *wsi, const unsigned char *buf, size_t len,
+                     enum libwebsocket_write_protocol kind)
+{
+	if (lws_send_pipe_choked(wsi))
+		return PYLWS_CHOKED;
+	return lws_write_unpadded(wsi, buf, len, kind);
 }
 """
 ffibuilder.set_source("pylws_ffi._pylws_cffi", SOURCE)

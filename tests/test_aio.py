@@ -400,8 +400,10 @@ def test_server_close_says_going_away(run):
 
 def test_send_waits_while_choked(run):
     """20 MiB sent to a client that reads slowly: every send respects
-    lws_send_pipe_choked (the server's queue stays near one message), and
-    everything arrives in order."""
+    lws_send_pipe_choked, and everything arrives in order.  The server's
+    queue may hold 3 MiB at most (LWS_LIMIT_OUTPUT_MAX; a write beyond it
+    cuts the connection): a send that wrote while choked would pass it."""
+    import pylws_ffi as lws
     from pylws_ffi import aio, lib
 
     port = free_port()
@@ -418,7 +420,7 @@ def test_send_waits_while_choked(run):
 
     async def main() -> None:
         async with (
-            aio.serve(handler, "127.0.0.1", port),
+            aio.serve(handler, "127.0.0.1", port, limits={lws.LWS_LIMIT_OUTPUT_MAX: 3 * chunk}),
             ws_connect(
                 f"ws://127.0.0.1:{port}", max_size=None, compression=None, max_queue=1
             ) as ws,

@@ -62,6 +62,8 @@ _PONG = lib.LWS_CALLBACK_CLIENT_RECEIVE_PONG
 
 _write_unpadded = lib.lws_write_unpadded
 _choked = lib.lws_send_pipe_choked
+_write_unless_choked = lib._pylws_aio_write  # _CHOKED: nothing written
+_CHOKED = lib.PYLWS_CHOKED
 _RECEIVED_BINARY = lib.PYLWS_RECEIVED_BINARY
 _RECEIVED_FINAL = lib.PYLWS_RECEIVED_FINAL
 _on_writable = lib.libwebsocket_callback_on_writable
@@ -468,29 +470,26 @@ class Connection:
         else:
             raise TypeError(f"data must be str or bytes-like, not {type(data).__name__}")
         wsi = self.wsi
-        if (
-            wsi is not None
-            and self._sent_code is None
-            and not self._send_lock.locked()
-            and not _choked(wsi)
-        ):
-            # the fast path: nobody waits, room now.  While more received
-            # messages wait, the handler is likely to answer them too: the
-            # core gathers the writes and sends them together, after the last
-            # one (or at the next loop iteration at the latest).
+        if wsi is not None and self._sent_code is None and not self._send_lock.locked():
+            # the fast path: nobody waits; written unless the output is
+            # choked.  While more received messages wait, the handler is
+            # likely to answer them too: the core gathers the writes and
+            # sends them together, after the last one (or at the next loop
+            # iteration at the latest).
             buf = payload if type(payload) is bytes else _from_buffer(payload)
             aio = self._aio
             if self._messages:
                 if aio.gathering is not wsi:
                     aio.gather(wsi)
-                rc = _write_unpadded(wsi, buf, len(buf), kind)
+                rc = _write_unless_choked(wsi, buf, len(buf), kind)
             else:
-                rc = _write_unpadded(wsi, buf, len(buf), kind)
+                rc = _write_unless_choked(wsi, buf, len(buf), kind)
                 if aio.gathering is wsi:
                     aio.flush()
-            if rc < 0:
+            if rc >= 0:
+                return
+            if rc != _CHOKED:
                 raise self._exc()
-            return
         async with self._send_lock:
             while self.wsi is not None and _choked(self.wsi):
                 await self._writable()
