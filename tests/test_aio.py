@@ -435,6 +435,51 @@ def test_send_waits_while_choked(run):
     assert waits, "the pipe never choked: nothing was tested"
 
 
+def test_a_send_does_not_overtake_one_waiting_for_the_lock(run):
+    """A waits while the output is choked, B waits behind it.  When A's send
+    returns, the lock is free but B has not run yet: A's next send must still
+    go after B's (Lock.locked() alone would let it take the fast path)."""
+    from pylws_ffi import aio, lib
+
+    port = free_port()
+    blob = b"b" * (32 << 20)
+    choked: list[bool] = []
+
+    async def send_two(conn: Any, first: str, second: str) -> None:
+        await conn.send(first)
+        await conn.send(second)
+
+    async def handler(conn: Any) -> None:
+        await conn.recv()
+        await conn.send("first")  # the client's queue is full with it: it stops reading
+        await conn.send(blob)
+        choked.append(bool(lib.lws_send_pipe_choked(conn.wsi)))
+        a = asyncio.create_task(send_two(conn, "A", "C"))
+        await asyncio.sleep(0)  # A waits for WRITEABLE, holding the lock
+        b = asyncio.create_task(conn.send("B"))
+        await asyncio.sleep(0)  # B waits for the lock
+        await asyncio.gather(a, b)
+        await conn.recv()
+
+    async def main() -> list[Any]:
+        async with (
+            aio.serve(handler, "127.0.0.1", port),
+            ws_connect(
+                f"ws://127.0.0.1:{port}", max_size=None, compression=None, max_queue=1
+            ) as ws,
+        ):
+            await ws.send("go")
+            await asyncio.sleep(0.3)
+            got = [await asyncio.wait_for(ws.recv(), 30) for _ in range(5)]
+            await ws.send("done")
+            return got
+
+    got = run(main())
+    assert choked == [True], "the output never choked: nothing was tested"
+    assert got[:2] == ["first", blob]
+    assert got[2:] == ["A", "B", "C"]
+
+
 def test_reading_pauses_when_the_handler_does_not_read(run):
     """With max_queue=4, a handler that does not read stops the socket being
     read (rx flow control); when it reads again every message arrives in

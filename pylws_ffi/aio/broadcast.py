@@ -73,7 +73,7 @@ def broadcast(
         wsi = conn.wsi
         if wsi is None or conn._sent_code is not None:
             continue  # closed or closing
-        if conn._send_lock.locked():
+        if conn._senders:
             log.warning("skipped broadcast to %r: a send is in progress", conn)
             continue
         if _choked(wsi):

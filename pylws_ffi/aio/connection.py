@@ -20,6 +20,7 @@ from collections.abc import (
     MutableMapping,
     Sequence,
 )
+from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any, Union
 
@@ -264,6 +265,11 @@ class Connection:
         self._parts: bytearray | None = None
         self._paused = False
         self._send_lock = asyncio.Lock()
+        #: coroutines waiting for _send_lock or holding it (_sending): while
+        #: any, send() takes no fast path, so no message overtakes one that
+        #: waits (Lock.locked() is False between a release and the next
+        #: waiter taking the lock)
+        self._senders = 0
         self._write_waiter: asyncio.Future[None] | None = None
         self._closed = endpoint.aio.loop.create_future()
         self._sent_code: int | None = None
@@ -470,7 +476,7 @@ class Connection:
         else:
             raise TypeError(f"data must be str or bytes-like, not {type(data).__name__}")
         wsi = self.wsi
-        if wsi is not None and self._sent_code is None and not self._send_lock.locked():
+        if wsi is not None and self._sent_code is None and not self._senders:
             # the fast path: nobody waits; written unless the output is
             # choked.  While more received messages wait, the handler is
             # likely to answer them too: the core gathers the writes and
@@ -490,12 +496,22 @@ class Connection:
                 return
             if rc != _CHOKED:
                 raise self._exc()
-        async with self._send_lock:
+        async with self._sending():
             while self.wsi is not None and _choked(self.wsi):
                 await self._writable()
             if self.wsi is None:
                 raise self._exc()
             self._write(self.wsi, payload, kind)
+
+    @asynccontextmanager
+    async def _sending(self) -> AsyncIterator[None]:
+        """Hold the send lock, counted in _senders from the moment we wait."""
+        self._senders += 1
+        try:
+            async with self._send_lock:
+                yield
+        finally:
+            self._senders -= 1
 
     def _write(self, wsi: Any, payload: Any, kind: int) -> None:
         if self._sent_code is not None:

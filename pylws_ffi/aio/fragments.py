@@ -37,7 +37,7 @@ async def send_fragments(conn: Connection, pieces: Iterable[Any] | AsyncIterable
     pieces fail (an exception from the iterator, a piece of the other kind)
     after the message has begun, the connection is closed with 1011 (the
     message cannot be finished) and the exception raised."""
-    async with conn._send_lock:
+    async with conn._sending():
         began = False
         text = False
         try:
