@@ -15,15 +15,16 @@ from __future__ import annotations
 
 from ._pylws_cffi import lib
 
-#: the OpenSSL constants the cdef declares for the binding's own OpenSSL calls
-#: (build.py): OpenSSL's, not libwebsockets.h's
-_OPENSSL_PREFIXES = ("SSL_", "X509_")
+#: constants the cdef declares that are not libwebsockets.h's: OpenSSL's, for
+#: the binding's own OpenSSL calls, and the binding's own (build.py's
+#: PYLWS_*, between its C glue and the asyncio layer)
+_NOT_THE_HEADERS = ("SSL_", "X509_", "PYLWS_")
 
 
 def _int_constants() -> dict[str, int]:
     found = {}
     for name in dir(lib):
-        if name.startswith("_") or name.startswith(_OPENSSL_PREFIXES):
+        if name.startswith("_") or name.startswith(_NOT_THE_HEADERS):
             continue
         value = getattr(lib, name)
         if isinstance(value, int):
