@@ -192,9 +192,9 @@ def _pylws_receive_callback(
     message goes straight to its Connection's ``_on_receive(in_, len_,
     flags)`` (``flags``: PYLWS_RECEIVED_BINARY, PYLWS_RECEIVED_FINAL), skipping
     the protocol lookup and the layer's protocol callback (the asyncio layer's
-    hottest path).  The Connection uses the wsi it was made
-    with: this one is a new cdata, which the C-style functions' checks would
-    refuse.  A wsi the layer does not know takes the common path."""
+    hottest path).  The Connection uses the wsi it was made with: this one is
+    a new cdata, which the C-style functions' checks would refuse.  A wsi the
+    layer does not know takes the common path."""
     conns = _of_context(context)
     if conns is not None:
         conn = conns.get(wsi)
