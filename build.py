@@ -396,7 +396,8 @@ extern "Python" int _pylws_extension_callback(struct libwebsocket_context *,
 /* RECEIVE and CLIENT_RECEIVE in a context of the asyncio layer: the payload
  * typed char *, so Python makes bytes of it with no cast, and what the
  * layer would ask next (PYLWS_RECEIVED_* bits) */
-enum pylws_received { PYLWS_RECEIVED_BINARY = 1, PYLWS_RECEIVED_FINAL = 2 };
+#define PYLWS_RECEIVED_BINARY ...
+#define PYLWS_RECEIVED_FINAL ...
 extern "Python" int _pylws_receive_callback(struct libwebsocket_context *,
                                             struct libwebsocket *,
                                             enum libwebsocket_callback_reasons,
@@ -406,7 +407,7 @@ extern "Python" int _pylws_receive_callback(struct libwebsocket_context *,
 int _pylws_aio_protocol_callback(struct libwebsocket_context *, struct libwebsocket *,
                                  enum libwebsocket_callback_reasons, void *, void *, size_t);
 /* the asyncio layer's send(): lws_write_unpadded, unless the output is choked */
-enum pylws_aio_write { PYLWS_CHOKED = -2 };
+#define PYLWS_CHOKED ...
 int _pylws_aio_write(struct libwebsocket *, const unsigned char *, size_t,
                      enum libwebsocket_write_protocol);
 extern "Python" void _pylws_log_emit(const char *);
